@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Small helpers shared by the rdmabuf selftests and the demo.
+ */
+#ifndef RDMABUF_TEST_H
+#define RDMABUF_TEST_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define UDMABUF_DEV	"/dev/udmabuf"
+#define HEAP_DEV	"/dev/dma_heap/system"
+#define PAGE_SZ		4096UL
+#define HPAGE_SZ	(2UL << 20)
+
+/* Reads the first number of a text file, or returns -1. */
+static inline long read_long(const char *path)
+{
+	char buf[64] = { 0 };
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtol(buf, NULL, 10) : -1;
+}
+
+/* Reads one "name value" line of a file such as /proc/vmstat. */
+static inline long read_keyed(const char *path, const char *key)
+{
+	char name[128];
+	long value;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127s %ld%*[^\n]", name, &value) == 2) {
+		if (!strcmp(name, key)) {
+			fclose(f);
+			return value;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+#endif /* RDMABUF_TEST_H */

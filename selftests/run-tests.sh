@@ -1,0 +1,92 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# Runs inside the test VM (see tools/vm/run) with rudmabuf and rsystem_heap
+# loaded. Prints the KTAP results of the modules' KUnit suites (they ran when
+# the modules were loaded) and the TAP output of the selftests, and after each
+# test case one normalised line for tools/check.sh to count:
+#   rdmabuf-result: PASS|FAIL|SKIP <source>/<name>
+#
+#   run-tests.sh [own|conformance|all]     (default: all)
+what=${1:-all}
+
+result() { echo "rdmabuf-result: $1 $2"; }
+
+# Normalise TAP/KTAP test lines at the given indent; $1 = indent, $2 = prefix.
+tap_results() {
+	awk -v indent="$1" -v prefix="$2" '
+	{
+		line = $0
+		if (substr(line, 1, length(indent)) != indent) next
+		line = substr(line, length(indent) + 1)
+		if (line !~ /^(not )?ok [0-9]+/) next
+		status = (line ~ /^not ok/) ? "FAIL" : "PASS"
+		if (line ~ /# *SKIP/) status = "SKIP"
+		sub(/^(not )?ok [0-9]+ *-? */, "", line)
+		sub(/ *#.*$/, "", line)
+		gsub(/[ \t]+/, "_", line)
+		printf "rdmabuf-result: %s %s/%s\n", status, prefix, line
+	}'
+}
+
+kunit() {
+	found=0
+	for dir in /sys/kernel/debug/kunit/rudmabuf_* /sys/kernel/debug/kunit/rsystem_heap_*; do
+		[ -f "$dir/results" ] || continue
+		found=1
+		suite=$(basename "$dir")
+		cat "$dir/results"
+		tap_results "    " "kunit/$suite" <"$dir/results"
+	done
+	[ "$found" = 1 ] || result FAIL kunit/no-suites-found
+}
+
+# Run one TAP-printing program; a crash or a non-zero exit without a failed
+# test line counts as a failure of its own.
+run_tap() {
+	name=$1
+	shift
+	out=/tmp/tap.$$
+	"$@" >"$out" 2>&1
+	rc=$?
+	cat "$out"
+	tap_results "" "$name" <"$out" | tee /tmp/res.$$
+	if [ "$rc" != 0 ] && [ "$rc" != 4 ] && ! grep -q 'FAIL' /tmp/res.$$; then
+		result FAIL "$name/exit-status-$rc"
+	fi
+	[ -s /tmp/res.$$ ] || [ "$rc" = 4 ] || result FAIL "$name/no-results"
+	rm -f "$out" /tmp/res.$$
+}
+
+# Free pinned pages and foll-pin balance: everything closed must be unpinned.
+pin_balance() {
+	acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
+	rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
+	echo "# nr_foll_pin_acquired=$acq nr_foll_pin_released=$rel"
+	if [ "$acq" = "$rel" ]; then result PASS "$1/pins-balanced"; else result FAIL "$1/pins-balanced"; fi
+}
+
+hugepages() {
+	echo "$1" >/proc/sys/vm/nr_hugepages
+	echo "# hugepages: $(cat /proc/sys/vm/nr_hugepages) of $1 reserved"
+}
+
+case "$what" in
+own | all)
+	kunit
+	hugepages 64
+	run_tap selftests/udmabuf ./udmabuf_test
+	run_tap selftests/heap ./heap_test
+	pin_balance selftests
+	;;
+esac
+case "$what" in
+conformance | all)
+	# udmabuf.c's huge page cases need 1024 free 2 MiB pages.
+	hugepages 1024
+	run_tap conformance/udmabuf ./conformance/udmabuf
+	run_tap conformance/dmabuf-heap ./conformance/dmabuf-heap
+	hugepages 0
+	pin_balance conformance
+	;;
+esac

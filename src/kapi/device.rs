@@ -1,0 +1,26 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Raw access to a [`Device`] and its DMA settings.
+//!
+//! C header: [include/linux/dma-mapping.h](srctree/include/linux/dma-mapping.h)
+
+use kernel::device::Device;
+use kernel::error::to_result;
+use kernel::prelude::*;
+
+use super::bindings;
+
+/// Returns the `struct device` behind `dev`.
+pub(super) fn as_raw(dev: &Device) -> *mut bindings::device {
+    // CAST: `Device` is a `#[repr(transparent)]` wrapper of
+    // `Opaque<bindings::device>` (`Device::as_raw` is crate-private).
+    core::ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+}
+
+/// Sets the streaming and coherent DMA masks of `dev` to 64 bits, as
+/// `dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64))` does.
+pub(crate) fn coerce_dma_mask_64(dev: &Device) -> Result {
+    // SAFETY: `dev` is a valid `struct device` for the lifetime of the
+    // reference; setting its DMA masks has no other requirement.
+    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask_64(as_raw(dev)) })
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Pinned folios and physically contiguous page runs.
+//!
+//! C header: [include/linux/mm.h](srctree/include/linux/mm.h)
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use super::bindings;
+
+/// A folio held with one `FOLL_PIN` reference, released on drop.
+///
+/// # Invariants
+///
+/// `self.0` points to a valid folio on which this object owns one pin
+/// (taken by `memfd_pin_folios`), so the folio stays allocated and resident.
+#[repr(transparent)]
+pub(crate) struct PinnedFolio(NonNull<bindings::folio>);
+
+// SAFETY: A pin may be released from any thread, and the folio's metadata
+// that `&PinnedFolio` reads (size, pfn) does not change while it is pinned.
+unsafe impl Send for PinnedFolio {}
+// SAFETY: See above; shared access only reads immutable metadata.
+unsafe impl Sync for PinnedFolio {}
+
+impl PinnedFolio {
+    /// Takes over a pin.
+    ///
+    /// # Safety
+    ///
+    /// `folio` must be a valid folio on which the caller owns one pin, which
+    /// it hands over to the returned object.
+    pub(super) unsafe fn from_raw(folio: NonNull<bindings::folio>) -> Self {
+        // INVARIANT: By the safety requirements.
+        Self(folio)
+    }
+
+    /// Returns the number of base pages in the folio.
+    pub(crate) fn nr_pages(&self) -> usize {
+        // SAFETY: By the type invariant the folio is valid.
+        unsafe { bindings::rdmabuf_folio_nr_pages(self.0.as_ptr()) }
+    }
+
+    /// Returns the run of `npages` pages starting at page `first` of the
+    /// folio, or `None` if that is not inside the folio.
+    pub(crate) fn run(&self, first: usize, npages: usize) -> Option<PhysRun<'_>> {
+        let end = first.checked_add(npages)?;
+        if npages == 0 || end > self.nr_pages() {
+            return None;
+        }
+        // SAFETY: By the type invariant the folio is valid and `first` is
+        // inside it.
+        let page = unsafe { bindings::rdmabuf_folio_page(self.0.as_ptr(), first) };
+        // SAFETY: By the type invariant the folio is valid.
+        let pfn = unsafe { bindings::rdmabuf_folio_pfn(self.0.as_ptr()) } + first;
+        // INVARIANT: The pages are inside a folio that `self` keeps pinned
+        // for at least `'_`, and a folio is physically contiguous.
+        Some(PhysRun {
+            page: NonNull::new(page)?,
+            pfn,
+            npages,
+            _owner: PhantomData,
+        })
+    }
+}
+
+impl Drop for PinnedFolio {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own one pin on the folio.
+        unsafe { bindings::unpin_folio(self.0.as_ptr()) };
+    }
+}
+
+/// A run of physically contiguous pages that stay allocated for `'a`.
+///
+/// # Invariants
+///
+/// `page` is the `struct page` of page frame `pfn`, and the `npages` (at
+/// least one) page frames from `pfn` on stay allocated for `'a`.
+#[derive(Clone, Copy)]
+pub(crate) struct PhysRun<'a> {
+    page: NonNull<bindings::page>,
+    pfn: usize,
+    npages: usize,
+    _owner: PhantomData<&'a ()>,
+}
+
+impl<'a> PhysRun<'a> {
+    /// Returns the first page frame number of the run.
+    pub(crate) fn pfn(&self) -> usize {
+        self.pfn
+    }
+
+    /// Returns the number of pages in the run.
+    pub(crate) fn npages(&self) -> usize {
+        self.npages
+    }
+
+    /// Returns the `struct page` of the first page.
+    pub(super) fn first_page(&self) -> *mut bindings::page {
+        self.page.as_ptr()
+    }
+
+    /// Returns the `struct page` of page `n` of a run inside one folio, as
+    /// `folio_page()` computes it (the `struct page`s of a folio are
+    /// virtually contiguous). Not for merged runs.
+    pub(super) fn page(&self, n: usize) -> *mut bindings::page {
+        self.page.as_ptr().wrapping_add(n.min(self.npages - 1))
+    }
+
+    /// Returns the sub-run of `npages` pages from page `skip` on, if inside.
+    pub(crate) fn slice(&self, skip: usize, npages: usize) -> Option<PhysRun<'a>> {
+        let end = skip.checked_add(npages)?;
+        if npages == 0 || end > self.npages {
+            return None;
+        }
+        // SAFETY: `self.pfn + skip` is an allocated page frame of this run.
+        let page = unsafe { bindings::rdmabuf_pfn_to_page(self.pfn + skip) };
+        // INVARIANT: A part of this run, with the `struct page` of its frame.
+        Some(PhysRun {
+            page: NonNull::new(page)?,
+            pfn: self.pfn + skip,
+            npages,
+            _owner: PhantomData,
+        })
+    }
+
+    /// Joins `next` if it starts at the page frame after this run ends.
+    pub(crate) fn try_merge(&self, next: &PhysRun<'a>) -> Option<PhysRun<'a>> {
+        if self.pfn + self.npages != next.pfn {
+            return None;
+        }
+        // INVARIANT: The two runs are adjacent page frames, both allocated for
+        // `'a`; `page` stays the `struct page` of the first frame.
+        Some(PhysRun {
+            page: self.page,
+            pfn: self.pfn,
+            npages: self.npages + next.npages,
+            _owner: PhantomData,
+        })
+    }
+}

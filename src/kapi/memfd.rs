@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Looking up memfds, reading their seals and pinning their folios.
+//!
+//! C header: [include/linux/memfd.h](srctree/include/linux/memfd.h)
+
+use core::ptr::NonNull;
+
+use kernel::fs::LocalFile;
+use kernel::prelude::*;
+use kernel::sync::aref::ARef;
+
+use super::bindings;
+use super::folio::PinnedFolio;
+
+/// `F_SEAL_SHRINK`: the file may not shrink.
+pub(crate) const F_SEAL_SHRINK: u32 = 0x0002;
+/// `F_SEAL_WRITE`: the file may not be written.
+pub(crate) const F_SEAL_WRITE: u32 = 0x0008;
+/// `F_SEAL_FUTURE_WRITE`: no new writable mappings or writes.
+pub(crate) const F_SEAL_FUTURE_WRITE: u32 = 0x0010;
+
+/// A file looked up by descriptor, to be used as a memfd.
+pub(crate) struct Memfd(ARef<LocalFile>);
+
+impl Memfd {
+    /// Looks `fd` up in the current task's file table (`fget`).
+    pub(crate) fn get(fd: u32) -> Option<Self> {
+        LocalFile::fget(fd).ok().map(Self)
+    }
+
+    /// Takes the inode lock shared, as `memfd_add_seals()` takes it exclusive,
+    /// so the seals cannot change until the guard is dropped.
+    pub(crate) fn lock_shared(&self) -> MemfdLocked<'_> {
+        // SAFETY: The file is valid as we hold a reference.
+        unsafe { bindings::rdmabuf_inode_lock_shared(self.0.as_ptr()) };
+        // INVARIANT: We just took the lock.
+        MemfdLocked { memfd: self }
+    }
+}
+
+/// A [`Memfd`] whose inode lock is held shared.
+///
+/// # Invariants
+///
+/// The inode lock of `memfd` is held shared by this object.
+pub(crate) struct MemfdLocked<'a> {
+    memfd: &'a Memfd,
+}
+
+impl MemfdLocked<'_> {
+    /// Returns the seals of the file, or `None` if it is neither shmem nor
+    /// hugetlbfs (the files that can be memfds).
+    pub(crate) fn seals(&self) -> Option<u32> {
+        // SAFETY: The file is valid as `self.memfd` holds a reference.
+        let seals = unsafe { bindings::rdmabuf_memfd_seals(self.memfd.0.as_ptr()) };
+        u32::try_from(seals).ok()
+    }
+
+    /// Pins the folios that back the bytes `start..=end` of the file, at most
+    /// `batch.room()` of them, appending them to `batch`.
+    ///
+    /// Returns the offset in bytes of `start` inside the first pinned folio.
+    /// Fewer folios than cover the range are pinned when `batch` fills up.
+    pub(crate) fn pin_folios(&self, start: i64, end: i64, batch: &mut PinBatch) -> Result<usize> {
+        let room = u32::try_from(batch.room()).unwrap_or(u32::MAX);
+        let mut offset: usize = 0;
+        let spare = batch.folios.spare_capacity_mut();
+        // SAFETY: The file is valid; `spare` has room for `room` folio
+        // pointers (`PinnedFolio` is a transparent `NonNull<folio>`), and
+        // `offset` is a valid `pgoff_t` to write to.
+        let ret = unsafe {
+            bindings::memfd_pin_folios(
+                self.memfd.0.as_ptr(),
+                start,
+                end,
+                spare.as_mut_ptr().cast(),
+                room,
+                &mut offset,
+            )
+        };
+        let n = usize::try_from(ret).map_err(|_| Error::from_errno(ret as i32))?;
+        if n == 0 {
+            return Err(EINVAL);
+        }
+        // SAFETY: `memfd_pin_folios` wrote `n <= room` pinned, non-null folio
+        // pointers to the spare capacity: they are now initialised
+        // `PinnedFolio`s that own their pins.
+        unsafe { batch.folios.inc_len(n) };
+        Ok(offset)
+    }
+}
+
+impl Drop for MemfdLocked<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we hold the lock shared.
+        unsafe { bindings::rdmabuf_inode_unlock_shared(self.memfd.0.as_ptr()) };
+    }
+}
+
+/// A bounded scratch list of freshly pinned folios.
+pub(crate) struct PinBatch {
+    folios: KVec<PinnedFolio>,
+}
+
+impl PinBatch {
+    /// Creates a batch with room for `capacity` folios.
+    pub(crate) fn with_capacity(capacity: usize) -> Result<Self> {
+        Ok(Self {
+            folios: KVec::with_capacity(capacity, GFP_KERNEL)?,
+        })
+    }
+
+    /// Returns how many more folios fit.
+    pub(crate) fn room(&self) -> usize {
+        self.folios.capacity() - self.folios.len()
+    }
+
+    /// Takes the pinned folios out, in file order, leaving the batch empty.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = PinnedFolio> + '_ {
+        self.folios.drain_all()
+    }
+}
+
+// Keep the cast in `pin_folios` honest.
+const _: () = assert!(
+    core::mem::size_of::<PinnedFolio>() == core::mem::size_of::<NonNull<bindings::folio>>()
+);

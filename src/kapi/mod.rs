@@ -1,0 +1,13 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Safe abstractions over the kernel C APIs that the rdmabuf modules use.
+//!
+//! This layer is the only place in the project that holds `unsafe` code: the
+//! driver logic of `rudmabuf` and `rsystem_heap` above it is safe Rust, so all
+//! `unsafe` can be audited by reading this directory alone. It is compiled into
+//! both modules (each crate root includes it with `#[path]`); each module uses
+//! only a part of it.
+
+pub(crate) mod bindings;
+pub(crate) mod device;
+pub(crate) mod params;
