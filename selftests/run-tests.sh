@@ -60,6 +60,8 @@ run_tap() {
 
 # Free pinned pages and foll-pin balance: everything closed must be unpinned.
 pin_balance() {
+	# Fold the per-CPU counter deltas first, or the figures lag.
+	echo 1 >/proc/sys/vm/stat_refresh
 	acq=$(awk '$1 == "nr_foll_pin_acquired" { print $2 }' /proc/vmstat)
 	rel=$(awk '$1 == "nr_foll_pin_released" { print $2 }' /proc/vmstat)
 	echo "# nr_foll_pin_acquired=$acq nr_foll_pin_released=$rel"
@@ -74,10 +76,16 @@ hugepages() {
 case "$what" in
 own | all)
 	kunit
-	hugepages 64
+	hugepages 1024
 	run_tap selftests/udmabuf ./udmabuf_test
 	run_tap selftests/heap ./heap_test
 	pin_balance selftests
+	# Every buffer is gone: the module unloads, and loads again.
+	if rmmod rudmabuf && insmod /modules/rudmabuf.ko; then
+		result PASS selftests/rmmod-after-last-buffer
+	else
+		result FAIL selftests/rmmod-after-last-buffer
+	fi
 	;;
 esac
 case "$what" in

@@ -1,12 +1,81 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rudmabuf selftests (kselftest harness, TAP output).
+ *
+ * Every bad input gets upstream's errno; data is coherent between a memfd
+ * and the udmabuf over it for shmem, THP shmem and hugetlbfs; lists, sync,
+ * vgem import, module lifetime and the table size in debugfs.
  */
+#include <stdint.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
+#include <linux/dma-buf.h>
+#include <linux/memfd.h>
 #include <linux/udmabuf.h>
+#include <drm/drm.h>
 
 #include "kselftest_harness.h"
 #include "rdmabuf_test.h"
+
+#define STATS		"/sys/kernel/debug/rudmabuf/stats"
+#define PARAMS		"/sys/module/rudmabuf/parameters/"
+#define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
+
+enum backing { SHMEM, THP, HUGETLB };
+
+/* A sealed memfd of `size` bytes, each page tagged with its index. */
+static int make_memfd(enum backing b, size_t size, unsigned int seals)
+{
+	unsigned int flags = MFD_ALLOW_SEALING | (b == HUGETLB ? MFD_HUGETLB : 0);
+	int fd = memfd_create("rudmabuf-test", flags);
+
+	if (fd < 0)
+		return -1;
+	if (ftruncate(fd, size) || (seals && fcntl(fd, F_ADD_SEALS, seals))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int create_one(int devfd, int memfd, uint64_t offset, uint64_t size, uint32_t flags)
+{
+	struct udmabuf_create c = {
+		.memfd = memfd, .flags = flags, .offset = offset, .size = size,
+	};
+
+	return ioctl(devfd, UDMABUF_CREATE, &c);
+}
+
+struct list {
+	struct udmabuf_create_list head;
+	struct udmabuf_create_item items[64];
+};
+
+static int create_list(int devfd, struct list *l)
+{
+	return ioctl(devfd, UDMABUF_CREATE_LIST, l);
+}
+
+/* Page-tags `size` bytes of `map`: byte i of page p is (p * 7 + i + salt). */
+static void fill(unsigned char *map, size_t size, unsigned int salt)
+{
+	for (size_t off = 0; off < size; off += 512)
+		map[off] = (unsigned char)((off / PAGE_SZ) * 7 + off + salt);
+}
+
+static int same(const unsigned char *a, const unsigned char *b, size_t size)
+{
+	for (size_t off = 0; off < size; off += 512)
+		if (a[off] != b[off])
+			return 0;
+	return 1;
+}
+
+static void *map_fd(int fd, size_t size, off_t off)
+{
+	return mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, off);
+}
 
 FIXTURE(udmabuf) {
 	int devfd;
@@ -23,19 +92,424 @@ FIXTURE_TEARDOWN(udmabuf)
 	close(self->devfd);
 }
 
+/* ---- Bad input: upstream's errno for each case ---- */
+
+#define EXPECT_ERRNO(err, call) do {					\
+		errno = 0;						\
+		EXPECT_EQ(-1, (call));					\
+		EXPECT_EQ(err, errno) TH_LOG("got %s", strerror(errno)); \
+	} while (0)
+
 TEST_F(udmabuf, unknown_ioctl_is_enotty)
 {
 	int arg = 0;
 
-	EXPECT_EQ(-1, ioctl(self->devfd, _IOW('u', 0x44, int), &arg));
-	EXPECT_EQ(ENOTTY, errno);
-	EXPECT_EQ(-1, ioctl(self->devfd, 0, 0));
-	EXPECT_EQ(ENOTTY, errno);
+	EXPECT_ERRNO(ENOTTY, ioctl(self->devfd, _IOW('u', 0x44, int), &arg));
+	EXPECT_ERRNO(ENOTTY, ioctl(self->devfd, 0, 0));
+}
+
+TEST_F(udmabuf, bad_geometry_is_einval)
+{
+	int memfd = make_memfd(SHMEM, 16 * PAGE_SZ, F_SEAL_SHRINK);
+
+	ASSERT_GE(memfd, 0);
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 1, PAGE_SZ, 0));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, PAGE_SZ + 1, 0));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, 0, 0));
+	/* Past the end of the file, and an offset that is negative as loff_t. */
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, 17 * PAGE_SZ, 0));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 16 * PAGE_SZ, PAGE_SZ, 0));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 1ULL << 63, PAGE_SZ, 0));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, ~(PAGE_SZ - 1), PAGE_SZ, 0));
+	/* Page counts that would overflow. */
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, ~(PAGE_SZ - 1), 0));
+	close(memfd);
+}
+
+TEST_F(udmabuf, list_limits_are_einval)
+{
+	int memfd = make_memfd(SHMEM, 16 * PAGE_SZ, F_SEAL_SHRINK);
+	struct list l = { 0 };
+
+	ASSERT_GE(memfd, 0);
+	/* No items at all. */
+	EXPECT_ERRNO(EINVAL, create_list(self->devfd, &l));
+	/* An empty item among good ones gives a zero-sized contribution only. */
+	l.head.count = 2;
+	l.items[0] = (struct udmabuf_create_item){ .memfd = memfd, .size = 0 };
+	l.items[1] = (struct udmabuf_create_item){ .memfd = memfd, .size = 0 };
+	EXPECT_ERRNO(EINVAL, create_list(self->devfd, &l));
+	/* More items than list_limit, checked before the items are read. */
+	ASSERT_EQ(0, write_str(PARAMS "list_limit", "2"));
+	l.head.count = 3;
+	EXPECT_ERRNO(EINVAL, create_list(self->devfd, &l));
+	l.head.count = 1u << 31;
+	EXPECT_ERRNO(EINVAL, create_list(self->devfd, &l));
+	ASSERT_EQ(0, write_str(PARAMS "list_limit", "1024"));
+	/* One unaligned item spoils the list. */
+	l.head.count = 2;
+	l.items[0] = (struct udmabuf_create_item){ .memfd = memfd, .size = PAGE_SZ };
+	l.items[1] = (struct udmabuf_create_item){ .memfd = memfd, .offset = 100, .size = PAGE_SZ };
+	EXPECT_ERRNO(EINVAL, create_list(self->devfd, &l));
+	close(memfd);
+}
+
+TEST_F(udmabuf, size_limit_is_einval)
+{
+	int memfd = make_memfd(SHMEM, 512 * PAGE_SZ, F_SEAL_SHRINK);
+	int buf;
+
+	ASSERT_GE(memfd, 0);
+	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", "1"));
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, 257 * PAGE_SZ, 0));
+	buf = create_one(self->devfd, memfd, 0, 256 * PAGE_SZ, 0);
+	EXPECT_GE(buf, 0);
+	close(buf);
+	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", "2147483647"));
+	close(memfd);
+}
+
+TEST_F(udmabuf, bad_files_are_ebadfd)
+{
+	int pipefd[2];
+
+	EXPECT_ERRNO(EBADFD, create_one(self->devfd, 9999, 0, PAGE_SZ, 0));
+	EXPECT_ERRNO(EBADFD, create_one(self->devfd, -1, 0, PAGE_SZ, 0));
+	ASSERT_EQ(0, pipe(pipefd));
+	EXPECT_ERRNO(EBADFD, create_one(self->devfd, pipefd[0], 0, PAGE_SZ, 0));
+	EXPECT_ERRNO(EBADFD, create_one(self->devfd, self->devfd, 0, PAGE_SZ, 0));
+	close(pipefd[0]);
+	close(pipefd[1]);
+}
+
+TEST_F(udmabuf, seals_are_checked)
+{
+	struct { unsigned int seals; int err; } cases[] = {
+		{ 0, EINVAL },
+		{ F_SEAL_GROW, EINVAL },
+		{ F_SEAL_SHRINK | F_SEAL_WRITE, EINVAL },
+		{ F_SEAL_SHRINK | F_SEAL_FUTURE_WRITE, EINVAL },
+		{ F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL, 0 },
+	};
+
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int memfd = make_memfd(SHMEM, PAGE_SZ, cases[i].seals);
+		int buf;
+
+		ASSERT_GE(memfd, 0);
+		errno = 0;
+		buf = create_one(self->devfd, memfd, 0, PAGE_SZ, 0);
+		if (cases[i].err) {
+			EXPECT_EQ(-1, buf);
+			EXPECT_EQ(cases[i].err, errno) TH_LOG("seals %#x", cases[i].seals);
+		} else {
+			EXPECT_GE(buf, 0);
+			close(buf);
+		}
+		close(memfd);
+	}
+}
+
+TEST_F(udmabuf, bad_user_pointers_are_efault)
+{
+	int memfd = make_memfd(SHMEM, PAGE_SZ, F_SEAL_SHRINK);
+	struct udmabuf_create_list *tail;
+	char *page;
+
+	ASSERT_GE(memfd, 0);
+	EXPECT_ERRNO(EFAULT, ioctl(self->devfd, UDMABUF_CREATE, NULL));
+	EXPECT_ERRNO(EFAULT, ioctl(self->devfd, UDMABUF_CREATE_LIST, (void *)8));
+	/* A header at the end of a page, its items on an unmapped page. */
+	page = mmap(NULL, 2 * PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, page);
+	munmap(page + PAGE_SZ, PAGE_SZ);
+	tail = (void *)(page + PAGE_SZ - sizeof(*tail));
+	tail->flags = 0;
+	tail->count = 1;
+	EXPECT_ERRNO(EFAULT, ioctl(self->devfd, UDMABUF_CREATE_LIST, tail));
+	munmap(page, PAGE_SZ);
+	close(memfd);
+}
+
+/* ---- Data through both mappings ---- */
+
+struct backing_case {
+	enum backing backing;
+	size_t memfd_size;
+	size_t offset;
+	size_t size;
+};
+
+static void check_coherent(struct __test_metadata *_metadata, int devfd,
+			   const struct backing_case *c)
+{
+	int memfd = make_memfd(c->backing, c->memfd_size, F_SEAL_SHRINK);
+	unsigned char *mem, *buf;
+	int ubuf;
+
+	ASSERT_GE(memfd, 0) TH_LOG("memfd: %s", strerror(errno));
+	mem = map_fd(memfd, c->memfd_size, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	fill(mem, c->memfd_size, 1);
+
+	ubuf = create_one(devfd, memfd, c->offset, c->size, UDMABUF_FLAGS_CLOEXEC);
+	ASSERT_GE(ubuf, 0) TH_LOG("create: %s", strerror(errno));
+	EXPECT_EQ(FD_CLOEXEC, fcntl(ubuf, F_GETFD) & FD_CLOEXEC);
+	EXPECT_EQ((off_t)c->size, lseek(ubuf, 0, SEEK_END));
+	buf = map_fd(ubuf, c->size, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+
+	/* memfd -> udmabuf */
+	EXPECT_TRUE(same(mem + c->offset, buf, c->size));
+	/* udmabuf -> memfd */
+	fill(buf, c->size, 99);
+	EXPECT_TRUE(same(mem + c->offset, buf, c->size));
+	/* A mapping at a page offset sees the same pages. */
+	if (c->size > 2 * PAGE_SZ) {
+		unsigned char *part = map_fd(ubuf, PAGE_SZ, c->size - 2 * PAGE_SZ);
+
+		ASSERT_NE(MAP_FAILED, part);
+		EXPECT_TRUE(same(mem + c->offset + c->size - 2 * PAGE_SZ, part, PAGE_SZ));
+		munmap(part, PAGE_SZ);
+	}
+	/* Private mappings are refused, as upstream. */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, PAGE_SZ, PROT_READ, MAP_PRIVATE, ubuf, 0));
+	EXPECT_EQ(EINVAL, errno);
+
+	munmap(buf, c->size);
+	munmap(mem, c->memfd_size);
+	close(ubuf);
+	close(memfd);
+}
+
+TEST_F(udmabuf, shmem_data_is_coherent)
+{
+	struct backing_case c = { SHMEM, 64 * PAGE_SZ, 3 * PAGE_SZ, 40 * PAGE_SZ };
+
+	check_coherent(_metadata, self->devfd, &c);
+}
+
+TEST_F(udmabuf, thp_shmem_data_is_coherent)
+{
+	/* Offsets inside a 2 MiB folio and across folio boundaries. */
+	struct backing_case c = { THP, 8 * HPAGE_SZ, HPAGE_SZ / 2 + 5 * PAGE_SZ, 5 * HPAGE_SZ };
+	long folios;
+	int memfd, ubuf;
+
+	ASSERT_EQ(0, write_str(THP_SHMEM, "always"));
+	check_coherent(_metadata, self->devfd, &c);
+
+	/* The pages really are large folios: far fewer folios than pages. */
+	memfd = make_memfd(THP, 4 * HPAGE_SZ, F_SEAL_SHRINK);
+	ASSERT_GE(memfd, 0);
+	ubuf = create_one(self->devfd, memfd, 0, 4 * HPAGE_SZ, 0);
+	ASSERT_GE(ubuf, 0);
+	folios = read_stat(STATS, "pinned_folios");
+	EXPECT_LE(folios, 16) TH_LOG("%ld folios pinned for 4 THPs", folios);
+	close(ubuf);
+	close(memfd);
+	write_str(THP_SHMEM, "never");
+}
+
+TEST_F(udmabuf, hugetlb_data_is_coherent)
+{
+	struct backing_case inside = { HUGETLB, 4 * HPAGE_SZ, 7 * PAGE_SZ, 20 * PAGE_SZ };
+	struct backing_case across = { HUGETLB, 4 * HPAGE_SZ, HPAGE_SZ - 3 * PAGE_SZ,
+				       2 * HPAGE_SZ + 6 * PAGE_SZ };
+
+	check_coherent(_metadata, self->devfd, &inside);
+	check_coherent(_metadata, self->devfd, &across);
+}
+
+/* ---- Lists ---- */
+
+TEST_F(udmabuf, list_of_many_items_over_one_memfd)
+{
+	size_t size = 256 * PAGE_SZ;
+	int memfd = make_memfd(SHMEM, size, F_SEAL_SHRINK);
+	unsigned char *mem, *buf;
+	struct list l = { .head = { .count = 64 } };
+	size_t total = 0;
+	int ubuf;
+
+	ASSERT_GE(memfd, 0);
+	mem = map_fd(memfd, size, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	fill(mem, size, 3);
+	/* Items in reverse order, of 1..4 pages, one range used twice. */
+	for (unsigned int i = 0; i < 64; i++) {
+		l.items[i].memfd = memfd;
+		l.items[i].offset = (63 - i) * 4 * PAGE_SZ;
+		l.items[i].size = (i % 4 + 1) * PAGE_SZ;
+		total += l.items[i].size;
+	}
+	l.items[63].offset = l.items[0].offset;
+	ubuf = create_list(self->devfd, &l);
+	ASSERT_GE(ubuf, 0) TH_LOG("create_list: %s", strerror(errno));
+	buf = map_fd(ubuf, total, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (size_t i = 0, at = 0; i < 64; at += l.items[i].size, i++)
+		EXPECT_TRUE(same(mem + l.items[i].offset, buf + at, l.items[i].size));
+	munmap(buf, total);
+	munmap(mem, size);
+	close(ubuf);
+	close(memfd);
+}
+
+TEST_F(udmabuf, list_over_several_memfds_and_backings)
+{
+	int fds[3];
+	unsigned char *mems[3], *buf;
+	size_t sizes[3] = { 32 * PAGE_SZ, 2 * HPAGE_SZ, 16 * PAGE_SZ };
+	enum backing kinds[3] = { SHMEM, HUGETLB, SHMEM };
+	struct list l = { .head = { .count = 3, .flags = 0 } };
+	size_t at = 0, total = 0;
+	int ubuf;
+
+	for (int i = 0; i < 3; i++) {
+		fds[i] = make_memfd(kinds[i], sizes[i], F_SEAL_SHRINK);
+		ASSERT_GE(fds[i], 0);
+		mems[i] = map_fd(fds[i], sizes[i], 0);
+		ASSERT_NE(MAP_FAILED, mems[i]);
+		fill(mems[i], sizes[i], 10 + i);
+		l.items[i].memfd = fds[i];
+		l.items[i].offset = PAGE_SZ;
+		l.items[i].size = sizes[i] - 2 * PAGE_SZ;
+		total += l.items[i].size;
+	}
+	ubuf = create_list(self->devfd, &l);
+	ASSERT_GE(ubuf, 0) TH_LOG("create_list: %s", strerror(errno));
+	EXPECT_EQ(0, fcntl(ubuf, F_GETFD) & FD_CLOEXEC);
+	/* The memfds may go away: the buffer keeps its pages. */
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	buf = map_fd(ubuf, total, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	for (int i = 0; i < 3; at += l.items[i].size, i++)
+		EXPECT_TRUE(same(mems[i] + PAGE_SZ, buf + at, l.items[i].size));
+	munmap(buf, total);
+	for (int i = 0; i < 3; i++)
+		munmap(mems[i], sizes[i]);
+	close(ubuf);
+}
+
+/* ---- dma-buf ops ---- */
+
+TEST_F(udmabuf, cpu_access_sync)
+{
+	int memfd = make_memfd(SHMEM, 8 * PAGE_SZ, F_SEAL_SHRINK);
+	struct dma_buf_sync sync;
+	int ubuf;
+
+	ASSERT_GE(memfd, 0);
+	ubuf = create_one(self->devfd, memfd, 0, 8 * PAGE_SZ, 0);
+	ASSERT_GE(ubuf, 0);
+	/* end before any begin: upstream has no table yet and says EINVAL. */
+	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+	EXPECT_ERRNO(EINVAL, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
+	for (int i = 0; i < 3; i++) {
+		sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW;
+		EXPECT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
+		sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+		EXPECT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
+	}
+	sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_READ;
+	EXPECT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
+	/* Bad flags are the dma-buf core's EINVAL. */
+	sync.flags = 0x100;
+	EXPECT_ERRNO(EINVAL, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
+	close(ubuf);
+	close(memfd);
+}
+
+static int open_vgem(void)
+{
+	for (int i = 0; i < 16; i++) {
+		char path[32], name[8] = "";
+		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			continue;
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+TEST_F(udmabuf, import_into_vgem)
+{
+	int memfd = make_memfd(HUGETLB, 4 * HPAGE_SZ, F_SEAL_SHRINK);
+	struct drm_prime_handle import = { .flags = 0 };
+	struct drm_gem_close gclose = { 0 };
+	int vgem, ubuf;
+
+	vgem = open_vgem();
+	ASSERT_GE(vgem, 0) TH_LOG("no vgem device");
+	ASSERT_GE(memfd, 0);
+	ubuf = create_one(self->devfd, memfd, PAGE_SZ, 4 * HPAGE_SZ - 2 * PAGE_SZ, 0);
+	ASSERT_GE(ubuf, 0);
+	/* PRIME import attaches and maps the buffer (map_dma_buf). */
+	import.fd = ubuf;
+	ASSERT_EQ(0, ioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &import))
+		TH_LOG("import: %s", strerror(errno));
+	gclose.handle = import.handle;
+	EXPECT_EQ(0, ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gclose));
+	close(ubuf);
+	close(memfd);
+	close(vgem);
+}
+
+/* ---- Lifetime and metadata ---- */
+
+TEST_F(udmabuf, rmmod_refused_while_a_buffer_lives)
+{
+	int memfd = make_memfd(SHMEM, PAGE_SZ, F_SEAL_SHRINK);
+	int ubuf;
+
+	ASSERT_GE(memfd, 0);
+	ubuf = create_one(self->devfd, memfd, 0, PAGE_SZ, 0);
+	ASSERT_GE(ubuf, 0);
+	/* Only the buffer holds the module now. */
+	close(self->devfd);
+	self->devfd = open("/dev/null", O_RDONLY);
+	errno = 0;
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "rudmabuf", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
+	close(ubuf);
+	close(memfd);
+}
+
+TEST_F(udmabuf, table_is_small_for_1g_hugetlb)
+{
+	size_t size = 512 * HPAGE_SZ;
+	long before = read_stat(STATS, "table_bytes"), bytes, folios, pages;
+	int memfd = make_memfd(HUGETLB, size, F_SEAL_SHRINK);
+	int ubuf;
+
+	ASSERT_GE(before, 0) TH_LOG("no %s", STATS);
+	ASSERT_GE(memfd, 0) TH_LOG("1 GiB of hugetlbfs: %s", strerror(errno));
+	ubuf = create_one(self->devfd, memfd, 0, size, 0);
+	ASSERT_GE(ubuf, 0) TH_LOG("create: %s", strerror(errno));
+	bytes = read_stat(STATS, "table_bytes") - before;
+	folios = read_stat(STATS, "pinned_folios");
+	pages = read_stat(STATS, "pinned_pages");
+	TH_LOG("1 GiB hugetlbfs udmabuf: %ld table bytes, %ld folios, %ld pages",
+	       bytes, folios, pages);
+	EXPECT_LT(bytes, 16 * 1024);
+	EXPECT_EQ(512, folios);
+	EXPECT_EQ(262144, pages);
+	close(ubuf);
+	EXPECT_EQ(0, read_stat(STATS, "buffers"));
+	EXPECT_EQ(0, read_stat(STATS, "pinned_pages"));
+	close(memfd);
 }
 
 TEST(params_visible_and_writable)
 {
-	const char *dir = "/sys/module/rudmabuf/parameters";
 	struct { const char *name; long value; } params[] = {
 		{ "list_limit", 1024 }, { "size_limit_mb", 2147483647L },
 	};
@@ -43,7 +517,7 @@ TEST(params_visible_and_writable)
 	struct stat st;
 
 	for (unsigned int i = 0; i < sizeof(params) / sizeof(params[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, params[i].name);
+		snprintf(path, sizeof(path), PARAMS "%s", params[i].name);
 		ASSERT_EQ(0, stat(path, &st)) TH_LOG("%s: %s", path, strerror(errno));
 		EXPECT_EQ(0644U, st.st_mode & 0777);
 		EXPECT_EQ(params[i].value, read_long(path));

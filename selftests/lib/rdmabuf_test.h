@@ -52,4 +52,36 @@ static inline long read_keyed(const char *path, const char *key)
 	return -1;
 }
 
+/* Reads one "name: value" line of a debugfs stats file, or returns -1. */
+static inline long read_stat(const char *path, const char *key)
+{
+	char name[128];
+	long value;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%127[^:]: %ld\n", name, &value) == 2) {
+		if (!strcmp(name, key)) {
+			fclose(f);
+			return value;
+		}
+	}
+	fclose(f);
+	return -1;
+}
+
+/* Writes a string to a sysfs/procfs file; returns 0 or -1. */
+static inline int write_str(const char *path, const char *value)
+{
+	int fd = open(path, O_WRONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, value, strlen(value));
+	close(fd);
+	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
 #endif /* RDMABUF_TEST_H */

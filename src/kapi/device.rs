@@ -14,7 +14,9 @@ use super::bindings;
 pub(super) fn as_raw(dev: &Device) -> *mut bindings::device {
     // CAST: `Device` is a `#[repr(transparent)]` wrapper of
     // `Opaque<bindings::device>` (`Device::as_raw` is crate-private).
-    core::ptr::from_ref(dev).cast::<bindings::device>().cast_mut()
+    core::ptr::from_ref(dev)
+        .cast::<bindings::device>()
+        .cast_mut()
 }
 
 /// Sets the streaming and coherent DMA masks of `dev` to 64 bits, as

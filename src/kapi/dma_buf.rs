@@ -69,9 +69,11 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
 /// for it, close-on-exec if `cloexec`. Returns the descriptor.
 ///
 /// On failure the buffer is dropped.
-pub(crate) fn export<T: Exporter>(buffer: KBox<T>, size: usize, cloexec: bool) -> Result<i32> {
+pub(crate) fn export<T: Exporter>(buffer: Pin<KBox<T>>, size: usize, cloexec: bool) -> Result<i32> {
     let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
-    let raw = KBox::into_raw(buffer);
+    // SAFETY: The exporter is never moved out of its allocation: the ops
+    // only borrow it and `release` drops it in place.
+    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
     // `exp_name` and `owner` as DEFINE_DMA_BUF_EXPORT_INFO sets them: the
     // module reference keeps the module loaded while the dma-buf lives.
     let info = bindings::dma_buf_export_info {
@@ -137,6 +139,10 @@ impl<T: Exporter> OpsTable<T> {
         unsafe { &*(*dmabuf).priv_.cast::<T>() }
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn map_dma_buf(
         attach: *mut bindings::dma_buf_attachment,
         dir: bindings::dma_data_direction,
@@ -152,6 +158,10 @@ impl<T: Exporter> OpsTable<T> {
         }
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn unmap_dma_buf(
         _attach: *mut bindings::dma_buf_attachment,
         sgt: *mut bindings::sg_table,
@@ -162,20 +172,36 @@ impl<T: Exporter> OpsTable<T> {
         drop(unsafe { MappedSgTable::from_raw(sgt) });
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: The last reference is gone: we take the exporter back.
         drop(unsafe { KBox::from_raw((*dmabuf).priv_.cast::<T>()) });
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn begin_cpu_access(
         dmabuf: *mut bindings::dma_buf,
         dir: bindings::dma_data_direction,
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
         let exporter = unsafe { Self::exporter(dmabuf) };
-        from_result(|| exporter.begin_cpu_access(direction_from_raw(dir)).map(|()| 0))
+        from_result(|| {
+            exporter
+                .begin_cpu_access(direction_from_raw(dir))
+                .map(|()| 0)
+        })
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn end_cpu_access(
         dmabuf: *mut bindings::dma_buf,
         dir: bindings::dma_data_direction,
@@ -185,7 +211,14 @@ impl<T: Exporter> OpsTable<T> {
         from_result(|| exporter.end_cpu_access(direction_from_raw(dir)).map(|()| 0))
     }
 
-    unsafe extern "C" fn vmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) -> c_int {
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
+    unsafe extern "C" fn vmap(
+        dmabuf: *mut bindings::dma_buf,
+        map: *mut bindings::iosys_map,
+    ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
         let exporter = unsafe { Self::exporter(dmabuf) };
         from_result(|| {
@@ -196,6 +229,10 @@ impl<T: Exporter> OpsTable<T> {
         })
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
         // SAFETY: The dma-buf is live during its ops; `map` is the one `vmap`
         // filled with a system-memory address.
@@ -203,6 +240,10 @@ impl<T: Exporter> OpsTable<T> {
         exporter.vunmap(addr);
     }
 
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// with `T`.
     unsafe extern "C" fn mmap(
         dmabuf: *mut bindings::dma_buf,
         vma: *mut bindings::vm_area_struct,
@@ -225,38 +266,43 @@ impl<T: Exporter> OpsTable<T> {
 
     /// Inserts the faulting page frame, then, as upstream udmabuf does, the
     /// rest of the VMA, so that a first touch costs one fault.
+    ///
+    /// # Safety
+    ///
+    /// Called by the MM on a fault in a VMA set up by [`Self::mmap`].
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         let mut info = bindings::rdmabuf_vma_info::default();
         let mut pgoff = 0;
         let mut address = 0;
         // SAFETY: `vmf` is the fault being handled.
-        let vma = unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        let vma =
+            unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
         // SAFETY: `mmap` set the exporter as private data; it outlives the VMA.
         let exporter = unsafe { &*info.private.cast::<T>() };
 
         let insert = |addr: usize, pfn: usize| -> u32 {
             // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
             // `pfn` is a pinned page of the buffer, which outlives the VMA.
-            unsafe { bindings::vmf_insert_pfn(vma, addr as _, pfn as _) }
+            unsafe { bindings::vmf_insert_pfn(vma, addr, pfn) }
         };
 
-        let Some(pfn) = exporter.pfn_at(pgoff as usize) else {
+        let Some(pfn) = exporter.pfn_at(pgoff) else {
             return VM_FAULT_SIGBUS;
         };
-        let ret = insert(address as usize, pfn);
+        let ret = insert(address, pfn);
         if ret & VM_FAULT_ERROR != 0 {
             return ret;
         }
 
-        let (start, end) = (info.start as usize, info.end as usize);
+        let (start, end) = (info.start, info.end);
         let mut addr = start;
-        'prefault: for run in exporter.runs_from(info.pgoff as usize) {
+        'prefault: for run in exporter.runs_from(info.pgoff) {
             for n in 0..run.npages() {
                 if addr >= end {
                     break 'prefault;
                 }
                 // Errors here are left to a real fault on that address.
-                if addr != address as usize && insert(addr, run.pfn() + n) & VM_FAULT_ERROR != 0 {
+                if addr != address && insert(addr, run.pfn() + n) & VM_FAULT_ERROR != 0 {
                     break 'prefault;
                 }
                 addr += PAGE_SIZE;

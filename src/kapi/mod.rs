@@ -10,4 +10,9 @@
 
 pub(crate) mod bindings;
 pub(crate) mod device;
+pub(crate) mod dma_buf;
+pub(crate) mod folio;
+pub(crate) mod memfd;
 pub(crate) mod params;
+pub(crate) mod sg_table;
+pub(crate) mod vmap;

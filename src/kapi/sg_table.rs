@@ -7,6 +7,7 @@
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::error::to_result;
+use kernel::ffi::c_ulong;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
@@ -17,7 +18,7 @@ use super::device::as_raw;
 use super::folio::PhysRun;
 
 /// `DMA_ATTR_SKIP_CPU_SYNC`: the exporter syncs in begin/end_cpu_access.
-const DMA_ATTR_SKIP_CPU_SYNC: usize = 1 << 5;
+const DMA_ATTR_SKIP_CPU_SYNC: c_ulong = 1 << 5;
 
 /// Converts a C DMA direction to the kernel crate's enum.
 pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirection {
@@ -145,7 +146,7 @@ impl MappedSgTable {
 
         // SAFETY: `sgt` is a filled, allocated table and `dev` a valid device.
         let ret = unsafe {
-            bindings::dma_map_sgtable(as_raw(dev), sgt, dir.into(), DMA_ATTR_SKIP_CPU_SYNC as _)
+            bindings::dma_map_sgtable(as_raw(dev), sgt, dir.into(), DMA_ATTR_SKIP_CPU_SYNC)
         };
         if let Err(e) = to_result(ret) {
             // SAFETY: Allocated above and not mapped.
@@ -156,8 +157,8 @@ impl MappedSgTable {
         Ok(Self { inner })
     }
 
-    /// Returns the number of entries in the table.
-    pub(crate) fn nents(&self) -> u32 {
+    /// Returns the number of entries (segments) in the table.
+    pub(crate) fn segment_count(&self) -> u32 {
         // SAFETY: By the type invariant the table is allocated.
         unsafe { (*self.inner.sgt.get()).orig_nents }
     }
@@ -203,23 +204,29 @@ impl MappedSgTable {
         // `Opaque`) as its first field.
         let inner = sgt.cast::<Inner>();
         // SAFETY: By the safety requirements `inner` came from `KBox::into_raw`.
-        Self {
-            inner: unsafe { KBox::from_raw(inner) },
-        }
+        let inner = unsafe { KBox::from_raw(inner) };
+        Self { inner }
     }
 }
 
-impl Drop for MappedSgTable {
+// SAFETY: The table may be synced, unmapped and freed from any thread.
+unsafe impl Send for MappedSgTable {}
+// SAFETY: `&MappedSgTable` only syncs, which the DMA API allows concurrently.
+unsafe impl Sync for MappedSgTable {}
+
+// Unmapping lives in `Inner` so that `into_raw` can move the box out.
+impl Drop for Inner {
     fn drop(&mut self) {
-        let sgt = self.inner.sgt.get();
-        // SAFETY: By the type invariant the table is allocated and mapped for
-        // `dev` in `dir` with the same attributes.
+        let sgt = self.sgt.get();
+        // SAFETY: By the invariant of `MappedSgTable`, which is the only
+        // owner of an `Inner`, the table is allocated and mapped for `dev`
+        // in `dir` with the same attributes.
         unsafe {
             bindings::dma_unmap_sgtable(
-                as_raw(&self.inner.dev),
+                as_raw(&self.dev),
                 sgt,
-                self.inner.dir.into(),
-                DMA_ATTR_SKIP_CPU_SYNC as _,
+                self.dir.into(),
+                DMA_ATTR_SKIP_CPU_SYNC,
             );
             bindings::sg_free_table(sgt);
         }

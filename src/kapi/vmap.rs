@@ -46,7 +46,7 @@ impl VMapping {
         }
         // SAFETY: `pages` holds `count` valid, allocated pages; -1 is
         // `NUMA_NO_NODE`.
-        let addr = unsafe { bindings::vm_map_ram(pages.as_ptr(), count32, -1) };
+        let addr = unsafe { bindings::vm_map_ram(pages.as_mut_ptr(), count32, -1) };
         // As upstream udmabuf: a failed vm_map_ram is EINVAL.
         let addr = NonNull::new(addr).ok_or(EINVAL)?;
         // INVARIANT: Just mapped.

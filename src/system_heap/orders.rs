@@ -10,9 +10,9 @@ pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
 /// Returns the index in [`ORDERS`] of the largest order that fits in
 /// `remaining` bytes and is not larger than `max_order`, if any.
 pub(crate) fn largest_fitting(remaining: usize, max_order: u32) -> Option<usize> {
-    ORDERS.iter().position(|&order| {
-        order <= max_order && remaining >= (kernel::page::PAGE_SIZE << order)
-    })
+    ORDERS
+        .iter()
+        .position(|&order| order <= max_order && remaining >= (kernel::page::PAGE_SIZE << order))
 }
 
 #[kunit_tests(rsystem_heap_orders)]

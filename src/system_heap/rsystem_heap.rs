@@ -27,7 +27,10 @@ struct RsystemHeapModule;
 
 impl kernel::Module for RsystemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_debug!("heap '{}' not registered yet\n", kapi::params::system_heap_name());
+        pr_debug!(
+            "heap '{}' not registered yet\n",
+            kapi::params::system_heap_name()
+        );
         Ok(RsystemHeapModule)
     }
 }

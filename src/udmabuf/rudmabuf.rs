@@ -5,8 +5,15 @@
 //! Serves `/dev/udmabuf` (the name is the `device_name` parameter) with the
 //! `UDMABUF_CREATE` and `UDMABUF_CREATE_LIST` ioctls of
 //! [include/uapi/linux/udmabuf.h](srctree/include/uapi/linux/udmabuf.h), with
-//! the behaviour of `drivers/dma-buf/udmabuf.c`.
+//! the behaviour of `drivers/dma-buf/udmabuf.c`, and keeps each buffer's
+//! pinned folios in a compact run table ([`folio_table`]).
 
+use core::fmt;
+
+use kernel::debugfs::{
+    Dir,
+    File as DebugFsFile, //
+};
 use kernel::device::Device;
 use kernel::fs::File;
 use kernel::miscdevice::{
@@ -16,12 +23,27 @@ use kernel::miscdevice::{
 };
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
+use kernel::transmute::AsBytes;
+use kernel::uaccess::{
+    UserPtr,
+    UserSlice, //
+};
 
+mod buffer;
+mod create;
+mod folio_table;
 // Shared by both modules; this one does not use all of it.
 #[path = "../kapi/mod.rs"]
 #[allow(dead_code)]
 mod kapi;
+mod stats;
 mod uapi;
+
+use uapi::{
+    UdmabufCreate,
+    UdmabufCreateItem,
+    UdmabufCreateList, //
+};
 
 module! {
     type: RudmabufModule,
@@ -32,11 +54,18 @@ module! {
     imports_ns: ["DMA_BUF"],
 }
 
-/// The module: owns the misc device registration.
+/// The module: the misc device and the debugfs statistics.
 #[pin_data]
 struct RudmabufModule {
     #[pin]
     misc: MiscDeviceRegistration<UdmabufFile>,
+    #[pin]
+    _stats: DebugFsFile<()>,
+    _debugfs: Dir,
+}
+
+fn show_stats(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    stats::show(f)
 }
 
 impl kernel::InPlaceModule for RudmabufModule {
@@ -44,8 +73,11 @@ impl kernel::InPlaceModule for RudmabufModule {
         let options = MiscDeviceOptions {
             name: kapi::params::udmabuf_device_name(),
         };
+        let debugfs = Dir::new(c"rudmabuf");
         try_pin_init!(Self {
             misc <- MiscDeviceRegistration::register(options),
+            _stats <- debugfs.read_callback_file(c"stats", (), &show_stats),
+            _debugfs: debugfs,
         })
         .pin_chain(|this| {
             // Importers see the udmabuf device as able to address all memory,
@@ -59,8 +91,43 @@ impl kernel::InPlaceModule for RudmabufModule {
 
 /// An open file of the misc device.
 struct UdmabufFile {
-    /// The misc device, which exported buffers use for their own DMA mappings.
+    /// The misc device, which buffers use for their own CPU-access mappings.
     dev: ARef<Device>,
+}
+
+impl UdmabufFile {
+    /// `UDMABUF_CREATE`: one item.
+    fn ioctl_create(&self, arg: usize) -> Result<i32> {
+        let mut reader =
+            UserSlice::new(UserPtr::from_addr(arg), size_of::<UdmabufCreate>()).reader();
+        let create: UdmabufCreate = reader.read()?;
+        let item = UdmabufCreateItem {
+            memfd: create.memfd,
+            __pad: 0,
+            offset: create.offset,
+            size: create.size,
+        };
+        create::create(&self.dev, create.flags, &[item])
+    }
+
+    /// `UDMABUF_CREATE_LIST`: a header and `count` items after it.
+    fn ioctl_create_list(&self, arg: usize) -> Result<i32> {
+        let head_size = size_of::<UdmabufCreateList>();
+        let head: UdmabufCreateList = UserSlice::new(UserPtr::from_addr(arg), head_size)
+            .reader()
+            .read()?;
+        // As upstream, `count > list_limit` compares as unsigned.
+        if head.count > kapi::params::udmabuf_list_limit() as u32 {
+            return Err(EINVAL);
+        }
+        let count = head.count as usize;
+        let mut items = KVec::from_elem(UdmabufCreateItem::default(), count, GFP_KERNEL)?;
+        let bytes = items.as_mut_slice().as_bytes_mut();
+        UserSlice::new(UserPtr::from_addr(arg + head_size), bytes.len())
+            .reader()
+            .read_slice(bytes)?;
+        create::create(&self.dev, head.flags, &items)
+    }
 }
 
 #[vtable]
@@ -76,11 +143,14 @@ impl MiscDevice for UdmabufFile {
         )?)
     }
 
-    fn ioctl(me: &UdmabufFile, _file: &File, cmd: u32, _arg: usize) -> Result<isize> {
-        let _ = &me.dev;
-        match cmd {
-            uapi::UDMABUF_CREATE | uapi::UDMABUF_CREATE_LIST => Err(ENOTTY),
-            _ => Err(ENOTTY),
-        }
+    // 32-bit callers go through `compat_ptr_ioctl`: the structures have the
+    // same layout for both ABIs.
+    fn ioctl(me: &UdmabufFile, _file: &File, cmd: u32, arg: usize) -> Result<isize> {
+        let fd = match cmd {
+            uapi::UDMABUF_CREATE => me.ioctl_create(arg)?,
+            uapi::UDMABUF_CREATE_LIST => me.ioctl_create_list(arg)?,
+            _ => return Err(ENOTTY),
+        };
+        Ok(fd as isize)
     }
 }

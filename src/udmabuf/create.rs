@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `UDMABUF_CREATE` and `UDMABUF_CREATE_LIST`: validation and pinning.
+//!
+//! The checks, their order and their errnos are those of upstream's
+//! `udmabuf_create()`: every item's alignment and the size limit first
+//! (EINVAL), then per item the descriptor (EBADFD), the file type (EBADFD),
+//! the seals (EINVAL) and the pin, with the seals checked and the folios
+//! pinned under the inode lock.
+
+use kernel::device::Device;
+use kernel::page::{
+    PAGE_SHIFT,
+    PAGE_SIZE, //
+};
+use kernel::prelude::*;
+
+use crate::buffer::Udmabuf;
+use crate::folio_table::FolioTable;
+use crate::kapi::dma_buf;
+use crate::kapi::folio::PinnedFolio;
+use crate::kapi::memfd::{
+    Memfd,
+    MemfdLocked,
+    PinBatch,
+    F_SEAL_FUTURE_WRITE,
+    F_SEAL_SHRINK,
+    F_SEAL_WRITE, //
+};
+use crate::kapi::params;
+use crate::uapi::{
+    UdmabufCreateItem,
+    UDMABUF_FLAGS_CLOEXEC, //
+};
+
+/// Seals a memfd must have, and must not have.
+const SEALS_WANTED: u32 = F_SEAL_SHRINK;
+const SEALS_DENIED: u32 = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
+
+/// Folios pinned per `memfd_pin_folios` call: bounds the scratch array to
+/// 4 KiB whatever the size of the buffer (upstream allocates one pointer per
+/// page of the largest item).
+const PIN_BATCH: usize = 512;
+
+/// Creates a udmabuf from `items` and returns its new descriptor.
+pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> Result<i32> {
+    // As upstream: `(u64)size_limit_mb * 1024 * 1024 >> PAGE_SHIFT`, where a
+    // negative limit sign-extends to a huge one.
+    let limit_pages =
+        (i64::from(params::udmabuf_size_limit_mb()) as u64).wrapping_mul(1 << 20) >> PAGE_SHIFT;
+    let mut total: u64 = 0;
+    let mut largest: u64 = 0;
+    for item in items {
+        if item.offset % PAGE_SIZE as u64 != 0 || item.size % PAGE_SIZE as u64 != 0 {
+            return Err(EINVAL);
+        }
+        let pages = item.size >> PAGE_SHIFT;
+        total = total.checked_add(pages).ok_or(EINVAL)?;
+        if total > limit_pages {
+            return Err(EINVAL);
+        }
+        largest = largest.max(pages);
+    }
+    if total == 0 {
+        return Err(EINVAL);
+    }
+    let total = usize::try_from(total).map_err(|_| EINVAL)?;
+
+    let mut table = FolioTable::new();
+    let mut batch = PinBatch::with_capacity((largest as usize).min(PIN_BATCH))?;
+    for item in items {
+        let memfd = Memfd::get(item.memfd).ok_or(EBADFD)?;
+        let locked = memfd.lock_shared();
+        check_seals(&locked)?;
+        pin_item(&locked, item, &mut table, &mut batch)?;
+    }
+    table.shrink_to_fit();
+
+    let buffer = KBox::pin_init(Udmabuf::new(table, dev), GFP_KERNEL)?;
+    dma_buf::export(
+        buffer,
+        total << PAGE_SHIFT,
+        flags & UDMABUF_FLAGS_CLOEXEC != 0,
+    )
+}
+
+/// Upstream's `check_memfd_seals()`.
+fn check_seals(memfd: &MemfdLocked<'_>) -> Result {
+    let seals = memfd.seals().ok_or(EBADFD)?;
+    if seals & SEALS_WANTED != SEALS_WANTED || seals & SEALS_DENIED != 0 {
+        return Err(EINVAL);
+    }
+    Ok(())
+}
+
+/// Pins the folios of one item and appends them to `table`, a batch of
+/// folios at a time.
+fn pin_item(
+    memfd: &MemfdLocked<'_>,
+    item: &UdmabufCreateItem,
+    table: &mut FolioTable<PinnedFolio>,
+    batch: &mut PinBatch,
+) -> Result {
+    let pages = (item.size >> PAGE_SHIFT) as usize;
+    // As upstream, in `loff_t`: an offset past `i64::MAX` is negative and
+    // rejected by memfd_pin_folios, as is a range past the end of the file.
+    let start = item.offset as i64;
+    let end = start
+        .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
+        .wrapping_sub(1);
+    let mut done = 0;
+    while done < pages {
+        let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
+        let offset = memfd.pin_folios(from, end, batch)?;
+        let added = table.append(batch.drain(), offset >> PAGE_SHIFT, pages - done)?;
+        if added == 0 {
+            return Err(EINVAL);
+        }
+        done += added;
+    }
+    Ok(())
+}
