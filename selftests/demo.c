@@ -1,11 +1,29 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The `make run` demo: shows what the rdmabuf modules provide.
+ * The `make run` demo: shows what the rdmabuf modules provide, and uses them.
  */
 #include <dirent.h>
+#include <sys/ioctl.h>
 #include <sys/sysmacros.h>
+#include <linux/memfd.h>
+#include <linux/udmabuf.h>
 
 #include "rdmabuf_test.h"
+
+static void show_file(const char *title, const char *path)
+{
+	char line[256];
+	FILE *f = fopen(path, "r");
+
+	printf("  %s (%s):\n", title, path);
+	if (!f) {
+		printf("    unavailable: %s\n", strerror(errno));
+		return;
+	}
+	while (fgets(line, sizeof(line), f))
+		printf("    %s", line);
+	fclose(f);
+}
 
 static void show_params(const char *module)
 {
@@ -36,18 +54,17 @@ static void show_params(const char *module)
 			fclose(f);
 		}
 		value[strcspn(value, "\n")] = 0;
-		printf("    %-14s = %-12s (mode %o)\n", d->d_name, value, st.st_mode & 0777);
+		printf("    %-16s = %-12s (mode %o)\n", d->d_name, value, st.st_mode & 0777);
 	}
 	closedir(dir);
 }
 
-int main(void)
+static void show_devices(void)
 {
 	struct stat st;
 	struct dirent *d;
 	DIR *dir;
 
-	printf("rdmabuf demo\n");
 	printf("== devices\n");
 	if (!stat(UDMABUF_DEV, &st))
 		printf("  %s: char device %u:%u\n", UDMABUF_DEV, major(st.st_rdev), minor(st.st_rdev));
@@ -62,8 +79,76 @@ int main(void)
 	} else {
 		printf("  /dev/dma_heap: no heaps registered\n");
 	}
+}
+
+/* A udmabuf from two ranges of one memfd, seen through both mappings. */
+static int demo_udmabuf(void)
+{
+	const size_t size = 8 * PAGE_SZ;
+	struct {
+		struct udmabuf_create_list head;
+		struct udmabuf_create_item items[2];
+	} list = { .head = { .flags = UDMABUF_FLAGS_CLOEXEC, .count = 2 } };
+	char *mem, *buf;
+	int devfd, memfd, ubuf;
+
+	printf("== udmabuf\n");
+	memfd = memfd_create("demo", MFD_ALLOW_SEALING);
+	if (memfd < 0 || ftruncate(memfd, size) || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		perror("memfd");
+		return 1;
+	}
+	mem = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	for (int p = 0; p < 8; p++)
+		snprintf(mem + p * PAGE_SZ, PAGE_SZ, "memfd page %d", p);
+	printf("  memfd: 8 pages, sealed F_SEAL_SHRINK, page p says \"memfd page p\"\n");
+
+	devfd = open(UDMABUF_DEV, O_RDWR);
+	if (devfd < 0) {
+		perror(UDMABUF_DEV);
+		return 1;
+	}
+	/* Pages 6-7 first, then pages 1-3. */
+	list.items[0] = (struct udmabuf_create_item){ .memfd = memfd, .offset = 6 * PAGE_SZ,
+						      .size = 2 * PAGE_SZ };
+	list.items[1] = (struct udmabuf_create_item){ .memfd = memfd, .offset = 1 * PAGE_SZ,
+						      .size = 3 * PAGE_SZ };
+	ubuf = ioctl(devfd, UDMABUF_CREATE_LIST, &list);
+	if (ubuf < 0) {
+		perror("UDMABUF_CREATE_LIST");
+		return 1;
+	}
+	printf("  UDMABUF_CREATE_LIST [memfd pages 6-7, memfd pages 1-3] -> dma-buf fd %d\n", ubuf);
+	show_file("rudmabuf stats", "/sys/kernel/debug/rudmabuf/stats");
+
+	buf = mmap(NULL, 5 * PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED, ubuf, 0);
+	if (buf == MAP_FAILED) {
+		perror("mmap udmabuf");
+		return 1;
+	}
+	for (int p = 0; p < 5; p++)
+		printf("  udmabuf page %d reads \"%s\"\n", p, buf + p * PAGE_SZ);
+	snprintf(buf + 2 * PAGE_SZ, 64, "written through the udmabuf");
+	printf("  wrote udmabuf page 2; memfd page 1 now reads \"%s\"\n", mem + PAGE_SZ);
+
+	munmap(buf, 5 * PAGE_SZ);
+	close(ubuf);
+	close(devfd);
+	munmap(mem, size);
+	close(memfd);
+	show_file("rudmabuf stats after close", "/sys/kernel/debug/rudmabuf/stats");
+	return 0;
+}
+
+int main(void)
+{
+	int ret;
+
+	printf("rdmabuf demo\n");
+	show_devices();
 	printf("== modules\n");
 	show_params("rudmabuf");
 	show_params("rsystem_heap");
-	return 0;
+	ret = demo_udmabuf();
+	return ret;
 }

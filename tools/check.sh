@@ -52,7 +52,7 @@ step selftests-build make -s "${make_args[@]}" selftests || summary
 console=$build/check-console.log
 log "vm: booting $kdir under QEMU (TCG), console log in $console"
 tools/vm/run --kdir "$kdir" --load rudmabuf.ko rsystem_heap.ko \
-	--add "$build/selftests" --log "$console" --timeout 1200 -- ./run-tests.sh own >/dev/null
+	--add "$build/selftests" --log "$console" --timeout 1200 -- ./run-tests.sh all >/dev/null
 vm_status=$?
 if [ "$vm_status" = 0 ]; then record PASS vm/clean-run; else
 	log "vm: FAILED with status $vm_status (kernel reports, timeout, crash or failed rmmod)"
