@@ -63,7 +63,7 @@ shell: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(BUILD)/selftests --interactive
 
 check: setup
-	$(TOP)/tools/check.sh
+	$(TOP)/tools/check.sh $(if $(filter command line environment,$(origin KDIR)),$(KDIR))
 
 conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(BUILD)/selftests -- ./run-conformance.sh

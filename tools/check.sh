@@ -41,8 +41,13 @@ summary() {
 	exit $?
 }
 
-log "kernel: building or reusing the cached test kernel"
-kdir=$(tools/kernel/build.sh test) || { record FAIL kernel-build; summary; }
+if [ -n "${1:-}" ]; then
+	kdir=$1
+	log "kernel: using KDIR=$kdir"
+else
+	log "kernel: building or reusing the cached test kernel"
+	kdir=$(tools/kernel/build.sh test) || { record FAIL kernel-build; summary; }
+fi
 make_args=(KDIR="$kdir")
 
 step build make -s "${make_args[@]}" modules || summary

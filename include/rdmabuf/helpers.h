@@ -10,11 +10,16 @@
 #include <linux/types.h>
 
 #include <linux/dma-direction.h>
+#include <linux/gfp_types.h>
 
 struct device;
 struct file;
 struct folio;
 struct iosys_map;
+struct list_head;
+struct shrink_control;
+struct shrinker;
+struct task_struct;
 struct page;
 struct scatterlist;
 struct sg_table;
@@ -44,6 +49,8 @@ unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_pfn(struct folio *folio);
 struct page *rdmabuf_folio_page(struct folio *folio, unsigned long n);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);
+unsigned int rdmabuf_page_order(struct page *page);
+unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
 void rdmabuf_inode_lock_shared(struct file *file);
 void rdmabuf_inode_unlock_shared(struct file *file);
@@ -55,7 +62,29 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
-bool rdmabuf_freezing(void);
+void rdmabuf_set_freezable(void);
+
+/* Heap pages, lists of pages through page->lru, heap plumbing. */
+gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
+void rdmabuf_zero_pages(struct page *page, unsigned int order);
+bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
+void rdmabuf_pages_init(struct list_head *head);
+void rdmabuf_pages_push(struct list_head *head, struct page *page);
+struct page *rdmabuf_pages_pop(struct list_head *head);
+struct page *rdmabuf_pages_next(struct list_head *head, struct page *page);
+void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
+bool rdmabuf_fatal_signal_pending(void);
+bool rdmabuf_dma_heap_mem_accounting(void);
+int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long pfn, unsigned long size);
+struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name);
+struct shrinker *rdmabuf_shrinker_alloc(const char *name);
+void rdmabuf_shrinker_setup(struct shrinker *shrinker,
+			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
+			    unsigned long (*scan)(struct shrinker *, struct shrink_control *),
+			    void *private);
+void *rdmabuf_shrinker_private(struct shrinker *shrinker);
+unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc);
 
 /* src/udmabuf/params.c */
 int rudmabuf_list_limit(void);
@@ -64,5 +93,6 @@ const char *rudmabuf_device_name(void);
 
 /* src/system_heap/params.c */
 const char *rsystem_heap_name(void);
+int rsystem_heap_pool_max_mb(void);
 
 #endif /* RDMABUF_HELPERS_H */

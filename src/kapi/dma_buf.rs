@@ -4,15 +4,16 @@
 //!
 //! C header: [include/linux/dma-buf.h](srctree/include/linux/dma-buf.h)
 //!
-//! An exporter implements [`Exporter`]; [`export`] hands a boxed exporter to
-//! `dma_buf_export` with an ops table whose trampolines call the trait. The
-//! dma-buf owns the box from then on and drops it in its `release` op.
+//! An exporter implements [`Exporter`]; [`DmaBuf::export`] hands a boxed
+//! exporter to `dma_buf_export` with an ops table whose trampolines call the
+//! trait. The dma-buf owns the box from then on and drops it in `release`.
 
 use core::ffi::{
     c_int,
     c_void, //
 };
 use core::marker::PhantomData;
+use core::ptr::NonNull;
 
 use kernel::device::Device;
 use kernel::dma::DataDirection;
@@ -29,8 +30,8 @@ use super::sg_table::{
 };
 
 /// `O_RDWR`, `O_CLOEXEC`: flags of the dma-buf file and its descriptor.
-const O_RDWR: c_int = 0o2;
-const O_CLOEXEC: c_int = 0o2000000;
+pub(crate) const O_RDWR: u32 = 0o2;
+pub(crate) const O_CLOEXEC: c_int = 0o2000000;
 /// `VM_SHARED`, `VM_MAYSHARE`.
 const VM_SHARED: usize = 0x08;
 const VM_MAYSHARE: usize = 0x80;
@@ -40,17 +41,27 @@ const VM_FAULT_ERROR: u32 = 0x873;
 
 /// The buffer behind a dma-buf.
 pub(crate) trait Exporter: Send + Sync + Sized + 'static {
-    /// Returns the size of the buffer in pages.
-    fn page_count(&self) -> usize;
-
-    /// Returns the page frame at page `pgoff` of the buffer.
-    fn pfn_at(&self, pgoff: usize) -> Option<usize>;
+    /// How `mmap` maps the buffer: `false` (udmabuf) takes shared mappings
+    /// only and maps pages from a fault handler; `true` (system heap) maps
+    /// every page of the VMA at mmap time with `remap_pfn_range`.
+    const REMAP_AT_MMAP: bool = false;
 
     /// Returns the pages of the buffer from page `pgoff` on, in order.
     fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>>;
 
+    /// Returns the page frame at page `pgoff` of the buffer.
+    fn pfn_at(&self, pgoff: usize) -> Option<usize> {
+        self.runs_from(pgoff).next().map(|run| run.pfn())
+    }
+
     /// `map_dma_buf`: builds and maps an sg table for an importer's device.
     fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable>;
+
+    /// `unmap_dma_buf`: the importer is done with `sgt`. Dropping the last
+    /// handle unmaps it.
+    fn unmap(&self, sgt: MappedSgTable) {
+        drop(sgt);
+    }
 
     /// `vmap`: maps the whole buffer into the kernel and returns the address.
     fn vmap(&self) -> Result<*mut c_void>;
@@ -65,44 +76,79 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     fn end_cpu_access(&self, dir: DataDirection) -> Result;
 }
 
-/// Exports `buffer` as a dma-buf of `size` bytes and installs a descriptor
-/// for it, close-on-exec if `cloexec`. Returns the descriptor.
+/// A reference to an exported dma-buf, dropped with `dma_buf_put`.
 ///
-/// On failure the buffer is dropped.
-pub(crate) fn export<T: Exporter>(buffer: Pin<KBox<T>>, size: usize, cloexec: bool) -> Result<i32> {
-    let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
-    // SAFETY: The exporter is never moved out of its allocation: the ops
-    // only borrow it and `release` drops it in place.
-    let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
-    // `exp_name` and `owner` as DEFINE_DMA_BUF_EXPORT_INFO sets them: the
-    // module reference keeps the module loaded while the dma-buf lives.
-    let info = bindings::dma_buf_export_info {
-        exp_name: <crate::LocalModule as ModuleMetadata>::NAME.as_char_ptr(),
-        owner: module.as_ptr(),
-        ops: &OpsTable::<T>::OPS,
-        size,
-        flags: O_RDWR,
-        resv: core::ptr::null_mut(),
-        priv_: raw.cast(),
-    };
-    // SAFETY: `info` is fully initialised; `ops` is a static table; `priv_`
-    // is an exporter the dma-buf takes over on success.
-    let dmabuf = unsafe { bindings::dma_buf_export(&info) };
-    if let Err(e) = kernel::error::from_err_ptr(dmabuf) {
-        // SAFETY: The export failed, so `raw` is still ours.
-        drop(unsafe { KBox::from_raw(raw) });
-        return Err(e);
+/// # Invariants
+///
+/// `self.0` is a dma-buf on which this object owns one file reference.
+pub(crate) struct DmaBuf(NonNull<bindings::dma_buf>);
+
+impl DmaBuf {
+    /// Exports `buffer` as a dma-buf of `size` bytes whose file has `flags`
+    /// (`O_RDWR`, `O_CLOEXEC`), named `name` in `/proc/*/fdinfo` and debugfs.
+    ///
+    /// On failure the buffer is dropped. The dma-buf holds a reference on this
+    /// module until it is released, so the module cannot go away under it.
+    pub(crate) fn export<T: Exporter>(
+        buffer: Pin<KBox<T>>,
+        size: usize,
+        flags: u32,
+        name: &'static CStr,
+    ) -> Result<Self> {
+        let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
+        // SAFETY: The exporter is never moved out of its allocation: the ops
+        // only borrow it and `release` drops it in place.
+        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
+        let info = bindings::dma_buf_export_info {
+            exp_name: name.as_char_ptr(),
+            owner: module.as_ptr(),
+            ops: &OpsTable::<T>::OPS,
+            size,
+            flags: flags as c_int,
+            resv: core::ptr::null_mut(),
+            priv_: raw.cast(),
+        };
+        // SAFETY: `info` is fully initialised; `ops` is a static table; `priv_`
+        // is an exporter the dma-buf takes over on success.
+        let dmabuf = unsafe { bindings::dma_buf_export(&info) };
+        match kernel::error::from_err_ptr(dmabuf) {
+            // INVARIANT: `dma_buf_export` returns the first reference.
+            Ok(dmabuf) => Ok(Self(NonNull::new(dmabuf).ok_or(ENOMEM)?)),
+            Err(e) => {
+                // SAFETY: The export failed, so `raw` is still ours.
+                drop(unsafe { KBox::from_raw(raw) });
+                Err(e)
+            }
+        }
     }
-    let flags = if cloexec { O_CLOEXEC } else { 0 };
-    // SAFETY: `dmabuf` is a new dma-buf whose reference we own.
-    let fd = unsafe { bindings::dma_buf_fd(dmabuf, flags) };
-    if fd < 0 {
-        // SAFETY: We own the reference; dropping it releases the dma-buf,
-        // and with it the exporter.
-        unsafe { bindings::dma_buf_put(dmabuf) };
-        return Err(Error::from_errno(fd));
+
+    /// Installs a descriptor for the dma-buf, close-on-exec if `cloexec`.
+    pub(crate) fn into_fd(self, cloexec: bool) -> Result<i32> {
+        let flags = if cloexec { O_CLOEXEC } else { 0 };
+        // SAFETY: By the type invariant we own a reference, which the new
+        // descriptor takes over on success.
+        let fd = unsafe { bindings::dma_buf_fd(self.0.as_ptr(), flags) };
+        if fd < 0 {
+            // `self` drops its reference, releasing the dma-buf.
+            return Err(Error::from_errno(fd));
+        }
+        core::mem::forget(self);
+        Ok(fd)
     }
-    Ok(fd)
+
+    /// Hands the reference to C.
+    pub(super) fn into_raw(self) -> *mut bindings::dma_buf {
+        let dmabuf = self.0.as_ptr();
+        core::mem::forget(self);
+        dmabuf
+    }
+}
+
+impl Drop for DmaBuf {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own a reference.
+        unsafe { bindings::dma_buf_put(self.0.as_ptr()) };
+    }
 }
 
 /// The `dma_buf_ops` and `vm_operations_struct` of exporter type `T`.
@@ -132,7 +178,7 @@ impl<T: Exporter> OpsTable<T> {
     ///
     /// # Safety
     ///
-    /// `dmabuf` must be a live dma-buf exported by [`export`] with `T`.
+    /// `dmabuf` must be a live dma-buf exported by [`DmaBuf::export`] with `T`.
     unsafe fn exporter<'a>(dmabuf: *mut bindings::dma_buf) -> &'a T {
         // SAFETY: By the safety requirements `priv_` is a `T` that lives until
         // `release`, which runs after every other op.
@@ -141,7 +187,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn map_dma_buf(
         attach: *mut bindings::dma_buf_attachment,
@@ -160,21 +206,28 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn unmap_dma_buf(
-        _attach: *mut bindings::dma_buf_attachment,
+        attach: *mut bindings::dma_buf_attachment,
         sgt: *mut bindings::sg_table,
         _dir: bindings::dma_data_direction,
     ) {
-        // SAFETY: `sgt` is what `map_dma_buf` returned for this attachment;
-        // the table remembers its device and direction.
-        drop(unsafe { MappedSgTable::from_raw(sgt) });
+        // SAFETY: The dma-buf core passes a live attachment of our dma-buf;
+        // `sgt` is what `map_dma_buf` returned for it, and the table
+        // remembers its device and direction.
+        let (exporter, sgt) = unsafe {
+            (
+                Self::exporter((*attach).dmabuf),
+                MappedSgTable::from_raw(sgt),
+            )
+        };
+        exporter.unmap(sgt);
     }
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: The last reference is gone: we take the exporter back.
@@ -183,7 +236,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn begin_cpu_access(
         dmabuf: *mut bindings::dma_buf,
@@ -200,7 +253,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn end_cpu_access(
         dmabuf: *mut bindings::dma_buf,
@@ -213,7 +266,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn vmap(
         dmabuf: *mut bindings::dma_buf,
@@ -231,7 +284,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
         // SAFETY: The dma-buf is live during its ops; `map` is the one `vmap`
@@ -242,7 +295,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// # Safety
     ///
-    /// Called by the dma-buf core on a live dma-buf exported by [`export`]
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn mmap(
         dmabuf: *mut bindings::dma_buf,
@@ -251,7 +304,12 @@ impl<T: Exporter> OpsTable<T> {
         let mut info = bindings::rdmabuf_vma_info::default();
         // SAFETY: `vma` is the VMA being set up.
         unsafe { bindings::rdmabuf_vma_get_info(vma, &mut info) };
-        // Upstream: only shared mappings.
+        if T::REMAP_AT_MMAP {
+            // SAFETY: The dma-buf is live during its ops.
+            let exporter = unsafe { Self::exporter(dmabuf) };
+            return from_result(|| Self::remap_all(exporter, vma, &info).map(|()| 0));
+        }
+        // Upstream udmabuf: only shared mappings.
         if info.flags & (VM_SHARED | VM_MAYSHARE) as u64 == 0 {
             return EINVAL.to_errno();
         }
@@ -262,6 +320,30 @@ impl<T: Exporter> OpsTable<T> {
             bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_);
         }
         0
+    }
+
+    /// Maps the pages from the VMA's offset on, whole runs at a time, as
+    /// upstream's system heap does.
+    fn remap_all(
+        exporter: &T,
+        vma: *mut bindings::vm_area_struct,
+        info: &bindings::rdmabuf_vma_info,
+    ) -> Result {
+        let mut addr = info.start;
+        for run in exporter.runs_from(info.pgoff) {
+            if addr >= info.end {
+                break;
+            }
+            let size = (run.npages() * PAGE_SIZE).min(info.end - addr);
+            // SAFETY: `vma` is being set up under the mmap lock; the range is
+            // inside it and the pages belong to the buffer, which the VMA's
+            // file reference keeps alive.
+            kernel::error::to_result(unsafe {
+                bindings::rdmabuf_remap_pfn_range(vma, addr, run.pfn(), size)
+            })?;
+            addr += size;
+        }
+        Ok(())
     }
 
     /// Inserts the faulting page frame, then, as upstream udmabuf does, the

@@ -87,6 +87,24 @@ pub(crate) struct PhysRun<'a> {
 }
 
 impl<'a> PhysRun<'a> {
+    /// Makes a run of `npages` pages from `page` on.
+    ///
+    /// # Safety
+    ///
+    /// `page` must start `npages` (at least one) physically contiguous pages
+    /// within one folio or compound block that stay allocated for `'a`.
+    pub(super) unsafe fn from_raw(page: NonNull<bindings::page>, npages: usize) -> Self {
+        // SAFETY: By the safety requirements `page` is a valid page.
+        let pfn = unsafe { bindings::rdmabuf_page_to_pfn(page.as_ptr()) };
+        // INVARIANT: By the safety requirements.
+        Self {
+            page,
+            pfn,
+            npages,
+            _owner: PhantomData,
+        }
+    }
+
     /// Returns the first page frame number of the run.
     pub(crate) fn pfn(&self) -> usize {
         self.pfn

@@ -7,11 +7,16 @@
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
+#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
+#include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
+#include <linux/shrinker.h>
+#include <linux/string.h>
 
 #include "rdmabuf/helpers.h"
 
@@ -61,6 +66,16 @@ struct page *rdmabuf_folio_page(struct folio *folio, unsigned long n)
 struct page *rdmabuf_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);
+}
+
+unsigned int rdmabuf_page_order(struct page *page)
+{
+	return compound_order(page);
+}
+
+unsigned long rdmabuf_page_to_pfn(struct page *page)
+{
+	return page_to_pfn(page);
 }
 
 int rdmabuf_memfd_seals(struct file *file)
@@ -122,7 +137,117 @@ void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
 	iosys_map_set_vaddr(map, vaddr);
 }
 
-bool rdmabuf_freezing(void)
+void rdmabuf_set_freezable(void)
 {
-	return freezing(current);
+	set_freezable();
+}
+
+/* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
+
+gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
+{
+	/* Upstream system_heap.c's LOW_ORDER_GFP and HIGH_ORDER_GFP. */
+	gfp_t low = GFP_HIGHUSER | __GFP_ZERO;
+	gfp_t high = ((GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN | __GFP_NORETRY) &
+		      ~__GFP_RECLAIM) | __GFP_COMP;
+	gfp_t gfp = order ? high : low;
+
+	return account ? gfp | __GFP_ACCOUNT : gfp;
+}
+
+void rdmabuf_zero_pages(struct page *page, unsigned int order)
+{
+	unsigned long i;
+
+	for (i = 0; i < (1UL << order); i++) {
+		clear_highpage(page + i);
+		cond_resched();
+	}
+}
+
+bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
+{
+	unsigned long i;
+	bool zero = true;
+
+	for (i = 0; zero && i < (1UL << order); i++) {
+		void *addr = kmap_local_page(page + i);
+
+		zero = !memchr_inv(addr, 0, PAGE_SIZE);
+		kunmap_local(addr);
+	}
+	return zero;
+}
+
+void rdmabuf_pages_init(struct list_head *head)
+{
+	INIT_LIST_HEAD(head);
+}
+
+void rdmabuf_pages_push(struct list_head *head, struct page *page)
+{
+	list_add_tail(&page->lru, head);
+}
+
+struct page *rdmabuf_pages_pop(struct list_head *head)
+{
+	struct page *page = list_first_entry_or_null(head, struct page, lru);
+
+	if (page)
+		list_del(&page->lru);
+	return page;
+}
+
+struct page *rdmabuf_pages_next(struct list_head *head, struct page *page)
+{
+	struct list_head *next = page ? page->lru.next : head->next;
+
+	return next == head ? NULL : list_entry(next, struct page, lru);
+}
+
+void rdmabuf_pages_splice(struct list_head *from, struct list_head *to)
+{
+	list_splice_tail_init(from, to);
+}
+
+bool rdmabuf_fatal_signal_pending(void)
+{
+	return fatal_signal_pending(current);
+}
+
+int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long pfn, unsigned long size)
+{
+	return remap_pfn_range(vma, addr, pfn, size, vma->vm_page_prot);
+}
+
+struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name)
+{
+	return kthread_create(fn, data, "%s", name);
+}
+
+struct shrinker *rdmabuf_shrinker_alloc(const char *name)
+{
+	return shrinker_alloc(0, "%s", name);
+}
+
+void rdmabuf_shrinker_setup(struct shrinker *shrinker,
+			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
+			    unsigned long (*scan)(struct shrinker *, struct shrink_control *),
+			    void *private)
+{
+	shrinker->count_objects = count;
+	shrinker->scan_objects = scan;
+	shrinker->seeks = DEFAULT_SEEKS;
+	shrinker->private_data = private;
+}
+
+void *rdmabuf_shrinker_private(struct shrinker *shrinker)
+{
+	return shrinker->private_data;
+}
+
+unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc)
+{
+	return sc->nr_to_scan;
 }

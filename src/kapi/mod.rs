@@ -11,8 +11,12 @@
 pub(crate) mod bindings;
 pub(crate) mod device;
 pub(crate) mod dma_buf;
+pub(crate) mod dma_heap;
 pub(crate) mod folio;
 pub(crate) mod memfd;
+pub(crate) mod pages;
 pub(crate) mod params;
 pub(crate) mod sg_table;
+pub(crate) mod shrinker;
+pub(crate) mod task;
 pub(crate) mod vmap;

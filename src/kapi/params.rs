@@ -47,3 +47,9 @@ pub(crate) fn system_heap_name() -> &'static CStr {
     // before init and never changes while the module is loaded.
     unsafe { param_cstr(bindings::rsystem_heap_name()) }
 }
+
+/// `rsystem_heap.pool_max_mb`: the most memory the page pools keep, in MiB.
+pub(crate) fn system_heap_pool_max_mb() -> i32 {
+    // SAFETY: A plain accessor of a module parameter, callable at any time.
+    unsafe { bindings::rsystem_heap_pool_max_mb() }
+}

@@ -11,6 +11,7 @@ use kernel::ffi::c_ulong;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
+use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 use super::bindings;
@@ -30,11 +31,21 @@ pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirec
     }
 }
 
+/// How [`MappedSgTable::new`] turns runs into sg entries.
+#[derive(Clone, Copy)]
+pub(crate) enum Segments {
+    /// One entry per run, as given (the system heap: one per chunk).
+    PerRun,
+    /// Physically adjacent runs merged, then split at the device's maximum
+    /// segment size (udmabuf: one entry per contiguous range).
+    Merged,
+}
+
 /// Merges page runs that are physically adjacent and splits the result into
 /// segments of at most `max_seg_pages` pages; calls `f(run)` for each segment.
 ///
 /// Returns the number of segments.
-pub(crate) fn for_each_segment<'a>(
+fn for_each_segment<'a>(
     runs: impl Iterator<Item = PhysRun<'a>>,
     max_seg_pages: usize,
     mut f: impl FnMut(PhysRun<'a>),
@@ -80,41 +91,52 @@ struct Inner {
     dir: DataDirection,
 }
 
-/// An sg table with one entry per physically contiguous segment, mapped for
-/// DMA by a device, unmapped and freed on drop.
+/// An sg table mapped for DMA by a device; a shared handle, the table is
+/// unmapped and freed when the last handle goes.
 ///
 /// # Invariants
 ///
 /// `inner.sgt` is an allocated sg table (`sg_alloc_table`) that is mapped
 /// with `dma_map_sgtable` for `inner.dev` in direction `inner.dir`, with
 /// `DMA_ATTR_SKIP_CPU_SYNC`. Its pages stay allocated while it lives (the
-/// owner of the runs keeps them until the table is gone).
+/// exporter keeps them until release, after every mapping is gone).
+#[derive(Clone)]
 pub(crate) struct MappedSgTable {
-    inner: KBox<Inner>,
+    inner: Arc<Inner>,
 }
 
 impl MappedSgTable {
     /// Builds the table from `runs` and maps it for `dev`.
     ///
-    /// Physically adjacent runs are merged and segments respect the device's
-    /// maximum segment size. `runs` is walked twice (count, then fill).
+    /// `segments` says whether physically adjacent runs are merged (and then
+    /// split at the device's maximum segment size). `runs` is walked twice
+    /// (count, then fill).
     ///
     /// The caller must keep the runs' pages allocated until the table is
     /// dropped; the lifetime of [`PhysRun`] ties them to their owner at
     /// construction time and the exporter keeps its pins until release,
     /// which happens only after every mapping is gone.
-    pub(crate) fn new<'a, I>(dev: &Device, dir: DataDirection, runs: I) -> Result<Self>
+    pub(crate) fn new<'a, I>(
+        dev: &Device,
+        dir: DataDirection,
+        runs: I,
+        segments: Segments,
+    ) -> Result<Self>
     where
         I: Iterator<Item = PhysRun<'a>> + Clone,
     {
-        // SAFETY: `dev.as_raw()` is a valid device.
+        // SAFETY: `dev` is a valid device.
         let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
         // Segment lengths are `unsigned int` in a scatterlist.
         let max_seg_pages = max_seg.min(u32::MAX as usize) / PAGE_SIZE;
-        let nents = for_each_segment(runs.clone(), max_seg_pages, |_| {});
+        let walk = |f: &mut dyn FnMut(PhysRun<'a>)| match segments {
+            Segments::Merged => for_each_segment(runs.clone(), max_seg_pages, f),
+            Segments::PerRun => runs.clone().map(&mut *f).count(),
+        };
+        let nents = walk(&mut |_| {});
         let nents = u32::try_from(nents).map_err(|_| E2BIG)?;
 
-        let inner = KBox::new(
+        let inner = Arc::new(
             Inner {
                 sgt: Opaque::zeroed(),
                 dev: dev.into(),
@@ -128,7 +150,7 @@ impl MappedSgTable {
 
         // SAFETY: The table was just allocated with `nents` entries.
         let mut sg = unsafe { (*sgt).sgl };
-        for_each_segment(runs, max_seg_pages, |seg| {
+        walk(&mut |seg| {
             // The segment count is the same as in the first walk, so `sg` is
             // a valid entry here.
             // SAFETY: `sg` is an entry of the table; the page is the first
@@ -187,9 +209,14 @@ impl MappedSgTable {
         };
     }
 
-    /// Hands the table to C (as the return value of `map_dma_buf`).
+    /// Returns whether `self` and `other` are handles of the same table.
+    pub(crate) fn same(&self, other: &MappedSgTable) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// Hands a handle to C (as the return value of `map_dma_buf`).
     pub(super) fn into_raw(self) -> *mut bindings::sg_table {
-        let inner = KBox::into_raw(self.inner);
+        let inner = Arc::into_raw(self.inner);
         // SAFETY: `inner` is valid; `sgt` is its first field.
         unsafe { (*inner).sgt.get() }
     }
@@ -203,16 +230,16 @@ impl MappedSgTable {
         // CAST: `Inner` is `repr(C)` with the `sg_table` (transparent in
         // `Opaque`) as its first field.
         let inner = sgt.cast::<Inner>();
-        // SAFETY: By the safety requirements `inner` came from `KBox::into_raw`.
-        let inner = unsafe { KBox::from_raw(inner) };
+        // SAFETY: By the safety requirements `inner` came from `Arc::into_raw`.
+        let inner = unsafe { Arc::from_raw(inner) };
         Self { inner }
     }
 }
 
 // SAFETY: The table may be synced, unmapped and freed from any thread.
-unsafe impl Send for MappedSgTable {}
-// SAFETY: `&MappedSgTable` only syncs, which the DMA API allows concurrently.
-unsafe impl Sync for MappedSgTable {}
+unsafe impl Send for Inner {}
+// SAFETY: Shared access only syncs, which the DMA API allows concurrently.
+unsafe impl Sync for Inner {}
 
 // Unmapping lives in `Inner` so that `into_raw` can move the box out.
 impl Drop for Inner {

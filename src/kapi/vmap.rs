@@ -7,7 +7,9 @@
 use core::ffi::c_void;
 use core::ptr::NonNull;
 
+use kernel::new_mutex;
 use kernel::prelude::*;
+use kernel::sync::Mutex;
 
 use super::bindings;
 use super::folio::PhysRun;
@@ -67,5 +69,47 @@ impl Drop for VMapping {
         // SAFETY: By the type invariant the mapping was made by `vm_map_ram`
         // for `count` pages and is unmapped only here.
         unsafe { bindings::vm_unmap_ram(self.addr.as_ptr(), self.count) };
+    }
+}
+
+/// The kernel mapping of a dma-buf between `vmap` and `vunmap`. The dma-buf
+/// core counts vmaps and calls the exporter only for the first and the last,
+/// so there is at most one.
+#[pin_data]
+pub(crate) struct VmapSlot {
+    #[pin]
+    mapping: Mutex<Option<VMapping>>,
+}
+
+impl VmapSlot {
+    /// Creates an empty slot.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            mapping <- new_mutex!(None),
+        })
+    }
+
+    /// Maps `runs` (`count` pages) unless already mapped; returns the address.
+    pub(crate) fn map<'a>(
+        &self,
+        runs: impl Iterator<Item = PhysRun<'a>>,
+        count: usize,
+    ) -> Result<*mut c_void> {
+        let mut mapping = self.mapping.lock();
+        if let Some(existing) = mapping.as_ref() {
+            return Ok(existing.addr());
+        }
+        let new = VMapping::new(runs, count)?;
+        let addr = new.addr();
+        *mapping = Some(new);
+        Ok(addr)
+    }
+
+    /// Unmaps the mapping at `addr`.
+    pub(crate) fn unmap(&self, addr: *mut c_void) {
+        let mut mapping = self.mapping.lock();
+        if mapping.as_ref().is_some_and(|m| m.addr() == addr) {
+            *mapping = None;
+        }
     }
 }

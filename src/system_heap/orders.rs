@@ -2,37 +2,51 @@
 
 //! The page orders a heap buffer is built from, largest first, as upstream.
 
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 
-/// The orders upstream's system heap allocates: 1 MiB, 64 KiB and 4 KiB chunks.
+/// The orders upstream's system heap allocates: 1 MiB, 64 KiB and 4 KiB
+/// chunks, sizes often found in IOMMUs.
 pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
 
-/// Returns the index in [`ORDERS`] of the largest order that fits in
-/// `remaining` bytes and is not larger than `max_order`, if any.
-pub(crate) fn largest_fitting(remaining: usize, max_order: u32) -> Option<usize> {
-    ORDERS
-        .iter()
-        .position(|&order| order <= max_order && remaining >= (kernel::page::PAGE_SIZE << order))
+/// Returns the indexes in [`ORDERS`] of the orders to try, in turn, for the
+/// next chunk: those that fit in `remaining` bytes and do not exceed
+/// `max_order` (the order of the previous chunk: it never grows).
+pub(crate) fn candidates(remaining: usize, max_order: u32) -> impl Iterator<Item = usize> {
+    (0..ORDERS.len())
+        .filter(move |&i| ORDERS[i] <= max_order && remaining >= (PAGE_SIZE << ORDERS[i]))
 }
 
 #[kunit_tests(rsystem_heap_orders)]
 mod tests {
     use super::*;
-    use kernel::page::PAGE_SIZE;
+
+    fn first(remaining: usize, max_order: u32) -> Option<usize> {
+        candidates(remaining, max_order).next()
+    }
 
     #[test]
     fn picks_largest_order_that_fits() {
-        assert_eq!(largest_fitting(PAGE_SIZE << 8, 8), Some(0));
-        assert_eq!(largest_fitting((PAGE_SIZE << 8) - PAGE_SIZE, 8), Some(1));
-        assert_eq!(largest_fitting(PAGE_SIZE << 4, 8), Some(1));
-        assert_eq!(largest_fitting(PAGE_SIZE, 8), Some(2));
-        assert_eq!(largest_fitting(PAGE_SIZE - 1, 8), None);
+        assert_eq!(first(PAGE_SIZE << 8, 8), Some(0));
+        assert_eq!(first((PAGE_SIZE << 8) - PAGE_SIZE, 8), Some(1));
+        assert_eq!(first(PAGE_SIZE << 4, 8), Some(1));
+        assert_eq!(first(PAGE_SIZE, 8), Some(2));
+        assert_eq!(first(PAGE_SIZE - 1, 8), None);
     }
 
     #[test]
     fn order_never_grows() {
         // After a 64 KiB chunk, a 1 MiB remainder is served in 64 KiB chunks.
-        assert_eq!(largest_fitting(PAGE_SIZE << 8, 4), Some(1));
-        assert_eq!(largest_fitting(PAGE_SIZE << 8, 0), Some(2));
+        assert_eq!(first(PAGE_SIZE << 8, 4), Some(1));
+        assert_eq!(first(PAGE_SIZE << 8, 0), Some(2));
+    }
+
+    #[test]
+    fn falls_back_to_smaller_orders() {
+        let mut all = candidates(PAGE_SIZE << 9, 8);
+        assert_eq!(all.next(), Some(0));
+        assert_eq!(all.next(), Some(1));
+        assert_eq!(all.next(), Some(2));
+        assert_eq!(all.next(), None);
     }
 }

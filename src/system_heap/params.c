@@ -11,6 +11,15 @@ static char *heap_name = "system";
 module_param(heap_name, charp, 0444);
 MODULE_PARM_DESC(heap_name, "Name of the heap (/dev/dma_heap/<name>). Default is system.");
 
+static int pool_max_mb = 256;
+module_param(pool_max_mb, int, 0644);
+MODULE_PARM_DESC(pool_max_mb, "Most memory kept in the zeroed page pools, in MiB (0: no pooling). Default is 256.");
+
+int rsystem_heap_pool_max_mb(void)
+{
+	return READ_ONCE(pool_max_mb);
+}
+
 const char *rsystem_heap_name(void)
 {
 	return heap_name;

@@ -3,15 +3,37 @@
 //! rsystem_heap: the system dma-buf heap in Rust, with a pre-zeroed page pool.
 //!
 //! Serves `/dev/dma_heap/system` (the name is the `heap_name` parameter) with
-//! the behaviour of `drivers/dma-buf/heaps/system_heap.c`.
+//! the allocation semantics and dma-buf ops of
+//! `drivers/dma-buf/heaps/system_heap.c`. Zeroing leaves the allocation path:
+//! released buffers are zeroed by a low-priority kernel thread and pooled per
+//! order ([`pool`]); a shrinker gives pooled pages back under pressure.
+//!
+//! A dma-heap cannot be removed, so once the heap is registered the module
+//! stays loaded for good.
 
+use core::fmt;
+
+use kernel::debugfs::{
+    Dir,
+    File as DebugFsFile, //
+};
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::sync::Arc;
 
+mod allocate;
+mod buffer;
 // Shared by both modules; this one does not use all of it.
 #[path = "../kapi/mod.rs"]
 #[allow(dead_code)]
 mod kapi;
 mod orders;
+mod pool;
+
+use allocate::SystemHeap;
+use kapi::shrinker::Shrinker;
+use kapi::task::KThread;
+use pool::Heap;
 
 module! {
     type: RsystemHeapModule,
@@ -22,15 +44,72 @@ module! {
     imports_ns: ["DMA_BUF", "DMA_BUF_HEAP"],
 }
 
-/// The module.
-struct RsystemHeapModule;
+/// The pool cap in pages, from the `pool_max_mb` parameter (read each time,
+/// so that it can be changed at runtime).
+fn pool_cap_pages() -> usize {
+    let mb = usize::try_from(kapi::params::system_heap_pool_max_mb()).unwrap_or(0);
+    mb.saturating_mul((1 << 20) / PAGE_SIZE)
+}
+
+/// The deferred-free thread, asked to exit before it is stopped.
+struct Worker {
+    heap: Arc<Heap>,
+    thread: Option<KThread<Heap>>,
+}
+
+impl Worker {
+    fn start(heap: Arc<Heap>) -> Result<Self> {
+        // Nice 19: zeroing yields to everything else.
+        let thread = KThread::run(c"rsystem_heap-zero", 19, heap.clone(), Heap::worker)?;
+        Ok(Self {
+            heap,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.heap.stop_worker();
+        drop(self.thread.take());
+    }
+}
+
+/// Everything the heap runs on. Only an init failure drops it: after the
+/// heap is registered the module cannot be unloaded.
+struct RsystemHeapModule {
+    _stats: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
+    _debugfs: Dir,
+    _shrinker: Shrinker<Heap>,
+    _worker: Worker,
+}
+
+fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    heap.show(f)
+}
 
 impl kernel::Module for RsystemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
-        pr_debug!(
-            "heap '{}' not registered yet\n",
-            kapi::params::system_heap_name()
+        let name = kapi::params::system_heap_name();
+        // Built in order; on any error what was built is torn down by drop.
+        let heap = Arc::pin_init(Heap::new(pool_cap_pages), GFP_KERNEL)?;
+        let worker = Worker::start(heap.clone())?;
+        let shrinker = Shrinker::register(c"rsystem_heap-pool", heap.clone())?;
+        let debugfs = Dir::new(c"rsystem_heap");
+        let stats = KBox::pin_init(
+            debugfs.read_callback_file(c"stats", heap.clone(), &show_stats),
+            GFP_KERNEL,
+        )?;
+        let allocator = Arc::new(SystemHeap { heap, name }, GFP_KERNEL)?;
+        kapi::dma_heap::add(name, allocator)?;
+        pr_info!(
+            "heap '{name}' registered; heaps cannot be removed, so this module stays loaded\n"
         );
-        Ok(RsystemHeapModule)
+        Ok(Self {
+            _stats: stats,
+            _debugfs: debugfs,
+            _shrinker: shrinker,
+            _worker: worker,
+        })
     }
 }

@@ -17,8 +17,11 @@ use crate::kapi::folio::{
     PhysRun,
     PinnedFolio, //
 };
-use crate::kapi::sg_table::MappedSgTable;
-use crate::kapi::vmap::VMapping;
+use crate::kapi::sg_table::{
+    MappedSgTable,
+    Segments, //
+};
+use crate::kapi::vmap::VmapSlot;
 use crate::stats;
 
 /// The state behind one exported udmabuf.
@@ -32,10 +35,9 @@ pub(crate) struct Udmabuf {
     /// and kept until release.
     #[pin]
     cpu_sgt: Mutex<Option<MappedSgTable>>,
-    /// The kernel mapping between vmap and vunmap (the dma-buf core
-    /// refcounts vmaps, so there is at most one).
+    /// The kernel mapping between vmap and vunmap.
     #[pin]
-    vmapping: Mutex<Option<VMapping>>,
+    vmapping: VmapSlot,
 }
 
 impl Udmabuf {
@@ -47,7 +49,7 @@ impl Udmabuf {
             table,
             dev,
             cpu_sgt <- new_mutex!(None),
-            vmapping <- new_mutex!(None),
+            vmapping <- VmapSlot::new(),
         })
     }
 
@@ -60,7 +62,7 @@ impl Udmabuf {
 
     /// Builds an sg table for `dev`, one entry per contiguous segment.
     fn sg_table(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable> {
-        MappedSgTable::new(dev, dir, self.phys_runs_from(0))
+        MappedSgTable::new(dev, dir, self.phys_runs_from(0), Segments::Merged)
     }
 }
 
@@ -73,10 +75,6 @@ impl PinnedDrop for Udmabuf {
 }
 
 impl Exporter for Udmabuf {
-    fn page_count(&self) -> usize {
-        self.table.page_count()
-    }
-
     fn pfn_at(&self, pgoff: usize) -> Option<usize> {
         let (folio, index) = self.table.lookup(pgoff)?;
         folio.run(index, 1).map(|run| run.pfn())
@@ -91,21 +89,12 @@ impl Exporter for Udmabuf {
     }
 
     fn vmap(&self) -> Result<*mut c_void> {
-        let mut vmapping = self.vmapping.lock();
-        if let Some(mapping) = vmapping.as_ref() {
-            return Ok(mapping.addr());
-        }
-        let mapping = VMapping::new(self.phys_runs_from(0), self.table.page_count())?;
-        let addr = mapping.addr();
-        *vmapping = Some(mapping);
-        Ok(addr)
+        self.vmapping
+            .map(self.phys_runs_from(0), self.table.page_count())
     }
 
     fn vunmap(&self, addr: *mut c_void) {
-        let mut vmapping = self.vmapping.lock();
-        if vmapping.as_ref().is_some_and(|m| m.addr() == addr) {
-            *vmapping = None;
-        }
+        self.vmapping.unmap(addr);
     }
 
     fn begin_cpu_access(&self, dir: DataDirection) -> Result {

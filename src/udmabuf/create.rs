@@ -17,7 +17,10 @@ use kernel::prelude::*;
 
 use crate::buffer::Udmabuf;
 use crate::folio_table::FolioTable;
-use crate::kapi::dma_buf;
+use crate::kapi::dma_buf::{
+    DmaBuf,
+    O_RDWR, //
+};
 use crate::kapi::folio::PinnedFolio;
 use crate::kapi::memfd::{
     Memfd,
@@ -77,11 +80,8 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     table.shrink_to_fit();
 
     let buffer = KBox::pin_init(Udmabuf::new(table, dev), GFP_KERNEL)?;
-    dma_buf::export(
-        buffer,
-        total << PAGE_SHIFT,
-        flags & UDMABUF_FLAGS_CLOEXEC != 0,
-    )
+    DmaBuf::export(buffer, total << PAGE_SHIFT, O_RDWR, c"rudmabuf")?
+        .into_fd(flags & UDMABUF_FLAGS_CLOEXEC != 0)
 }
 
 /// Upstream's `check_memfd_seals()`.

@@ -1,0 +1,82 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! dma-buf heaps: `/dev/dma_heap/<name>` allocators.
+//!
+//! C header: [include/linux/dma-heap.h](srctree/include/linux/dma-heap.h)
+
+use core::marker::PhantomData;
+
+use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::ModuleMetadata;
+
+use super::bindings;
+use super::dma_buf::DmaBuf;
+
+/// A heap's allocator.
+pub(crate) trait HeapAllocator: Send + Sync + 'static {
+    /// `DMA_HEAP_IOCTL_ALLOC`: a buffer of `len` bytes (page aligned by the
+    /// core) exported with file flags `fd_flags`.
+    fn allocate(&self, len: usize, fd_flags: u32, heap_flags: u64) -> Result<DmaBuf>;
+}
+
+/// Returns the dma-heap core's `mem_accounting` parameter: whether heap
+/// allocations are charged to the caller's memory cgroup.
+pub(crate) fn mem_accounting() -> bool {
+    // SAFETY: Reads a boolean module parameter.
+    unsafe { bindings::rdmabuf_dma_heap_mem_accounting() }
+}
+
+/// Adds heap `name` served by `allocator`.
+///
+/// A dma-heap cannot be removed: on success `allocator` lives forever and the
+/// module takes a reference on itself, so it can no longer be unloaded
+/// (`rmmod` fails with "Module ... is in use"). Register last in module init,
+/// after everything the allocator needs.
+pub(crate) fn add<T: HeapAllocator>(name: &'static CStr, allocator: Arc<T>) -> Result {
+    let data = Arc::into_raw(allocator);
+    let info = bindings::dma_heap_export_info {
+        name: name.as_char_ptr(),
+        ops: &HeapOps::<T>::OPS,
+        priv_: data.cast_mut().cast(),
+    };
+    // SAFETY: `info` is initialised; `name` and `ops` are static and the
+    // private data is a leaked `Arc<T>`.
+    let heap = unsafe { bindings::dma_heap_add(&info) };
+    if let Err(e) = kernel::error::from_err_ptr(heap) {
+        // SAFETY: The heap was not added, so the `Arc` is still ours.
+        drop(unsafe { Arc::from_raw(data) });
+        return Err(e);
+    }
+    let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
+    // SAFETY: We run in our own module's init, so the module is live.
+    unsafe { bindings::__module_get(module.as_ptr()) };
+    Ok(())
+}
+
+/// The `dma_heap_ops` of allocator type `T`.
+struct HeapOps<T>(PhantomData<T>);
+
+impl<T: HeapAllocator> HeapOps<T> {
+    const OPS: bindings::dma_heap_ops = bindings::dma_heap_ops {
+        allocate: Some(Self::allocate),
+    };
+
+    /// # Safety
+    ///
+    /// Called by the dma-heap core for a heap added by [`add`] with `T`.
+    unsafe extern "C" fn allocate(
+        heap: *mut bindings::dma_heap,
+        len: kernel::ffi::c_ulong,
+        fd_flags: u32,
+        heap_flags: u64,
+    ) -> *mut bindings::dma_buf {
+        // SAFETY: The heap's private data is the leaked `Arc<T>` of `add`,
+        // which lives forever.
+        let allocator = unsafe { &*bindings::dma_heap_get_drvdata(heap).cast::<T>() };
+        match allocator.allocate(len, fd_flags, heap_flags) {
+            Ok(dmabuf) => dmabuf.into_raw(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+}

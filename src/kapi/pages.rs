@@ -1,0 +1,218 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Blocks of `2^order` pages from the buddy allocator, and lists of them
+//! linked through `page->lru` (no allocation to queue a block).
+//!
+//! C header: [include/linux/gfp.h](srctree/include/linux/gfp.h)
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::prelude::*;
+use kernel::types::Opaque;
+
+use super::bindings;
+use super::folio::PhysRun;
+
+/// An owned block of `2^order` physically contiguous pages (compound when
+/// `order > 0`), freed to the buddy allocator on drop.
+///
+/// # Invariants
+///
+/// `page` is the first page of a block of `2^order` pages allocated with
+/// `alloc_pages` that this object owns; its `lru` field is unused while the
+/// block is not on a [`PageList`].
+pub(crate) struct PageBlock {
+    page: NonNull<bindings::page>,
+    order: u32,
+}
+
+// SAFETY: Pages may be used and freed from any thread.
+unsafe impl Send for PageBlock {}
+// SAFETY: `&PageBlock` only reads the block's address and order.
+unsafe impl Sync for PageBlock {}
+
+impl PageBlock {
+    /// Allocates a block of `2^order` zeroed pages with the system heap's
+    /// flags for that order (`__GFP_ACCOUNT` too if `account`).
+    pub(crate) fn alloc_zeroed(order: u32, account: bool) -> Option<Self> {
+        // SAFETY: Plain calls; a null result is handled.
+        let page = unsafe {
+            let gfp = bindings::rdmabuf_heap_gfp(order, account);
+            bindings::alloc_pages(gfp, order)
+        };
+        // INVARIANT: A fresh block of `2^order` pages that we own.
+        NonNull::new(page).map(|page| Self { page, order })
+    }
+
+    /// Returns the order of the block.
+    pub(crate) fn order(&self) -> u32 {
+        self.order
+    }
+
+    /// Returns the number of pages in the block.
+    pub(crate) fn nr_pages(&self) -> usize {
+        1 << self.order
+    }
+
+    /// Fills the block with zeroes.
+    pub(crate) fn zero(&mut self) {
+        // SAFETY: By the type invariant we own the block.
+        unsafe { bindings::rdmabuf_zero_pages(self.page.as_ptr(), self.order) };
+    }
+
+    /// Returns whether every byte of the block is zero.
+    pub(crate) fn is_zero(&self) -> bool {
+        // SAFETY: By the type invariant we own the block.
+        unsafe { bindings::rdmabuf_page_is_zero(self.page.as_ptr(), self.order) }
+    }
+
+    /// Returns the block as a run of pages.
+    pub(crate) fn run(&self) -> PhysRun<'_> {
+        // SAFETY: By the type invariant the block is allocated; the run
+        // borrows `self`, which keeps it so.
+        unsafe { PhysRun::from_raw(self.page, self.nr_pages()) }
+    }
+}
+
+impl Drop for PageBlock {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant we own the block and it was allocated
+        // with this order.
+        unsafe { bindings::__free_pages(self.page.as_ptr(), self.order) };
+    }
+}
+
+/// A list of [`PageBlock`]s linked through `page->lru`.
+///
+/// # Invariants
+///
+/// `head` is an initialised list head; every entry is the first page of a
+/// block that the list owns, with its order as `compound_order`.
+#[pin_data(PinnedDrop)]
+pub(crate) struct PageList {
+    #[pin]
+    head: Opaque<bindings::list_head>,
+    len: usize,
+    pages: usize,
+}
+
+// SAFETY: The blocks may be used and freed from any thread; the list is
+// mutated only through `&mut`.
+unsafe impl Send for PageList {}
+// SAFETY: `&PageList` only walks the list, which `&mut` alone changes.
+unsafe impl Sync for PageList {}
+
+impl PageList {
+    /// Creates an empty list.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        // INVARIANT: The head is initialised in place and the list is empty.
+        pin_init!(Self {
+            // SAFETY: `slot` is the pinned head to initialise.
+            head <- unsafe {
+                Opaque::ffi_init(|slot| bindings::rdmabuf_pages_init(slot))
+            },
+            len: 0,
+            pages: 0,
+        })
+    }
+
+    /// Returns the number of blocks.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Returns the number of pages in all blocks.
+    pub(crate) fn pages(&self) -> usize {
+        self.pages
+    }
+
+    /// Adds `block` at the tail.
+    pub(crate) fn push(self: Pin<&mut Self>, block: PageBlock) {
+        // SAFETY: Only the counters move; the head stays pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let block = core::mem::ManuallyDrop::new(block);
+        // SAFETY: The head is initialised; the block is ours and not on a
+        // list. INVARIANT: The list now owns it.
+        unsafe { bindings::rdmabuf_pages_push(this.head.get(), block.page.as_ptr()) };
+        this.len += 1;
+        this.pages += block.nr_pages();
+    }
+
+    /// Takes the block at the head, if any.
+    pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
+        // SAFETY: Only the counters move; the head stays pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        // SAFETY: The head is initialised.
+        let page = NonNull::new(unsafe { bindings::rdmabuf_pages_pop(this.head.get()) })?;
+        // SAFETY: Entries are first pages of blocks the list owned.
+        let order = unsafe { bindings::rdmabuf_page_order(page.as_ptr()) };
+        this.len -= 1;
+        this.pages -= 1 << order;
+        // INVARIANT: Off the list, owned by the returned block.
+        Some(PageBlock { page, order })
+    }
+
+    /// Moves every block of `other` to the tail of this list, in O(1).
+    pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
+        // SAFETY: Only the counters move; the heads stay pinned.
+        let (this, other) = unsafe { (self.get_unchecked_mut(), other.get_unchecked_mut()) };
+        // SAFETY: Both heads are initialised; `other` is left empty.
+        unsafe { bindings::rdmabuf_pages_splice(other.head.get(), this.head.get()) };
+        this.len += core::mem::take(&mut other.len);
+        this.pages += core::mem::take(&mut other.pages);
+    }
+
+    /// Returns the blocks as runs, in list order.
+    pub(crate) fn runs(&self) -> PageListRuns<'_> {
+        PageListRuns {
+            list: self,
+            next: None,
+            started: false,
+            _list: PhantomData,
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for PageList {
+    fn drop(mut self: Pin<&mut Self>) {
+        while let Some(block) = self.as_mut().pop() {
+            drop(block);
+        }
+    }
+}
+
+/// An iterator over the blocks of a [`PageList`] as [`PhysRun`]s.
+#[derive(Clone)]
+pub(crate) struct PageListRuns<'a> {
+    list: &'a PageList,
+    next: Option<NonNull<bindings::page>>,
+    started: bool,
+    _list: PhantomData<&'a PageList>,
+}
+
+impl<'a> Iterator for PageListRuns<'a> {
+    type Item = PhysRun<'a>;
+
+    fn next(&mut self) -> Option<PhysRun<'a>> {
+        let cur = if self.started {
+            self.next?
+        } else {
+            self.started = true;
+            // SAFETY: The head is initialised; the list is borrowed shared,
+            // so it does not change while we walk it.
+            NonNull::new(unsafe {
+                bindings::rdmabuf_pages_next(self.list.head.get(), core::ptr::null_mut())
+            })?
+        };
+        // SAFETY: `cur` is an entry of the borrowed list.
+        self.next = NonNull::new(unsafe {
+            bindings::rdmabuf_pages_next(self.list.head.get(), cur.as_ptr())
+        });
+        // SAFETY: As above; the order is the block's.
+        let order = unsafe { bindings::rdmabuf_page_order(cur.as_ptr()) };
+        // SAFETY: The block stays allocated while the list is borrowed.
+        Some(unsafe { PhysRun::from_raw(cur, 1 << order) })
+    }
+}

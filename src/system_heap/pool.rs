@@ -1,0 +1,269 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The heap's page pools, deferred-free queue and shrinker.
+//!
+//! Every page in a pool is zero. Allocation takes from the pool of the order
+//! it wants, else from the buddy allocator with `__GFP_ZERO`. A released
+//! buffer's blocks are spliced onto the free queue in O(1); the worker
+//! thread ([`Heap::zero_one`]) zeroes them one block at a time and returns
+//! them to their pool, or to the buddy allocator when the pool is full. The
+//! shrinker frees pooled pages first, then queued blocks without zeroing.
+//!
+//! Both locks are spinlocks held for a list operation only: nothing sleeps,
+//! allocates or zeroes under them, and the shrinker never waits on a lock
+//! the allocation path sleeps under.
+//!
+//! With the dma-heap core's `mem_accounting` on, pages are charged to the
+//! allocating memory cgroup: such buffers bypass the pools both ways, so a
+//! page charged to one cgroup never serves another.
+
+use core::fmt;
+
+use kernel::new_condvar;
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+use kernel::sync::{
+    CondVar,
+    SpinLock, //
+};
+
+use crate::kapi::pages::{
+    PageBlock,
+    PageList, //
+};
+use crate::kapi::shrinker::ShrinkerOps;
+use crate::orders::ORDERS;
+
+/// One pool per order of [`ORDERS`] (8, 4 and 0).
+#[pin_data]
+pub(crate) struct Pools {
+    #[pin]
+    order8: PageList,
+    #[pin]
+    order4: PageList,
+    #[pin]
+    order0: PageList,
+}
+
+impl Pools {
+    fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            order8 <- PageList::new(),
+            order4 <- PageList::new(),
+            order0 <- PageList::new(),
+        })
+    }
+
+    /// Returns the pool of order index `index` (an index into [`ORDERS`]).
+    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut PageList> {
+        let pools = self.project();
+        match index {
+            0 => pools.order8,
+            1 => pools.order4,
+            _ => pools.order0,
+        }
+    }
+}
+
+/// The blocks waiting to be zeroed.
+#[pin_data]
+pub(crate) struct FreeQueue {
+    #[pin]
+    blocks: PageList,
+    /// The worker is asked to exit.
+    stopping: bool,
+}
+
+/// The shared state of the heap.
+#[pin_data]
+pub(crate) struct Heap {
+    #[pin]
+    pools: SpinLock<Pools>,
+    #[pin]
+    queue: SpinLock<FreeQueue>,
+    #[pin]
+    queue_work: CondVar,
+    /// The largest number of pages the pools may hold, from `pool_max_mb`.
+    cap_pages: fn() -> usize,
+    /// Figures for debugfs and the shrinker's count.
+    pooled_pages: [Atomic<usize>; 3],
+    queued_pages: Atomic<usize>,
+    from_pool: Atomic<usize>,
+    from_buddy: Atomic<usize>,
+    shrunk_pages: Atomic<usize>,
+}
+
+impl Heap {
+    /// Creates the pools and queue; `cap_pages` gives the current pool cap.
+    pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
+        pin_init!(Self {
+            pools <- new_spinlock!(Pools::new()),
+            queue <- new_spinlock!(pin_init!(FreeQueue {
+                blocks <- PageList::new(),
+                stopping: false,
+            })),
+            queue_work <- new_condvar!(),
+            cap_pages,
+            pooled_pages: [const { Atomic::new(0) }; 3],
+            queued_pages: Atomic::new(0),
+            from_pool: Atomic::new(0),
+            from_buddy: Atomic::new(0),
+            shrunk_pages: Atomic::new(0),
+        })
+    }
+
+    /// Returns a zeroed block of order index `index`: pooled when the pool
+    /// has one (and `account` is off), else fresh from the buddy allocator.
+    pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
+        if !account {
+            let pooled = self.pools.lock().as_mut().list(index).pop();
+            if let Some(block) = pooled {
+                self.pooled_pages[index].fetch_sub(block.nr_pages(), Relaxed);
+                self.from_pool.fetch_add(1, Relaxed);
+                return Some(block);
+            }
+        }
+        let block = PageBlock::alloc_zeroed(ORDERS[index], account)?;
+        self.from_buddy.fetch_add(1, Relaxed);
+        Some(block)
+    }
+
+    /// Puts a zero block into its pool, or frees it if the pool is full.
+    pub(crate) fn put_zeroed(&self, block: PageBlock) {
+        let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
+            return;
+        };
+        let pooled: usize = self.pooled_pages.iter().map(|p| p.load(Relaxed)).sum();
+        if pooled + block.nr_pages() > (self.cap_pages)() {
+            return;
+        }
+        self.pooled_pages[index].fetch_add(block.nr_pages(), Relaxed);
+        self.pools.lock().as_mut().list(index).push(block);
+    }
+
+    /// Gives back blocks that never left the heap (still zero).
+    pub(crate) fn put_all_zeroed(&self, mut blocks: Pin<&mut PageList>) {
+        while let Some(block) = blocks.as_mut().pop() {
+            self.put_zeroed(block);
+        }
+    }
+
+    /// Queues a released buffer's blocks for zeroing, in O(1), and wakes
+    /// the worker.
+    pub(crate) fn defer_free(&self, blocks: Pin<&mut PageList>) {
+        let pages = blocks.pages();
+        let mut queue = self.queue.lock();
+        queue.as_mut().project().blocks.append(blocks);
+        self.queued_pages.fetch_add(pages, Relaxed);
+        drop(queue);
+        self.queue_work.notify_one();
+    }
+
+    /// Takes one queued block, or `None` when the queue is empty.
+    fn pop_queued(&self) -> Option<PageBlock> {
+        let block = self.queue.lock().as_mut().project().blocks.pop()?;
+        self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
+        Some(block)
+    }
+
+    /// The worker's step: zeroes one queued block and pools it. Returns
+    /// whether there was one.
+    pub(crate) fn zero_one(&self) -> bool {
+        let Some(mut block) = self.pop_queued() else {
+            return false;
+        };
+        block.zero();
+        self.put_zeroed(block);
+        true
+    }
+
+    /// The deferred-free thread: zeroes queued blocks until asked to stop.
+    pub(crate) fn worker(&self) {
+        loop {
+            while self.zero_one() {}
+            let mut queue = self.queue.lock();
+            while !queue.stopping && queue.blocks.len() == 0 {
+                // Freezable: the thread does not hold up suspend. A kernel
+                // thread gets no signals, so the result says nothing.
+                let _ = self.queue_work.wait_interruptible_freezable(&mut queue);
+            }
+            if queue.stopping {
+                return;
+            }
+        }
+    }
+
+    /// Asks the worker to exit (before the thread is stopped).
+    pub(crate) fn stop_worker(&self) {
+        *self.queue.lock().as_mut().project().stopping = true;
+        self.queue_work.notify_all();
+    }
+
+    /// Pops one pooled block, largest order first.
+    fn pop_pooled(&self) -> Option<PageBlock> {
+        let mut pools = self.pools.lock();
+        for index in 0..ORDERS.len() {
+            if let Some(block) = pools.as_mut().list(index).pop() {
+                self.pooled_pages[index].fetch_sub(block.nr_pages(), Relaxed);
+                return Some(block);
+            }
+        }
+        None
+    }
+
+    /// Returns the pages in the pools.
+    pub(crate) fn pooled(&self) -> usize {
+        self.pooled_pages.iter().map(|p| p.load(Relaxed)).sum()
+    }
+
+    /// Returns the pages waiting in the free queue.
+    pub(crate) fn queued(&self) -> usize {
+        self.queued_pages.load(Relaxed)
+    }
+
+    /// Writes the debugfs figures.
+    pub(crate) fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, order) in ORDERS.iter().enumerate() {
+            let pages = self.pooled_pages[index].load(Relaxed);
+            writeln!(f, "pool_pages_order{order}: {pages}")?;
+        }
+        writeln!(f, "queued_pages: {}", self.queued())?;
+        writeln!(f, "alloc_from_pool: {}", self.from_pool.load(Relaxed))?;
+        writeln!(f, "alloc_from_buddy: {}", self.from_buddy.load(Relaxed))?;
+        writeln!(
+            f,
+            "shrinker_freed_pages: {}",
+            self.shrunk_pages.load(Relaxed)
+        )
+    }
+}
+
+impl ShrinkerOps for Heap {
+    fn count(&self) -> usize {
+        self.pooled() + self.queued()
+    }
+
+    fn scan(&self, nr_to_scan: usize) -> usize {
+        let mut freed = 0;
+        // Pooled pages first: they cost nothing to rebuild but zeroing.
+        while freed < nr_to_scan {
+            let Some(block) = self.pop_pooled() else {
+                break;
+            };
+            freed += block.nr_pages();
+        }
+        // Then queued blocks, freed without zeroing.
+        while freed < nr_to_scan {
+            let Some(block) = self.pop_queued() else {
+                break;
+            };
+            freed += block.nr_pages();
+        }
+        self.shrunk_pages.fetch_add(freed, Relaxed);
+        freed
+    }
+}
