@@ -1,11 +1,353 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * rsystem_heap selftests (kselftest harness, TAP output).
+ *
+ * Allocation sizes and flags, mappings, sync, zeroed pages under churn from
+ * four threads, pools drained under memory pressure, allocation past
+ * available memory, and memory-cgroup accounting (when the dma-heap core's
+ * mem_accounting is on).
  */
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+
 #include "kselftest_harness.h"
 #include "rdmabuf_test.h"
 
-TEST(module_loaded_with_heap_name)
+#define STATS		"/sys/kernel/debug/rsystem_heap/stats"
+#define ACCOUNTING	"/sys/module/dma_heap/parameters/mem_accounting"
+#define MB		(1UL << 20)
+
+static int heap_alloc(int heapfd, size_t len, unsigned int fd_flags)
+{
+	struct dma_heap_allocation_data data = {
+		.len = len, .fd_flags = fd_flags, .heap_flags = 0,
+	};
+
+	if (ioctl(heapfd, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
+		return -1;
+	return data.fd;
+}
+
+static long pooled_pages(void)
+{
+	return read_stat(STATS, "pool_pages_order8") + read_stat(STATS, "pool_pages_order4") +
+	       read_stat(STATS, "pool_pages_order0");
+}
+
+/* Waits up to 20 s for the deferred-free thread to empty its queue. */
+static int wait_queue_empty(void)
+{
+	for (int i = 0; i < 200; i++) {
+		if (read_stat(STATS, "queued_pages") == 0)
+			return 0;
+		usleep(100 * 1000);
+	}
+	return -1;
+}
+
+static int all_zero(const unsigned char *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return 0;
+	return 1;
+}
+
+FIXTURE(heap) {
+	int heapfd;
+};
+
+FIXTURE_SETUP(heap)
+{
+	self->heapfd = open(HEAP_DEV, O_RDONLY | O_CLOEXEC);
+	ASSERT_GE(self->heapfd, 0) TH_LOG("open %s: %s", HEAP_DEV, strerror(errno));
+}
+
+FIXTURE_TEARDOWN(heap)
+{
+	close(self->heapfd);
+}
+
+TEST_F(heap, sizes_flags_and_mappings)
+{
+	size_t sizes[] = { PAGE_SZ, 64 * 1024, MB, 8 * MB, 33 * MB + PAGE_SZ };
+
+	for (unsigned int i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		int fd = heap_alloc(self->heapfd, sizes[i], O_RDWR | O_CLOEXEC);
+		unsigned char *map, *part;
+
+		ASSERT_GE(fd, 0) TH_LOG("alloc %zu: %s", sizes[i], strerror(errno));
+		EXPECT_EQ((off_t)sizes[i], lseek(fd, 0, SEEK_END));
+		EXPECT_EQ(FD_CLOEXEC, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		map = mmap(NULL, sizes[i], PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		ASSERT_NE(MAP_FAILED, map);
+		EXPECT_TRUE(all_zero(map, sizes[i]));
+		for (size_t off = 0; off < sizes[i]; off += PAGE_SZ)
+			map[off] = (unsigned char)(off / PAGE_SZ + 1);
+		/* A mapping at a page offset sees the same pages. */
+		if (sizes[i] > PAGE_SZ) {
+			size_t off = sizes[i] - PAGE_SZ;
+
+			part = mmap(NULL, PAGE_SZ, PROT_READ, MAP_SHARED, fd, off);
+			ASSERT_NE(MAP_FAILED, part);
+			EXPECT_EQ(map[off], part[0]);
+			munmap(part, PAGE_SZ);
+		}
+		munmap(map, sizes[i]);
+		close(fd);
+	}
+	/* Without O_CLOEXEC. */
+	{
+		int fd = heap_alloc(self->heapfd, PAGE_SZ, O_RDWR);
+
+		ASSERT_GE(fd, 0);
+		EXPECT_EQ(0, fcntl(fd, F_GETFD) & FD_CLOEXEC);
+		close(fd);
+	}
+}
+
+TEST_F(heap, bad_requests)
+{
+	struct dma_heap_allocation_data data = { .len = PAGE_SZ, .fd_flags = O_RDWR };
+
+	errno = 0;
+	EXPECT_EQ(-1, heap_alloc(self->heapfd, 0, O_RDWR));
+	EXPECT_EQ(EINVAL, errno);
+	data.heap_flags = 1;
+	EXPECT_EQ(-1, ioctl(self->heapfd, DMA_HEAP_IOCTL_ALLOC, &data));
+	EXPECT_EQ(EINVAL, errno);
+	data.heap_flags = 0;
+	data.fd_flags = O_TRUNC;
+	EXPECT_EQ(-1, ioctl(self->heapfd, DMA_HEAP_IOCTL_ALLOC, &data));
+	EXPECT_EQ(EINVAL, errno);
+}
+
+TEST_F(heap, cpu_access_sync)
+{
+	int fd = heap_alloc(self->heapfd, 2 * MB, O_RDWR);
+	struct dma_buf_sync sync;
+
+	ASSERT_GE(fd, 0);
+	for (int i = 0; i < 3; i++) {
+		sync.flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW;
+		EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
+		sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
+		EXPECT_EQ(0, ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync));
+	}
+	close(fd);
+}
+
+struct churn {
+	int heapfd;
+	int seed;
+	int dirty;	/* buffers that were not zero when handed out */
+	int errors;
+};
+
+static void *churn_thread(void *arg)
+{
+	static const size_t sizes[] = { PAGE_SZ, 68 * 1024, MB, 2 * MB + 8 * 1024 };
+	struct churn *c = arg;
+
+	for (int i = 0; i < 40; i++) {
+		size_t len = sizes[(c->seed + i) % 4];
+		int fd = heap_alloc(c->heapfd, len, O_RDWR);
+		unsigned char *map;
+
+		if (fd < 0) {
+			c->errors++;
+			continue;
+		}
+		map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (map == MAP_FAILED) {
+			c->errors++;
+			close(fd);
+			continue;
+		}
+		if (!all_zero(map, len))
+			c->dirty++;
+		memset(map, 0xa5 ^ c->seed, len);
+		munmap(map, len);
+		close(fd);
+	}
+	return NULL;
+}
+
+TEST_F(heap, reused_pages_are_zero_from_4_threads)
+{
+	struct churn c[4];
+	pthread_t t[4];
+	long from_pool = read_stat(STATS, "alloc_from_pool");
+
+	for (int i = 0; i < 4; i++) {
+		c[i] = (struct churn){ .heapfd = self->heapfd, .seed = i };
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, churn_thread, &c[i]));
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		EXPECT_EQ(0, c[i].dirty);
+		EXPECT_EQ(0, c[i].errors);
+	}
+	/* The pools really served some of them. */
+	EXPECT_GT(read_stat(STATS, "alloc_from_pool"), from_pool);
+}
+
+TEST_F(heap, pools_drain_under_memory_pressure)
+{
+	long free_before, free_after;
+	int fds[8];
+
+	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
+	free_before = read_keyed("/proc/meminfo", "MemFree:");
+	for (int i = 0; i < 8; i++) {
+		fds[i] = heap_alloc(self->heapfd, 32 * MB, O_RDWR);
+		ASSERT_GE(fds[i], 0);
+	}
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	ASSERT_EQ(0, wait_queue_empty());
+	TH_LOG("after freeing 256 MiB: %ld pooled pages", pooled_pages());
+	EXPECT_GT(pooled_pages(), 0);
+	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
+	EXPECT_EQ(0, pooled_pages());
+	EXPECT_EQ(0, read_stat(STATS, "queued_pages"));
+	free_after = read_keyed("/proc/meminfo", "MemFree:");
+	TH_LOG("MemFree before %ld kB, after %ld kB", free_before, free_after);
+	EXPECT_LT(labs(free_before - free_after), 8 * 1024);
+}
+
+TEST_F(heap, allocating_past_memory_fails_cleanly)
+{
+	long total_kb = read_keyed("/proc/meminfo", "MemTotal:");
+	int status, fd;
+	pid_t pid;
+
+	ASSERT_GT(total_kb, 0);
+	/* The child is the OOM killer's choice, not us or init. */
+	write_str("/proc/self/oom_score_adj", "-1000");
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		write_str("/proc/self/oom_score_adj", "1000");
+		fd = heap_alloc(self->heapfd, (size_t)total_kb * 1024 * 2, O_RDWR);
+		_exit(fd < 0 && errno == ENOMEM ? 0 : fd < 0 ? 2 : 3);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	if (WIFEXITED(status)) {
+		EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("alloc past memory: exit %d",
+							  WEXITSTATUS(status));
+	} else {
+		EXPECT_EQ(SIGKILL, WTERMSIG(status));
+	}
+	/* The system is still usable. */
+	fd = heap_alloc(self->heapfd, 4 * MB, O_RDWR);
+	EXPECT_GE(fd, 0);
+	close(fd);
+	write_str("/proc/self/oom_score_adj", "0");
+}
+
+static int accounting_on(void)
+{
+	char v[4] = "";
+	FILE *f = fopen(ACCOUNTING, "r");
+
+	if (!f)
+		return 0;
+	if (!fgets(v, sizeof(v), f))
+		v[0] = 0;
+	fclose(f);
+	return v[0] == 'Y';
+}
+
+/* Runs in a boot with dma_heap.mem_accounting=1 (see tools/check.sh). */
+TEST(memcg_accounting)
+{
+	const char *cg = "/sys/fs/cgroup/heaptest";
+	char procs[128], current[128], max[128];
+	int heapfd, pipefd[2], status;
+	long before, during, after, pooled;
+	pid_t pid;
+
+	if (!accounting_on())
+		SKIP(return, "dma_heap.mem_accounting is off in this boot");
+
+	mkdir("/sys/fs/cgroup", 0755);
+	mount("none", "/sys/fs/cgroup", "cgroup2", 0, NULL);
+	ASSERT_EQ(0, write_str("/sys/fs/cgroup/cgroup.subtree_control", "+memory"));
+	mkdir(cg, 0755);
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	snprintf(current, sizeof(current), "%s/memory.current", cg);
+	snprintf(max, sizeof(max), "%s/memory.max", cg);
+	heapfd = open(HEAP_DEV, O_RDONLY);
+	ASSERT_GE(heapfd, 0);
+	pooled = pooled_pages();
+
+	/* A child in the cgroup: its 64 MiB are charged there, and uncharged
+	 * on release without passing through the pools. */
+	ASSERT_EQ(0, pipe(pipefd));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char c;
+		int fd;
+
+		write_str(procs, "0");
+		fd = heap_alloc(heapfd, 64 * MB, O_RDWR);
+		if (write(pipefd[1], fd >= 0 ? "y" : "n", 1) != 1 || read(pipefd[0], &c, 1) != 1)
+			_exit(2);
+		close(fd);
+		_exit(fd >= 0 ? 0 : 1);
+	}
+	{
+		char c = 0;
+
+		before = read_long(current);
+		ASSERT_EQ(1, read(pipefd[0], &c, 1));
+		ASSERT_EQ('y', c);
+		during = read_long(current);
+		ASSERT_EQ(1, write(pipefd[1], "x", 1));
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_EQ(0, WEXITSTATUS(status));
+	usleep(200 * 1000);
+	after = read_long(current);
+	TH_LOG("memory.current: %ld before, %ld with 64 MiB, %ld after", before, during, after);
+	EXPECT_GE(during - before, (long)(64 * MB));
+	EXPECT_LT(after, during - (long)(60 * MB));
+	EXPECT_EQ(pooled, pooled_pages());
+
+	/* Over the cgroup's limit: the child fails or is killed, we are fine. */
+	ASSERT_EQ(0, write_str(max, "33554432"));
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		int fd;
+
+		write_str(procs, "0");
+		fd = heap_alloc(heapfd, 64 * MB, O_RDWR);
+		_exit(fd < 0 ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	EXPECT_TRUE((WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+		    (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+	{
+		int fd = heap_alloc(heapfd, 64 * MB, O_RDWR);
+
+		EXPECT_GE(fd, 0) TH_LOG("outside the cgroup: %s", strerror(errno));
+		close(fd);
+	}
+	close(heapfd);
+}
+
+TEST(module_stays_loaded)
 {
 	char name[64] = "";
 	FILE *f = fopen("/sys/module/rsystem_heap/parameters/heap_name", "r");
@@ -14,6 +356,10 @@ TEST(module_loaded_with_heap_name)
 	ASSERT_NE(NULL, fgets(name, sizeof(name), f));
 	fclose(f);
 	EXPECT_STREQ("system\n", name);
+	/* A dma-heap cannot be removed: the module refuses to unload. */
+	errno = 0;
+	EXPECT_EQ(-1, syscall(SYS_delete_module, "rsystem_heap", O_NONBLOCK));
+	EXPECT_EQ(EWOULDBLOCK, errno);
 }
 
 TEST_HARNESS_MAIN

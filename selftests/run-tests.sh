@@ -7,7 +7,10 @@
 # test case one normalised line for tools/check.sh to count:
 #   rdmabuf-result: PASS|FAIL|SKIP <source>/<name>
 #
-#   run-tests.sh [own|conformance|all]     (default: all)
+#   run-tests.sh [own|conformance|all|accounting]     (default: all)
+#
+# `accounting` runs the memory-cgroup case, in a boot with
+# dma_heap.mem_accounting=1.
 what=${1:-all}
 
 result() { echo "rdmabuf-result: $1 $2"; }
@@ -88,6 +91,11 @@ own | all)
 	else
 		result FAIL selftests/rmmod-after-last-buffer
 	fi
+	;;
+esac
+case "$what" in
+accounting)
+	run_tap selftests/heap-accounting ./heap_test -t memcg_accounting
 	;;
 esac
 case "$what" in

@@ -63,10 +63,25 @@ if [ "$vm_status" = 0 ]; then record PASS vm/clean-run; else
 	log "vm: FAILED with status $vm_status (kernel reports, timeout, crash or failed rmmod)"
 	record FAIL vm/clean-run
 fi
-# Show the test output, without kernel log noise.
-grep -v '^\[ *[0-9.]*\]' "$console" | grep -v '^rdmabuf-result:' || true
+# Show the test output, without kernel log noise, and count the results.
+count_results() {
+	grep -av '^\[ *[0-9.]*\]' "$1" | grep -v '^rdmabuf-result:' || true
+	while read -r _ status name; do
+		record "$status" "$name"
+	done < <(grep -a '^rdmabuf-result: ' "$1" | tr -d '\r')
+}
+count_results "$console"
 
-while read -r _ status name; do
-	record "$status" "$name"
-done < <(grep -a '^rdmabuf-result: ' "$console" | tr -d '\r')
+# A second boot with the dma-heap core's mem_accounting on: heap buffers are
+# charged to memory cgroups and must bypass the pools.
+console2=$build/check-console-accounting.log
+log "vm: booting with dma_heap.mem_accounting=1, console log in $console2"
+tools/vm/run --kdir "$kdir" --load rudmabuf.ko rsystem_heap.ko --append dma_heap.mem_accounting=1 \
+	--add "$build/selftests" --log "$console2" --timeout 600 -- ./run-tests.sh accounting >/dev/null
+vm_status=$?
+if [ "$vm_status" = 0 ]; then record PASS vm/clean-run-accounting; else
+	log "vm: FAILED with status $vm_status"
+	record FAIL vm/clean-run-accounting
+fi
+count_results "$console2"
 summary

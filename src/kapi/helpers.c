@@ -165,6 +165,18 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 	}
 }
 
+void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
+{
+	unsigned long i;
+
+	for (i = 0; i < (1UL << order); i++) {
+		void *addr = kmap_local_page(page + i);
+
+		memset(addr, byte, PAGE_SIZE);
+		kunmap_local(addr);
+	}
+}
+
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
 {
 	unsigned long i;

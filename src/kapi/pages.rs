@@ -61,6 +61,12 @@ impl PageBlock {
         unsafe { bindings::rdmabuf_zero_pages(self.page.as_ptr(), self.order) };
     }
 
+    /// Fills every byte of the block with `byte` (as a user would dirty it).
+    pub(crate) fn fill(&mut self, byte: u8) {
+        // SAFETY: By the type invariant we own the block.
+        unsafe { bindings::rdmabuf_fill_pages(self.page.as_ptr(), self.order, byte.into()) };
+    }
+
     /// Returns whether every byte of the block is zero.
     pub(crate) fn is_zero(&self) -> bool {
         // SAFETY: By the type invariant we own the block.

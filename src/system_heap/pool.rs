@@ -267,3 +267,120 @@ impl ShrinkerOps for Heap {
         freed
     }
 }
+
+#[kunit_tests(rsystem_heap_pool)]
+mod tests {
+    use super::*;
+    use kernel::sync::Arc;
+
+    // Helpers return `Result` and leave asserting to the tests, whose
+    // `assert!` reports to KUnit instead of panicking.
+
+    /// A pool cap of 300 pages: one 1 MiB block plus a few more.
+    fn cap_300() -> usize {
+        300
+    }
+
+    fn heap() -> Result<Arc<Heap>> {
+        Arc::pin_init(Heap::new(cap_300), GFP_KERNEL)
+    }
+
+    /// A fresh zeroed block of order index `index`.
+    fn block(index: usize) -> Result<PageBlock> {
+        PageBlock::alloc_zeroed(ORDERS[index], false).ok_or(ENOMEM)
+    }
+
+    /// Queues `blocks` through a released-buffer list, as release does.
+    fn queue(heap: &Heap, blocks: impl IntoIterator<Item = PageBlock>) -> Result {
+        let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
+        for b in blocks {
+            list.as_mut().push(b);
+        }
+        heap.defer_free(list.as_mut());
+        Ok(())
+    }
+
+    #[test]
+    fn pools_are_per_order_and_served_first() -> Result {
+        let heap = heap()?;
+        heap.put_zeroed(block(1)?);
+        heap.put_zeroed(block(2)?);
+        heap.put_zeroed(block(2)?);
+        assert_eq!(heap.pooled_pages[0].load(Relaxed), 0);
+        assert_eq!(heap.pooled_pages[1].load(Relaxed), 16);
+        assert_eq!(heap.pooled_pages[2].load(Relaxed), 2);
+        // Taking order 0 twice empties its pool; the third comes from buddy.
+        for _ in 0..3 {
+            let b = heap.take(2, false).ok_or(ENOMEM)?;
+            assert_eq!(b.order(), 0);
+        }
+        assert_eq!(heap.from_pool.load(Relaxed), 2);
+        assert_eq!(heap.from_buddy.load(Relaxed), 1);
+        assert_eq!(heap.pooled(), 16);
+        // With accounting on, the pool is bypassed.
+        let b = heap.take(1, true).ok_or(ENOMEM)?;
+        assert_eq!(b.order(), 4);
+        assert_eq!(heap.pooled(), 16);
+        Ok(())
+    }
+
+    #[test]
+    fn pool_cap_is_honoured() -> Result {
+        let heap = heap()?;
+        heap.put_zeroed(block(0)?); // 256 pages
+        heap.put_zeroed(block(1)?); // 272
+        heap.put_zeroed(block(1)?); // 288
+        heap.put_zeroed(block(1)?); // would be 304 > 300: freed instead
+        for _ in 0..12 {
+            heap.put_zeroed(block(2)?); // up to 300, then freed
+        }
+        assert_eq!(heap.pooled(), 300);
+        assert_eq!(heap.pooled_pages[1].load(Relaxed), 32);
+        Ok(())
+    }
+
+    #[test]
+    fn shrinker_count_and_scan() -> Result {
+        let heap = heap()?;
+        heap.put_zeroed(block(1)?);
+        heap.put_zeroed(block(2)?);
+        queue(&heap, [block(1)?, block(2)?, block(2)?])?;
+        assert_eq!(heap.count(), 17 + 18);
+        // Pooled pages go first, whole blocks at a time.
+        assert_eq!(heap.scan(1), 16);
+        assert_eq!(heap.count(), 1 + 18);
+        // Then queued ones, unzeroed.
+        assert_eq!(heap.scan(5), 1 + 16);
+        assert_eq!(heap.queued(), 2);
+        assert_eq!(heap.scan(100), 2);
+        assert_eq!(heap.count(), 0);
+        assert_eq!(heap.scan(100), 0);
+        assert_eq!(heap.shrunk_pages.load(Relaxed), 35);
+        Ok(())
+    }
+
+    #[test]
+    fn deferred_free_ends_with_zeroed_pooled_pages() -> Result {
+        let heap = heap()?;
+        let mut dirty = block(1)?;
+        dirty.fill(0xa5);
+        assert!(!dirty.is_zero());
+        let mut small = block(2)?;
+        small.fill(0x5a);
+        queue(&heap, [dirty, small])?;
+        assert_eq!(heap.queued(), 17);
+        assert_eq!(heap.pooled(), 0);
+        // The worker's step, twice.
+        assert!(heap.zero_one());
+        assert!(heap.zero_one());
+        assert!(!heap.zero_one());
+        assert_eq!(heap.queued(), 0);
+        assert_eq!(heap.pooled(), 17);
+        let b = heap.take(1, false).ok_or(ENOMEM)?;
+        assert!(b.is_zero());
+        let b = heap.take(2, false).ok_or(ENOMEM)?;
+        assert!(b.is_zero());
+        assert_eq!(heap.from_pool.load(Relaxed), 2);
+        Ok(())
+    }
+}
