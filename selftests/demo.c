@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/sysmacros.h>
 #include <linux/memfd.h>
+#include <linux/dma-heap.h>
 #include <linux/udmabuf.h>
 
 #include "rdmabuf_test.h"
@@ -140,6 +141,65 @@ static int demo_udmabuf(void)
 	return 0;
 }
 
+/* Waits up to 10 s for the heap's deferred-free thread to finish. */
+static void wait_heap_idle(void)
+{
+	for (int i = 0; i < 100; i++) {
+		if (read_stat("/sys/kernel/debug/rsystem_heap/stats", "queued_pages") == 0)
+			return;
+		usleep(100 * 1000);
+	}
+}
+
+/* A heap buffer: allocated, mapped, checked zero, freed; pool stats around it. */
+static int demo_heap(void)
+{
+	struct dma_heap_allocation_data data = {
+		.len = 4 << 20, .fd_flags = O_RDWR | O_CLOEXEC,
+	};
+	unsigned char *map;
+	size_t nonzero = 0;
+	int heapfd;
+
+	printf("== dma-buf heap\n");
+	heapfd = open(HEAP_DEV, O_RDONLY | O_CLOEXEC);
+	if (heapfd < 0) {
+		perror(HEAP_DEV);
+		return 1;
+	}
+	show_file("rsystem_heap stats before", "/sys/kernel/debug/rsystem_heap/stats");
+	if (ioctl(heapfd, DMA_HEAP_IOCTL_ALLOC, &data)) {
+		perror("DMA_HEAP_IOCTL_ALLOC");
+		return 1;
+	}
+	printf("  DMA_HEAP_IOCTL_ALLOC 4 MiB -> dma-buf fd %u\n", data.fd);
+	map = mmap(NULL, data.len, PROT_READ | PROT_WRITE, MAP_SHARED, data.fd, 0);
+	if (map == MAP_FAILED) {
+		perror("mmap heap buffer");
+		return 1;
+	}
+	for (size_t i = 0; i < data.len; i++)
+		nonzero += map[i] != 0;
+	printf("  mapped it: %zu non-zero bytes; filling it with 0xa5\n", nonzero);
+	memset(map, 0xa5, data.len);
+	munmap(map, data.len);
+	close(data.fd);
+	printf("  closed it: the deferred-free thread zeroes its pages into the pools\n");
+	wait_heap_idle();
+	show_file("rsystem_heap stats after the free", "/sys/kernel/debug/rsystem_heap/stats");
+	data.fd = 0;	/* an input of 0 is required */
+	if (ioctl(heapfd, DMA_HEAP_IOCTL_ALLOC, &data) == 0) {
+		map = mmap(NULL, data.len, PROT_READ, MAP_SHARED, data.fd, 0);
+		nonzero = 0;
+		for (size_t i = 0; map != MAP_FAILED && i < data.len; i++)
+			nonzero += map[i] != 0;
+		printf("  allocated 4 MiB again (from the pool): %zu non-zero bytes\n", nonzero);
+		close(data.fd);
+	}
+	close(heapfd);
+	return 0;
+}
+
 int main(void)
 {
 	int ret;
@@ -150,5 +210,6 @@ int main(void)
 	show_params("rudmabuf");
 	show_params("rsystem_heap");
 	ret = demo_udmabuf();
+	ret |= demo_heap();
 	return ret;
 }
