@@ -9,6 +9,7 @@
 #   make lint       CLIPPY=1 W=e build and rustfmt check
 #   make kdir       print the kernel build tree in use
 #   make conformance  run the kernel's own udmabuf and dmabuf-heaps selftests
+#   make bench      C drivers against ours in one boot; table, CSV and plot
 #
 # Kbuild (the module build itself) is in ./Kbuild.
 
@@ -31,7 +32,7 @@ BUILD := $(TOP)/build
 VM := $(TOP)/tools/vm/run
 MODULES := $(TOP)/rudmabuf.ko $(TOP)/rsystem_heap.ko
 
-.PHONY: all modules setup kdir lint fmt run shell check conformance selftests clean
+.PHONY: all modules setup kdir lint fmt run shell check conformance selftests bench clean
 
 all: modules
 
@@ -67,6 +68,9 @@ check: setup
 
 conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(BUILD)/selftests -- ./run-conformance.sh
+
+bench: setup modules
+	$(TOP)/tools/bench/run.sh $(KDIR) $(REPS)
 
 clean:
 	$(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_FLAGS) clean

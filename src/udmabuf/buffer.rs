@@ -43,7 +43,7 @@ pub(crate) struct Udmabuf {
 impl Udmabuf {
     /// Wraps a filled table; the buffer is accounted in the stats until dropped.
     pub(crate) fn new(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
-        stats::buffer_created(&table);
+        stats::buffer_created(&table, size_of::<Self>());
         let dev: ARef<Device> = dev.into();
         try_pin_init!(Self {
             table,
@@ -62,7 +62,9 @@ impl Udmabuf {
 
     /// Builds an sg table for `dev`, one entry per contiguous segment.
     fn sg_table(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable> {
-        MappedSgTable::new(dev, dir, self.phys_runs_from(0), Segments::Merged)
+        let sgt = MappedSgTable::new(dev, dir, self.phys_runs_from(0), Segments::Merged)?;
+        stats::sg_table_built(sgt.segment_count());
+        Ok(sgt)
     }
 }
 
@@ -70,7 +72,7 @@ impl Udmabuf {
 impl PinnedDrop for Udmabuf {
     fn drop(self: Pin<&mut Self>) {
         // The pins go with the table, the sg table and mapping with theirs.
-        stats::buffer_released(&self.table);
+        stats::buffer_released(&self.table, size_of::<Self>());
     }
 }
 

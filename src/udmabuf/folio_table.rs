@@ -4,18 +4,19 @@
 //!
 //! Upstream udmabuf keeps a `struct page *` per page of the buffer plus an
 //! array of pinned folios: 16 bytes per page, 4 MiB for a 1 GiB buffer. This
-//! table keeps one [`Run`] per pinned folio instead: the folio, the first of
-//! its pages the buffer uses and how many, and where in the buffer they go.
-//! A 1 GiB buffer over 2 MiB huge pages is 512 runs (12 KiB); over 4 KiB
-//! shmem pages it is one run per page, like upstream's folio array.
+//! table keeps one 16-byte [`Run`] per pinned folio instead: the folio, the
+//! first of its pages the buffer uses, and where in the buffer they go; a
+//! run's length is where the next run starts. A 1 GiB buffer over 2 MiB huge
+//! pages is 512 runs (8 KiB); over 4 KiB shmem pages it is one run per page,
+//! 16 bytes per page like upstream.
 //!
 //! # Invariants
 //!
-//! - Runs are in buffer order and tile the buffer without gaps:
-//!   `runs[0].start == 0`, `runs[i + 1].start == runs[i].start + runs[i].len`,
-//!   and `pages == last.start + last.len` (0 when empty).
-//! - Every run is non-empty and inside its folio:
-//!   `len >= 1` and `first + len <= folio.nr_pages()`.
+//! - Runs are in buffer order and tile the buffer without gaps: run `i`
+//!   covers buffer pages `start(i)..start(i + 1)` (the last one up to
+//!   `pages`), `start(0) == 0`, and every run is non-empty.
+//! - Every run is inside its folio: `first + len <= folio.nr_pages()`.
+//! - `first < 2^FIRST_BITS` and `start < 2^(64 - FIRST_BITS)`.
 //! - Each run owns its folio handle: for [`PinnedFolio`] one pin, released
 //!   when the run is dropped. A folio pinned twice (two list items over the
 //!   same memfd range) has two runs, each with its own pin.
@@ -39,23 +40,27 @@ impl Folio for PinnedFolio {
     }
 }
 
-/// Pages `first..first + len` of `folio` are buffer pages `start..start + len`.
+/// Bits of a run's `first`: the largest folio is a 1 GiB huge page of 2^18
+/// pages (x86-64 PUD), so its pages are numbered below 2^18.
+const FIRST_BITS: u32 = 18;
+const FIRST_MASK: u64 = (1 << FIRST_BITS) - 1;
+
+/// Buffer pages `start..` come from the folio's pages `first..`; see the
+/// module documentation. `at` packs `start << FIRST_BITS | first`.
 struct Run<F> {
     folio: F,
-    start: usize,
-    first: u32,
-    len: u32,
+    at: u64,
 }
 
 impl<F> Run<F> {
-    /// Returns the first page of the folio that the run uses.
-    fn first(&self) -> usize {
-        self.first as usize
+    /// Returns the buffer page where the run starts.
+    fn start(&self) -> usize {
+        (self.at >> FIRST_BITS) as usize
     }
 
-    /// Returns the number of pages in the run.
-    fn len(&self) -> usize {
-        self.len as usize
+    /// Returns the first page of the folio that the run uses.
+    fn first(&self) -> usize {
+        (self.at & FIRST_MASK) as usize
     }
 }
 
@@ -94,24 +99,21 @@ impl<F: Folio> FolioTable<F> {
             if offset >= folio.nr_pages() {
                 return Err(EINVAL);
             }
-            let available = folio.nr_pages() - offset;
-            let take = available.min(max_pages - appended);
+            let take = (folio.nr_pages() - offset).min(max_pages - appended);
             if take == 0 {
-                // Past the range (or an empty folio): dropping releases it.
+                // Past the range: dropping the folio releases it.
                 continue;
             }
-            let (first, len) = (
-                u32::try_from(offset).map_err(|_| EINVAL)?,
-                u32::try_from(take).map_err(|_| EINVAL)?,
-            );
-            // INVARIANT: `start` continues the tiling; `take >= 1` and
-            // `offset + take <= nr_pages`.
+            let (start, first) = (self.pages as u64, offset as u64);
+            if first > FIRST_MASK || start >= 1 << (64 - FIRST_BITS) {
+                return Err(EINVAL);
+            }
+            // INVARIANT: `start` continues the tiling, the run is non-empty
+            // and inside its folio, and both fields fit.
             self.runs.push(
                 Run {
                     folio,
-                    start: self.pages,
-                    first,
-                    len,
+                    at: start << FIRST_BITS | first,
                 },
                 GFP_KERNEL,
             )?;
@@ -143,6 +145,11 @@ impl<F: Folio> FolioTable<F> {
         self.runs.capacity() * core::mem::size_of::<Run<F>>()
     }
 
+    /// Returns where run `index` ends: where the next one starts.
+    fn end(&self, index: usize) -> usize {
+        self.runs.get(index + 1).map_or(self.pages, Run::start)
+    }
+
     /// Returns the index of the run holding buffer page `pgoff`.
     fn run_index(&self, pgoff: usize) -> Option<usize> {
         if pgoff >= self.pages {
@@ -150,14 +157,14 @@ impl<F: Folio> FolioTable<F> {
         }
         // The runs tile the buffer in order: the last run starting at or
         // before `pgoff` holds it.
-        Some(self.runs.partition_point(|run| run.start <= pgoff) - 1)
+        Some(self.runs.partition_point(|run| run.start() <= pgoff) - 1)
     }
 
     /// Returns the folio holding buffer page `pgoff` and the page's index in
     /// that folio.
     pub(crate) fn lookup(&self, pgoff: usize) -> Option<(&F, usize)> {
         let run = &self.runs[self.run_index(pgoff)?];
-        Some((&run.folio, run.first() + (pgoff - run.start)))
+        Some((&run.folio, run.first() + (pgoff - run.start())))
     }
 
     /// Returns the runs from buffer page `pgoff` on; the first one is cut to
@@ -166,10 +173,15 @@ impl<F: Folio> FolioTable<F> {
         &self,
         pgoff: usize,
     ) -> impl Iterator<Item = (&F, usize, usize)> + Clone {
-        let index = self.run_index(pgoff).unwrap_or(self.runs.len());
-        self.runs[index..].iter().map(move |run| {
-            let skip = pgoff.saturating_sub(run.start);
-            (&run.folio, run.first() + skip, run.len() - skip)
+        let from = self.run_index(pgoff).unwrap_or(self.runs.len());
+        (from..self.runs.len()).map(move |index| {
+            let run = &self.runs[index];
+            let skip = pgoff.saturating_sub(run.start());
+            (
+                &run.folio,
+                run.first() + skip,
+                self.end(index) - run.start() - skip,
+            )
         })
     }
 }
@@ -355,7 +367,9 @@ mod tests {
         assert_eq!(table.append(folios(0, &sizes)?, 0, 512 * 512)?, 512 * 512);
         table.shrink_to_fit();
         assert_eq!(table.run_count(), 512);
-        assert!(table.table_bytes() <= 16 * 1024);
+        assert_eq!(table.table_bytes(), 512 * size_of::<Run<FakeFolio>>());
+        // With a real pinned folio (one pointer), a run is 16 bytes.
+        assert_eq!(size_of::<Run<PinnedFolio>>(), 16);
         assert_eq!(
             table.lookup(512 * 512 - 1).map(|(f, i)| (f.id, i)),
             Some((511, 511))

@@ -1,0 +1,447 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * rdmabuf benchmark: the C drivers against ours, in one boot, interleaved.
+ *
+ * Runs inside the VM with the built-in C udmabuf (/dev/udmabuf), the C
+ * system heap (/dev/dma_heap/system), rudmabuf as /dev/rudmabuf and
+ * rsystem_heap as /dev/dma_heap/rsystem. Each figure is sampled REPS times
+ * per driver, alternating C, ours, C, ours, so that drift hits both alike.
+ * Prints one CSV row per sample on stdout:
+ *   bench-csv: workload,driver,rep,value,unit
+ * and progress on stderr.
+ */
+#include <stdint.h>
+#include <time.h>
+#include <sys/ioctl.h>
+#include <linux/dma-buf.h>
+#include <linux/dma-heap.h>
+#include <linux/memfd.h>
+#include <linux/udmabuf.h>
+#include <drm/drm.h>
+
+#include "rdmabuf_test.h"
+
+#define MB		(1UL << 20)
+#define GB		(1UL << 30)
+#define OUR_STATS	"/sys/kernel/debug/rsystem_heap/stats"
+#define UDMABUF_STATS	"/sys/kernel/debug/rudmabuf/stats"
+
+static int reps = 7;
+
+struct driver {
+	const char *name;
+	const char *heap;
+	const char *udmabuf;
+	int heapfd, devfd;
+};
+
+static struct driver drivers[2] = {
+	{ .name = "C", .heap = "/dev/dma_heap/system", .udmabuf = "/dev/udmabuf" },
+	{ .name = "rust", .heap = "/dev/dma_heap/rsystem", .udmabuf = "/dev/rudmabuf" },
+};
+
+/*
+ * The test kernel finds no HPET to calibrate the TSC against, so its clock
+ * ticks in jiffies. Under QEMU TCG the guest's TSC follows the host's, at a
+ * constant rate: time with rdtsc, calibrated against the kernel clock over
+ * two seconds (0.2% error at worst).
+ */
+static double tsc_per_us;
+
+static uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static double mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+static void calibrate(void)
+{
+	double t0 = mono_us(), t1;
+	uint64_t c0 = rdtsc();
+
+	do
+		t1 = mono_us();
+	while (t1 - t0 < 2e6);
+	tsc_per_us = (rdtsc() - c0) / (t1 - t0);
+	fprintf(stderr, "# TSC: %.1f MHz\n", tsc_per_us);
+}
+
+static double now_us(void)
+{
+	return rdtsc() / tsc_per_us;
+}
+
+static void row(const char *workload, const struct driver *d, int rep, double value,
+		const char *unit)
+{
+	printf("bench-csv: %s,%s,%d,%.3f,%s\n", workload, d->name, rep, value, unit);
+	fflush(stdout);
+}
+
+static void die(const char *what)
+{
+	fprintf(stderr, "bench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int heap_alloc(struct driver *d, size_t len)
+{
+	struct dma_heap_allocation_data data = { .len = len, .fd_flags = O_RDWR | O_CLOEXEC };
+
+	if (ioctl(d->heapfd, DMA_HEAP_IOCTL_ALLOC, &data) < 0)
+		die("DMA_HEAP_IOCTL_ALLOC");
+	return data.fd;
+}
+
+/* Waits for our deferred-free thread to be idle (no-op for the C heap). */
+static void settle(void)
+{
+	for (int i = 0; i < 300 && read_stat(OUR_STATS, "queued_pages") > 0; i++)
+		usleep(10 * 1000);
+}
+
+static void drain_pools(void)
+{
+	settle();
+	write_str("/proc/sys/vm/drop_caches", "3");
+}
+
+static const char *size_name(size_t len)
+{
+	static char buf[16];
+
+	if (len >= MB)
+		snprintf(buf, sizeof(buf), "%zuM", len / MB);
+	else
+		snprintf(buf, sizeof(buf), "%zuK", len / 1024);
+	return buf;
+}
+
+/* 1. Heap allocate+close latency in three states. */
+static void heap_latency(void)
+{
+	static const size_t sizes[] = { 4096, MB, 8 * MB, 32 * MB };
+	static const char *states[] = { "cold", "warm", "burst" };
+	char name[64];
+
+	for (unsigned int s = 0; s < 3; s++) {
+		for (unsigned int z = 0; z < 4; z++) {
+			size_t len = sizes[z];
+
+			snprintf(name, sizeof(name), "heap_alloc_%s_%s", states[s], size_name(len));
+			fprintf(stderr, "# %s\n", name);
+			for (int rep = 0; rep < reps; rep++) {
+				for (int k = 0; k < 2; k++) {
+					struct driver *d = &drivers[k];
+					double t0;
+					int fd;
+
+					if (s == 0) {
+						drain_pools();
+					} else if (s == 1) {
+						/* Steady churn: a few rounds at a frame-like pace. */
+						for (int w = 0; w < 4; w++) {
+							close(heap_alloc(d, len));
+							usleep(2000);
+						}
+					} else {
+						/* A burst of frees of up to 128 MiB just before. */
+						int n = len >= 128 * MB ? 1 : (int)(128 * MB / len);
+						int fds[64];
+
+						n = n > 64 ? 64 : n;
+						for (int i = 0; i < n; i++)
+							fds[i] = heap_alloc(d, len);
+						for (int i = 0; i < n; i++)
+							close(fds[i]);
+					}
+					t0 = now_us();
+					close(heap_alloc(d, len));
+					row(name, d, rep, now_us() - t0, "us");
+				}
+			}
+		}
+	}
+	drain_pools();
+}
+
+/* 2. and 3. Heap first touch of 32 MiB, and the caller-visible release. */
+static void heap_touch_and_release(void)
+{
+	fprintf(stderr, "# heap_first_touch_32M, heap_release\n");
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			struct driver *d = &drivers[k];
+			size_t len = 32 * MB;
+			int fd = heap_alloc(d, len);
+			double t0 = now_us();
+			unsigned char *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+			if (map == MAP_FAILED)
+				die("mmap heap");
+			for (size_t off = 0; off < len; off += PAGE_SZ)
+				map[off] = 1;
+			row("heap_first_touch_32M", d, rep, now_us() - t0, "us");
+			munmap(map, len);
+			t0 = now_us();
+			close(fd);
+			row("heap_release_32M", d, rep, now_us() - t0, "us");
+
+			fd = heap_alloc(d, 8 * MB);
+			t0 = now_us();
+			close(fd);
+			row("heap_release_8M", d, rep, now_us() - t0, "us");
+			settle();
+		}
+	}
+	drain_pools();
+}
+
+static int make_memfd(size_t size, unsigned int flags)
+{
+	int fd = memfd_create("bench", MFD_ALLOW_SEALING | flags);
+	unsigned char *map;
+
+	if (fd < 0 || ftruncate(fd, size) || fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK))
+		die("memfd");
+	/* Populate it, so that creation measures pinning, not page faults. */
+	map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (map == MAP_FAILED)
+		die("mmap memfd");
+	for (size_t off = 0; off < size; off += PAGE_SZ)
+		map[off] = (unsigned char)(off / PAGE_SZ);
+	munmap(map, size);
+	return fd;
+}
+
+struct list {
+	struct udmabuf_create_list head;
+	struct udmabuf_create_item items[256];
+};
+
+static int create_list(struct driver *d, struct list *l)
+{
+	int fd = ioctl(d->devfd, UDMABUF_CREATE_LIST, l);
+
+	if (fd < 0)
+		die("UDMABUF_CREATE_LIST");
+	return fd;
+}
+
+static void one_item(struct list *l, int memfd, size_t size)
+{
+	memset(l, 0, sizeof(*l));
+	l->head.count = 1;
+	l->items[0] = (struct udmabuf_create_item){ .memfd = memfd, .size = size };
+}
+
+/* Counts the physically contiguous ranges of a memfd range (root only):
+ * what C udmabuf's sg_alloc_table_from_pages() merges into entries. */
+static long contiguous_ranges(int memfd, size_t size)
+{
+	unsigned char *map = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, memfd, 0);
+	int pm = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t prev = 0, entry;
+	long ranges = 0;
+
+	if (map == MAP_FAILED || pm < 0)
+		return -1;
+	for (size_t off = 0; off < size; off += PAGE_SZ) {
+		uint64_t pfn;
+
+		if (pread(pm, &entry, 8, ((uintptr_t)map + off) / PAGE_SZ * 8) != 8)
+			break;
+		pfn = entry & ((1ULL << 55) - 1);
+		if (!off || pfn != prev + 1)
+			ranges++;
+		prev = pfn;
+	}
+	close(pm);
+	munmap(map, size);
+	return ranges;
+}
+
+static int open_vgem(void)
+{
+	for (int i = 0; i < 16; i++) {
+		char path[32], name[8] = "";
+		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR);
+		if (fd < 0)
+			continue;
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
+			return fd;
+		close(fd);
+	}
+	return -1;
+}
+
+/* 4., 5. and 6. udmabuf creation, first touch, vgem import, metadata. */
+static void udmabuf_cases(void)
+{
+	int shm64 = make_memfd(64 * MB, 0), shm256 = make_memfd(256 * MB, 0);
+	int hugetlb, thp, vgem = open_vgem();
+	static struct list l;
+
+	write_str("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "always");
+	thp = make_memfd(GB, 0);
+	write_str("/sys/kernel/mm/transparent_hugepage/shmem_enabled", "never");
+	hugetlb = make_memfd(GB, MFD_HUGETLB);
+
+	struct { const char *name; int memfd; size_t size; } cases[] = {
+		{ "udmabuf_create_64M_shmem", shm64, 64 * MB },
+		{ "udmabuf_create_1G_thp", thp, GB },
+		{ "udmabuf_create_1G_hugetlb", hugetlb, GB },
+	};
+	for (unsigned int c = 0; c < 3; c++) {
+		fprintf(stderr, "# %s\n", cases[c].name);
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				double t0;
+
+				one_item(&l, cases[c].memfd, cases[c].size);
+				t0 = now_us();
+				close(create_list(&drivers[k], &l));
+				row(cases[c].name, &drivers[k], rep, now_us() - t0, "us");
+			}
+		}
+	}
+
+	fprintf(stderr, "# udmabuf_create_list_256_items\n");
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			double t0;
+
+			memset(&l, 0, sizeof(l));
+			l.head.count = 256;
+			for (int i = 0; i < 256; i++)
+				l.items[i] = (struct udmabuf_create_item){
+					.memfd = shm64, .offset = (255 - i) * 256 * 1024UL,
+					.size = 64 * 1024 };
+			t0 = now_us();
+			close(create_list(&drivers[k], &l));
+			row("udmabuf_create_list_256_items", &drivers[k], rep, now_us() - t0, "us");
+		}
+	}
+
+	fprintf(stderr, "# udmabuf_first_touch_256M\n");
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			int fd;
+			double t0;
+			unsigned char *map;
+			volatile unsigned char sum = 0;
+
+			one_item(&l, shm256, 256 * MB);
+			fd = create_list(&drivers[k], &l);
+			t0 = now_us();
+			map = mmap(NULL, 256 * MB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED)
+				die("mmap udmabuf");
+			for (size_t off = 0; off < 256 * MB; off += PAGE_SZ)
+				sum += map[off];
+			row("udmabuf_first_touch_256M", &drivers[k], rep, now_us() - t0, "us");
+			munmap(map, 256 * MB);
+			close(fd);
+		}
+	}
+
+	if (vgem >= 0) {
+		fprintf(stderr, "# udmabuf_vgem_import_1G_hugetlb\n");
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				struct drm_prime_handle import = { 0 };
+				struct drm_gem_close gclose = { 0 };
+				double t0;
+
+				one_item(&l, hugetlb, GB);
+				import.fd = create_list(&drivers[k], &l);
+				t0 = now_us();
+				if (ioctl(vgem, DRM_IOCTL_PRIME_FD_TO_HANDLE, &import))
+					die("PRIME import");
+				gclose.handle = import.handle;
+				ioctl(vgem, DRM_IOCTL_GEM_CLOSE, &gclose);
+				row("udmabuf_vgem_import_1G_hugetlb", &drivers[k], rep,
+				    now_us() - t0, "us");
+				close(import.fd);
+			}
+		}
+	}
+	/* sg entries for 1 GiB of hugetlbfs. vgem in 7.3 imports without
+	 * mapping, so ours is read from the table our CPU-access path builds
+	 * (same builder as map_dma_buf) for the misc device, which has no
+	 * dma_parms: 64 KiB segments. C's is derived: its
+	 * sg_alloc_table_from_pages() merges physically contiguous pages up to
+	 * ~4 GiB per entry, so it makes one entry per contiguous range. */
+	{
+		long c_entries = contiguous_ranges(hugetlb, GB);
+		struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+		int fd;
+
+		one_item(&l, hugetlb, GB);
+		fd = create_list(&drivers[1], &l);
+		if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
+			die("DMA_BUF_IOCTL_SYNC");
+		row("udmabuf_sg_entries_1G_hugetlb", &drivers[0], 0, c_entries, "entries");
+		row("udmabuf_sg_entries_1G_hugetlb", &drivers[1], 0,
+		    read_stat(UDMABUF_STATS, "last_sg_entries"), "entries");
+		close(fd);
+	}
+
+	/* Metadata: ours from debugfs; C's from its allocation sizes: a page
+	 * pointer and a folio pointer per page (two kvmalloc'd arrays of
+	 * pagecount entries) plus struct udmabuf (56 bytes on x86-64). */
+	struct { const char *name; int memfd; size_t size; } meta[] = {
+		{ "udmabuf_metadata_64M_shmem", shm64, 64 * MB },
+		{ "udmabuf_metadata_1G_thp", thp, GB },
+		{ "udmabuf_metadata_1G_hugetlb", hugetlb, GB },
+	};
+	for (unsigned int c = 0; c < 3; c++) {
+		long before = read_stat(UDMABUF_STATS, "metadata_bytes");
+		int fd;
+
+		one_item(&l, meta[c].memfd, meta[c].size);
+		fd = create_list(&drivers[1], &l);
+		row(meta[c].name, &drivers[0], 0, 16.0 * (meta[c].size / PAGE_SZ) + 56, "bytes");
+		row(meta[c].name, &drivers[1], 0,
+		    read_stat(UDMABUF_STATS, "metadata_bytes") - before, "bytes");
+		close(fd);
+	}
+	close(shm64);
+	close(shm256);
+	close(thp);
+	close(hugetlb);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1)
+		reps = atoi(argv[1]);
+	for (int k = 0; k < 2; k++) {
+		drivers[k].heapfd = open(drivers[k].heap, O_RDONLY | O_CLOEXEC);
+		drivers[k].devfd = open(drivers[k].udmabuf, O_RDWR | O_CLOEXEC);
+		if (drivers[k].heapfd < 0 || drivers[k].devfd < 0) {
+			fprintf(stderr, "bench: %s or %s missing\n", drivers[k].heap,
+				drivers[k].udmabuf);
+			return 1;
+		}
+	}
+	calibrate();
+	heap_latency();
+	heap_touch_and_release();
+	udmabuf_cases();
+	return 0;
+}

@@ -1,0 +1,106 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Turn bench samples into a markdown table, a CSV summary and a plot.
+
+    report.py SAMPLES.csv OUTDIR
+
+SAMPLES.csv rows: workload,driver,rep,value,unit (driver: C or rust).
+Writes OUTDIR/results.md, OUTDIR/results.csv and OUTDIR/heap_latency.png.
+"""
+import csv
+import statistics
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+# The issue's targets: the largest acceptable ratio ours/C.
+TARGETS = [
+    ("heap_alloc_warm_1M", 0.5), ("heap_alloc_warm_8M", 0.5), ("heap_alloc_warm_32M", 0.5),
+    ("heap_alloc_cold_", 1.1), ("heap_release_", 0.5), ("udmabuf_create_1G_hugetlb", 0.5),
+    ("udmabuf_metadata_", 0.01), ("heap_first_touch", 1.0), ("udmabuf_first_touch", 1.0),
+]
+
+
+def target(workload):
+    for prefix, limit in TARGETS:
+        if workload.startswith(prefix):
+            return limit
+    return None
+
+
+def spread(values):
+    """Interquartile range relative to the median, in percent."""
+    if len(values) < 4:
+        return 0.0
+    q = statistics.quantiles(values, n=4)
+    med = statistics.median(values)
+    return 100.0 * (q[2] - q[0]) / med if med else 0.0
+
+
+def main():
+    samples, outdir = Path(sys.argv[1]), Path(sys.argv[2])
+    outdir.mkdir(parents=True, exist_ok=True)
+    data = defaultdict(lambda: defaultdict(list))
+    units, order = {}, []
+    with samples.open() as f:
+        for workload, driver, _rep, value, unit in csv.reader(f):
+            if workload not in units:
+                order.append(workload)
+            data[workload][driver].append(float(value))
+            units[workload] = unit
+
+    rows = []
+    for w in order:
+        c, r = data[w].get("C", []), data[w].get("rust", [])
+        if not c or not r:
+            continue
+        mc, mr = statistics.median(c), statistics.median(r)
+        ratio = mr / mc if mc else float("nan")
+        limit = target(w)
+        verdict = "" if limit is None else ("met" if ratio <= limit else "missed")
+        rows.append((w, units[w], mc, mr, ratio, spread(c), spread(r), len(c), limit, verdict))
+
+    with (outdir / "results.csv").open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["workload", "unit", "c_median", "ours_median", "ratio_ours_over_c",
+                      "c_iqr_pct", "ours_iqr_pct", "samples", "target_ratio", "target"])
+        for row in rows:
+            out.writerow([row[0], row[1], f"{row[2]:.1f}", f"{row[3]:.1f}", f"{row[4]:.3f}",
+                          f"{row[5]:.0f}", f"{row[6]:.0f}", row[7],
+                          "" if row[8] is None else row[8], row[9]])
+
+    lines = ["| workload | unit | C | ours | ours/C | spread C / ours (IQR) | target |",
+             "|---|---|---:|---:|---:|---:|---|"]
+    for w, unit, mc, mr, ratio, sc, sr, n, limit, verdict in rows:
+        tgt = "" if limit is None else f"<= {limit} {verdict}"
+        lines.append(f"| {w} | {unit} | {mc:,.1f} | {mr:,.1f} | {ratio:.3f} | "
+                     f"{sc:.0f}% / {sr:.0f}% | {tgt} |")
+    (outdir / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("report: matplotlib missing (tools/setup.sh installs it); no plot")
+        return
+    heap = [r for r in rows if r[0].startswith("heap_alloc_")]
+    labels = [r[0][len("heap_alloc_"):].replace("_", " ") for r in heap]
+    x = range(len(heap))
+    fig, ax = plt.subplots(figsize=(11, 4.5))
+    ax.bar([i - 0.2 for i in x], [r[2] for r in heap], 0.4, label="C system_heap")
+    ax.bar([i + 0.2 for i in x], [r[3] for r in heap], 0.4, label="rsystem_heap (ours)")
+    ax.set_yscale("log")
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, rotation=30, ha="right")
+    ax.set_ylabel("allocate + close, median µs (log)")
+    ax.set_title("dma-buf heap allocation latency by state and size (QEMU TCG: compare ratios)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(outdir / "heap_latency.png", dpi=110)
+    print(f"report: wrote {outdir}/results.md, results.csv, heap_latency.png")
+
+
+if __name__ == "__main__":
+    main()

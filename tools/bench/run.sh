@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make bench`: one VM boot with the C drivers of the same kernel tree
+# (built-in udmabuf, system_heap.ko) and ours under other names
+# (/dev/rudmabuf, /dev/dma_heap/rsystem); tools/bench/bench.c runs every
+# workload interleaved; report.py writes the table, CSV and plot.
+#
+#   tools/bench/run.sh KDIR [REPS]
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/../.." && pwd)
+kdir=$1
+reps=${2:-7}
+out=$top/tools/bench/results
+work=$top/build/bench
+mkdir -p "$out" "$work"
+
+log() { printf '[bench] %s\n' "$*"; }
+
+c_heap=$kdir/drivers/dma-buf/heaps/system_heap.ko
+[ -f "$c_heap" ] || { log "ERROR: $c_heap missing (CONFIG_DMABUF_HEAPS_SYSTEM=m)"; exit 1; }
+. "$top/tools/toolchain.env"
+gcc -static -O2 -Wall -D_GNU_SOURCE -isystem "$kdir/usr/include" -I"$top/selftests/lib" \
+	-o "$work/bench" "$top/tools/bench/bench.c"
+cp "$c_heap" "$top/rudmabuf.ko" "$top/rsystem_heap.ko" "$work/"
+
+log "booting one VM with both drivers of each kind; $reps samples per figure, interleaved"
+start=$(date +%s)
+RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
+	--log "$work/console.log" -- \
+	"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
+	 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
+	 ./bench $reps" | grep --line-buffered -E '^# |bench:' || true
+status=${PIPESTATUS[0]}
+grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >"$work/samples.csv"
+[ -s "$work/samples.csv" ] || { log "ERROR: no samples (VM status $status): see $work/console.log"; exit 1; }
+log "VM done in $(( $(date +%s) - start )) s (status $status)"
+/usr/bin/python3 "$top/tools/bench/report.py" "$work/samples.csv" "$out"
+[ "$status" = 0 ] || { log "ERROR: the VM run failed (status $status)"; exit 1; }
