@@ -9,6 +9,8 @@
 #   make lint       CLIPPY=1 W=e build and rustfmt check
 #   make kdir       print the kernel build tree in use
 #   make conformance  run the kernel's own udmabuf and dmabuf-heaps selftests
+#   make check-debug  the check suite plus fuzzer, fault injection and module
+#                   lifecycle on a KASAN/lockdep/kmemleak kernel
 #   make bench      C drivers against ours in one boot; table, CSV and plot
 #
 # Kbuild (the module build itself) is in ./Kbuild.
@@ -32,7 +34,7 @@ BUILD := $(TOP)/build
 VM := $(TOP)/tools/vm/run
 MODULES := $(TOP)/rudmabuf.ko $(TOP)/rsystem_heap.ko
 
-.PHONY: all modules setup kdir lint fmt run shell check conformance selftests bench clean
+.PHONY: all modules setup kdir lint fmt run shell check check-debug conformance selftests bench clean
 
 all: modules
 
@@ -65,6 +67,9 @@ shell: setup modules selftests
 
 check: setup
 	$(TOP)/tools/check.sh $(if $(filter command line environment,$(origin KDIR)),$(KDIR))
+
+check-debug: setup
+	$(TOP)/tools/check.sh --debug $(if $(filter command line environment,$(origin KDIR_DEBUG)),$(KDIR_DEBUG))
 
 conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(BUILD)/selftests -- ./run-conformance.sh

@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# `make check`: build the kernel (cached) and the modules, lint, boot the VM,
-# run the KUnit suites and the selftests, and print one summary line:
+# `make check` and `make check-debug`: build the kernel (cached) and the
+# modules, lint, boot the VM, run the KUnit suites, the selftests and the
+# conformance suites, and print one summary line:
 #   N passed, N failed, N skipped
 # Exit status is non-zero on any failure.
+#
+#   tools/check.sh [--debug] [KDIR]
+#
+# --debug uses the debug kernel flavor (KASAN, lockdep, kmemleak, fault
+# injection; tools/kernel/debug.config) and adds the seeded fuzzer, fault
+# injection and the module lifecycle loop (tools/fuzz/). Its fuzzing time is
+# RDMABUF_FUZZ_SECONDS (default 60), its seed RDMABUF_FUZZ_SEED (default:
+# the date); the seed is printed so that a run can be reproduced.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,6 +22,11 @@ build=$top/build
 mkdir -p "$build"
 passed=0 failed=0 skipped=0
 failures=()
+flavor=test
+if [ "${1:-}" = --debug ]; then
+	flavor=debug
+	shift
+fi
 
 log() { printf '[check] %s\n' "$*"; }
 record() { # STATUS NAME
@@ -40,48 +54,61 @@ summary() {
 	[ "$failed" = 0 ]
 	exit $?
 }
-
-if [ -n "${1:-}" ]; then
-	kdir=$1
-	log "kernel: using KDIR=$kdir"
-else
-	log "kernel: building or reusing the cached test kernel"
-	kdir=$(tools/kernel/build.sh test) || { record FAIL kernel-build; summary; }
-fi
-make_args=(KDIR="$kdir")
-
-step build make -s "${make_args[@]}" modules || summary
-step lint make -s "${make_args[@]}" lint
-step selftests-build make -s "${make_args[@]}" selftests || summary
-
-console=$build/check-console.log
-log "vm: booting $kdir under QEMU (TCG), console log in $console"
-tools/vm/run --kdir "$kdir" --load rudmabuf.ko rsystem_heap.ko \
-	--add "$build/selftests" --log "$console" --timeout 1200 -- ./run-tests.sh all >/dev/null
-vm_status=$?
-if [ "$vm_status" = 0 ]; then record PASS vm/clean-run; else
-	log "vm: FAILED with status $vm_status (kernel reports, timeout, crash or failed rmmod)"
-	record FAIL vm/clean-run
-fi
-# Show the test output, without kernel log noise, and count the results.
+# Show a console log's test output, without kernel log noise, and count
+# its result lines.
 count_results() {
 	grep -av '^\[ *[0-9.]*\]' "$1" | grep -v '^rdmabuf-result:' || true
 	while read -r _ status name; do
 		record "$status" "$name"
 	done < <(grep -a '^rdmabuf-result: ' "$1" | tr -d '\r')
 }
-count_results "$console"
+# Boots the VM: NAME TIMEOUT EXTRA-RUNNER-ARGS... -- COMMAND
+boot() {
+	local name=$1 timeout=$2 console=$build/check-$1.log
+	shift 2
+	log "vm ($name): booting $kdir under QEMU (TCG), console log in $console"
+	tools/vm/run --kdir "$kdir" --load "$ko_dir/rudmabuf.ko" "$ko_dir/rsystem_heap.ko" \
+		--add "$build/selftests" --log "$console" --timeout "$timeout" "$@" >/dev/null
+	local status=$?
+	if [ "$status" = 0 ]; then record PASS "vm/$name/clean-run"; else
+		log "vm ($name): FAILED with status $status (kernel reports, timeout, crash or failed rmmod)"
+		record FAIL "vm/$name/clean-run"
+	fi
+	count_results "$console"
+}
 
+if [ -n "${1:-}" ]; then
+	kdir=$1
+	log "kernel: using KDIR=$kdir"
+else
+	log "kernel: building or reusing the cached $flavor kernel"
+	kdir=$(tools/kernel/build.sh "$flavor") || { record FAIL kernel-build; summary; }
+fi
+make_args=(KDIR="$kdir")
+
+if [ "$flavor" = test ]; then
+	ko_dir=$top
+	step build make -s "${make_args[@]}" modules || summary
+	step lint make -s "${make_args[@]}" lint
+else
+	# Objects of another kernel must not mix with the main tree's: build a copy.
+	ko_dir=$build/debug/src
+	mkdir -p "$ko_dir"
+	rsync -a --delete --exclude /build --exclude /.git --exclude '*.o' --exclude '*.ko' \
+		--exclude '.*.cmd' ./ "$ko_dir/"
+	step build-debug make -s -C "$kdir" M="$ko_dir" $(. tools/toolchain.env; echo "$KMAKE_FLAGS") \
+		modules || summary
+fi
+step selftests-build make -s "${make_args[@]}" selftests || summary
+
+if [ "$flavor" = test ]; then
+	boot main 1200 -- ./run-tests.sh all
+else
+	seed=${RDMABUF_FUZZ_SEED:-$(date +%s)}
+	log "fuzz seed: $seed (RDMABUF_FUZZ_SEED=$seed reproduces it)"
+	boot debug 3000 -- "./run-tests.sh all; ./debug-run.sh $seed ${RDMABUF_FUZZ_SECONDS:-60} 300 100"
+fi
 # A second boot with the dma-heap core's mem_accounting on: heap buffers are
 # charged to memory cgroups and must bypass the pools.
-console2=$build/check-console-accounting.log
-log "vm: booting with dma_heap.mem_accounting=1, console log in $console2"
-tools/vm/run --kdir "$kdir" --load rudmabuf.ko rsystem_heap.ko --append dma_heap.mem_accounting=1 \
-	--add "$build/selftests" --log "$console2" --timeout 600 -- ./run-tests.sh accounting >/dev/null
-vm_status=$?
-if [ "$vm_status" = 0 ]; then record PASS vm/clean-run-accounting; else
-	log "vm: FAILED with status $vm_status"
-	record FAIL vm/clean-run-accounting
-fi
-count_results "$console2"
+boot accounting 900 --append dma_heap.mem_accounting=1 -- ./run-tests.sh accounting
 summary
