@@ -442,24 +442,6 @@ TEST_F(udmabuf, sg_table_merges_then_splits_at_max_segment)
 	close(memfd);
 }
 
-static int open_vgem(void)
-{
-	for (int i = 0; i < 16; i++) {
-		char path[32], name[8] = "";
-		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
-		int fd;
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR);
-		if (fd < 0)
-			continue;
-		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
-			return fd;
-		close(fd);
-	}
-	return -1;
-}
-
 TEST_F(udmabuf, import_into_vgem)
 {
 	int memfd = make_memfd(HUGETLB, 4 * HPAGE_SZ, F_SEAL_SHRINK);

@@ -13,6 +13,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <drm/drm.h>
 
 #define UDMABUF_DEV	"/dev/udmabuf"
 #define HEAP_DEV	"/dev/dma_heap/system"
@@ -82,6 +84,25 @@ static inline int write_str(const char *path, const char *value)
 	n = write(fd, value, strlen(value));
 	close(fd);
 	return n == (ssize_t)strlen(value) ? 0 : -1;
+}
+
+/* Opens the vgem DRM device (a real dma-buf importer), or returns -1. */
+static inline int open_vgem(void)
+{
+	for (int i = 0; i < 16; i++) {
+		char path[32], name[8] = "";
+		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
+		int fd;
+
+		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
+			return fd;
+		close(fd);
+	}
+	return -1;
 }
 
 #endif /* RDMABUF_TEST_H */

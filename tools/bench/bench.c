@@ -144,7 +144,6 @@ static void heap_latency(void)
 				for (int k = 0; k < 2; k++) {
 					struct driver *d = &drivers[k];
 					double t0;
-					int fd;
 
 					if (s == 0) {
 						drain_pools();
@@ -269,24 +268,6 @@ static long contiguous_ranges(int memfd, size_t size)
 	close(pm);
 	munmap(map, size);
 	return ranges;
-}
-
-static int open_vgem(void)
-{
-	for (int i = 0; i < 16; i++) {
-		char path[32], name[8] = "";
-		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
-		int fd;
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		fd = open(path, O_RDWR);
-		if (fd < 0)
-			continue;
-		if (!ioctl(fd, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
-			return fd;
-		close(fd);
-	}
-	return -1;
 }
 
 /* 4., 5. and 6. udmabuf creation, first touch, vgem import, metadata. */

@@ -333,18 +333,7 @@ int main(int argc, char **argv)
 		signal(SIGALRM, on_alarm);
 		alarm((unsigned int)seconds);
 	}
-	for (int i = 0; i < 16; i++) {
-		char path[32], name[8] = "";
-		drm_version_t v = { .name = name, .name_len = sizeof(name) - 1 };
-
-		snprintf(path, sizeof(path), "/dev/dri/card%d", i);
-		vgem = open(path, O_RDWR);
-		if (vgem >= 0 && !ioctl(vgem, DRM_IOCTL_VERSION, &v) && !strcmp(name, "vgem"))
-			break;
-		if (vgem >= 0)
-			close(vgem);
-		vgem = -1;
-	}
+	vgem = open_vgem();
 	ctx = calloc(threads, sizeof(*ctx));
 	tid = calloc(threads, sizeof(*tid));
 	for (int i = 0; i < threads; i++) {
