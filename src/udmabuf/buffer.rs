@@ -41,15 +41,19 @@ pub(crate) struct Udmabuf {
 }
 
 impl Udmabuf {
-    /// Wraps a filled table; the buffer is accounted in the stats until dropped.
+    /// Wraps a filled table; the buffer is accounted in the stats from when
+    /// it exists until it is dropped.
     pub(crate) fn new(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
-        stats::buffer_created(&table, size_of::<Self>());
         let dev: ARef<Device> = dev.into();
         try_pin_init!(Self {
             table,
             dev,
             cpu_sgt <- new_mutex!(None),
             vmapping <- VmapSlot::new(),
+        })
+        .pin_chain(|this| {
+            stats::buffer_created(&this.table, size_of::<Self>());
+            Ok(())
         })
     }
 
