@@ -272,7 +272,7 @@ TEST(memcg_accounting)
 {
 	const char *cg = "/sys/fs/cgroup/heaptest";
 	char procs[128], current[128], max[128];
-	int heapfd, pipefd[2], status;
+	int heapfd, to_parent[2], to_child[2], status;
 	long before, during, after, pooled;
 	pid_t pid;
 
@@ -291,8 +291,11 @@ TEST(memcg_accounting)
 	pooled = pooled_pages();
 
 	/* A child in the cgroup: its 64 MiB are charged there, and uncharged
-	 * on release without passing through the pools. */
-	ASSERT_EQ(0, pipe(pipefd));
+	 * on release without passing through the pools. One pipe each way:
+	 * the child says when it is in the cgroup and when it holds the
+	 * buffer; the parent reads memory.current at each step. */
+	ASSERT_EQ(0, pipe(to_parent));
+	ASSERT_EQ(0, pipe(to_child));
 	pid = fork();
 	ASSERT_GE(pid, 0);
 	if (!pid) {
@@ -300,8 +303,11 @@ TEST(memcg_accounting)
 		int fd;
 
 		write_str(procs, "0");
+		if (write(to_parent[1], "m", 1) != 1 || read(to_child[0], &c, 1) != 1)
+			_exit(2);
 		fd = heap_alloc(heapfd, 64 * MB, O_RDWR);
-		if (write(pipefd[1], fd >= 0 ? "y" : "n", 1) != 1 || read(pipefd[0], &c, 1) != 1)
+		if (write(to_parent[1], fd >= 0 ? "y" : "n", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
 			_exit(2);
 		close(fd);
 		_exit(fd >= 0 ? 0 : 1);
@@ -309,11 +315,13 @@ TEST(memcg_accounting)
 	{
 		char c = 0;
 
+		ASSERT_EQ(1, read(to_parent[0], &c, 1));
 		before = read_long(current);
-		ASSERT_EQ(1, read(pipefd[0], &c, 1));
+		ASSERT_EQ(1, write(to_child[1], "g", 1));
+		ASSERT_EQ(1, read(to_parent[0], &c, 1));
 		ASSERT_EQ('y', c);
 		during = read_long(current);
-		ASSERT_EQ(1, write(pipefd[1], "x", 1));
+		ASSERT_EQ(1, write(to_child[1], "x", 1));
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
 	EXPECT_EQ(0, WEXITSTATUS(status));
