@@ -37,6 +37,25 @@ def spread(values):
     return 100.0 * (q[2] - q[0]) / med if med else 0.0
 
 
+README_BEGIN = "<!-- bench-results-begin -->"
+README_END = "<!-- bench-results-end -->"
+
+
+def update_readme(outdir, lines):
+    """Replace the README's results block with the new table."""
+    readme = outdir.parents[2] / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        return
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    block = "\n".join([README_BEGIN, *lines, README_END])
+    readme.write_text(head + block + tail)
+    print(f"report: updated the results table in {readme}")
+
+
 def main():
     samples, outdir = Path(sys.argv[1]), Path(sys.argv[2])
     outdir.mkdir(parents=True, exist_ok=True)
@@ -77,6 +96,7 @@ def main():
                      f"{sc:.0f}% / {sr:.0f}% | {tgt} |")
     (outdir / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+    update_readme(outdir, lines)
 
     try:
         import matplotlib

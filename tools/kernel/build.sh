@@ -75,7 +75,7 @@ done < <(cat $fragments | grep -E '^CONFIG_')
 [ "$bad" = 0 ] || die "the config lost symbols (missing dependencies?); fix tools/kernel/*.config"
 
 kmake -s rustavailable >&2 || die "Rust is not available to the kernel build: run tools/setup.sh"
-log "building bzImage, modules and uapi headers with $jobs jobs (about 5 min on 2 cores)"
+log "building bzImage, modules and uapi headers with $jobs jobs (about 10-15 min on 2 cores)"
 start=$(date +%s)
 kmake -j"$jobs" bzImage modules headers >"$out/build.log" 2>&1 || {
 	tail -n 40 "$out/build.log" >&2
