@@ -111,6 +111,16 @@ impl PinBatch {
         })
     }
 
+    /// Returns the number of folios in the batch.
+    pub(crate) fn len(&self) -> usize {
+        self.folios.len()
+    }
+
+    /// Returns the number of pages in the folios of the batch.
+    pub(crate) fn pages(&self) -> usize {
+        self.folios.iter().map(PinnedFolio::nr_pages).sum()
+    }
+
     /// Returns how many more folios fit.
     pub(crate) fn room(&self) -> usize {
         self.folios.capacity() - self.folios.len()

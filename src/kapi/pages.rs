@@ -159,6 +159,17 @@ impl PageList {
         Some(PageBlock { page, order })
     }
 
+    /// Returns the order of the block at the head, if any.
+    pub(crate) fn head_order(&self) -> Option<u32> {
+        // SAFETY: The head is initialised; a null `page` asks for the first
+        // entry, which the list owns.
+        let page = NonNull::new(unsafe {
+            bindings::rdmabuf_pages_next(self.head.get(), core::ptr::null_mut())
+        })?;
+        // SAFETY: `page` is the first page of a block the list owns.
+        Some(unsafe { bindings::rdmabuf_page_order(page.as_ptr()) })
+    }
+
     /// Moves every block of `other` to the tail of this list, in O(1).
     pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
         // SAFETY: Only the counters move; the heads stay pinned.

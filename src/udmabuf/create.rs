@@ -41,9 +41,9 @@ const SEALS_WANTED: u32 = F_SEAL_SHRINK;
 const SEALS_DENIED: u32 = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
 /// Folios pinned per `memfd_pin_folios` call: bounds the scratch array to
-/// 4 KiB whatever the size of the buffer (upstream allocates one pointer per
-/// page of the largest item).
-const PIN_BATCH: usize = 512;
+/// 16 KiB whatever the size of the buffer (upstream allocates one pointer
+/// per page of the largest item).
+const PIN_BATCH: usize = 2048;
 
 /// Creates a udmabuf from `items` and returns its new descriptor.
 pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> Result<i32> {
@@ -112,6 +112,12 @@ fn pin_item(
     while done < pages {
         let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
         let offset = memfd.pin_folios(from, end, batch)?;
+        if done == 0 {
+            // Size the table for the item from its first folios: one run per
+            // folio of the size seen so far, plus the batch itself.
+            let (folios, pinned) = (batch.len(), batch.pages());
+            table.reserve(folios + (pages.saturating_sub(pinned)) * folios / pinned.max(1))?;
+        }
         let added = table.append(batch.drain(), offset >> PAGE_SHIFT, pages - done)?;
         if added == 0 {
             return Err(EINVAL);

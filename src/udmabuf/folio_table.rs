@@ -124,6 +124,13 @@ impl<F: Folio> FolioTable<F> {
         Ok(appended)
     }
 
+    /// Makes room for `runs` more runs at once, so the table does not grow
+    /// (and copy itself) one doubling at a time.
+    pub(crate) fn reserve(&mut self, runs: usize) -> Result {
+        self.runs.reserve(runs, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// Gives back spare capacity, so the table takes exactly what it needs.
     pub(crate) fn shrink_to_fit(&mut self) {
         // A failed shrink only keeps the larger allocation.
