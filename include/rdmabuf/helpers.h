@@ -47,7 +47,6 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_pfn(struct folio *folio);
-struct page *rdmabuf_folio_page(struct folio *folio, unsigned long n);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);

@@ -49,15 +49,11 @@ impl PinnedFolio {
         if npages == 0 || end > self.nr_pages() {
             return None;
         }
-        // SAFETY: By the type invariant the folio is valid and `first` is
-        // inside it.
-        let page = unsafe { bindings::rdmabuf_folio_page(self.0.as_ptr(), first) };
         // SAFETY: By the type invariant the folio is valid.
         let pfn = unsafe { bindings::rdmabuf_folio_pfn(self.0.as_ptr()) } + first;
         // INVARIANT: The pages are inside a folio that `self` keeps pinned
         // for at least `'_`, and a folio is physically contiguous.
         Some(PhysRun {
-            page: NonNull::new(page)?,
             pfn,
             npages,
             _owner: PhantomData,
@@ -76,11 +72,10 @@ impl Drop for PinnedFolio {
 ///
 /// # Invariants
 ///
-/// `page` is the `struct page` of page frame `pfn`, and the `npages` (at
-/// least one) page frames from `pfn` on stay allocated for `'a`.
+/// The `npages` (at least one) page frames from `pfn` on are allocated
+/// memory that stays allocated for `'a`.
 #[derive(Clone, Copy)]
 pub(crate) struct PhysRun<'a> {
-    page: NonNull<bindings::page>,
     pfn: usize,
     npages: usize,
     _owner: PhantomData<&'a ()>,
@@ -92,13 +87,12 @@ impl<'a> PhysRun<'a> {
     /// # Safety
     ///
     /// `page` must start `npages` (at least one) physically contiguous pages
-    /// within one folio or compound block that stay allocated for `'a`.
+    /// that stay allocated for `'a`.
     pub(super) unsafe fn from_raw(page: NonNull<bindings::page>, npages: usize) -> Self {
         // SAFETY: By the safety requirements `page` is a valid page.
         let pfn = unsafe { bindings::rdmabuf_page_to_pfn(page.as_ptr()) };
         // INVARIANT: By the safety requirements.
         Self {
-            page,
             pfn,
             npages,
             _owner: PhantomData,
@@ -115,16 +109,11 @@ impl<'a> PhysRun<'a> {
         self.npages
     }
 
-    /// Returns the `struct page` of the first page.
-    pub(super) fn first_page(&self) -> *mut bindings::page {
-        self.page.as_ptr()
-    }
-
-    /// Returns the `struct page` of page `n` of a run inside one folio, as
-    /// `folio_page()` computes it (the `struct page`s of a folio are
-    /// virtually contiguous). Not for merged runs.
+    /// Returns the `struct page` of page `n` of the run (clamped to the run).
     pub(super) fn page(&self, n: usize) -> *mut bindings::page {
-        self.page.as_ptr().wrapping_add(n.min(self.npages - 1))
+        // SAFETY: By the type invariant the frame is allocated memory, which
+        // has a `struct page`.
+        unsafe { bindings::rdmabuf_pfn_to_page(self.pfn + n.min(self.npages - 1)) }
     }
 
     /// Returns the sub-run of `npages` pages from page `skip` on, if inside.
@@ -133,11 +122,8 @@ impl<'a> PhysRun<'a> {
         if npages == 0 || end > self.npages {
             return None;
         }
-        // SAFETY: `self.pfn + skip` is an allocated page frame of this run.
-        let page = unsafe { bindings::rdmabuf_pfn_to_page(self.pfn + skip) };
-        // INVARIANT: A part of this run, with the `struct page` of its frame.
+        // INVARIANT: A part of this run.
         Some(PhysRun {
-            page: NonNull::new(page)?,
             pfn: self.pfn + skip,
             npages,
             _owner: PhantomData,
@@ -149,10 +135,9 @@ impl<'a> PhysRun<'a> {
         if self.pfn + self.npages != next.pfn {
             return None;
         }
-        // INVARIANT: The two runs are adjacent page frames, both allocated for
-        // `'a`; `page` stays the `struct page` of the first frame.
+        // INVARIANT: The two runs are adjacent page frames, both allocated
+        // for `'a`.
         Some(PhysRun {
-            page: self.page,
             pfn: self.pfn,
             npages: self.npages + next.npages,
             _owner: PhantomData,

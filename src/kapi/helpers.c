@@ -58,11 +58,6 @@ unsigned long rdmabuf_folio_pfn(struct folio *folio)
 	return folio_pfn(folio);
 }
 
-struct page *rdmabuf_folio_page(struct folio *folio, unsigned long n)
-{
-	return folio_page(folio, n);
-}
-
 struct page *rdmabuf_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);

@@ -158,7 +158,7 @@ impl MappedSgTable {
             unsafe {
                 bindings::rdmabuf_sg_set_page(
                     sg,
-                    seg.first_page(),
+                    seg.page(0),
                     (seg.npages() * PAGE_SIZE) as u32,
                     0,
                 );

@@ -32,7 +32,7 @@ unsafe impl Send for VMapping {}
 unsafe impl Sync for VMapping {}
 
 impl VMapping {
-    /// Maps the pages of `runs` (each inside one folio), `count` in total.
+    /// Maps the pages of `runs`, `count` in total.
     ///
     /// The caller keeps the pages allocated until the mapping is dropped.
     pub(crate) fn new<'a>(runs: impl Iterator<Item = PhysRun<'a>>, count: usize) -> Result<Self> {
