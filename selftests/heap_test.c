@@ -206,7 +206,7 @@ TEST_F(heap, pools_drain_under_memory_pressure)
 	int fds[8];
 
 	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
-	free_before = read_keyed("/proc/meminfo", "MemFree:");
+	free_before = read_keyed("/proc/meminfo", "MemFree");
 	for (int i = 0; i < 8; i++) {
 		fds[i] = heap_alloc(self->heapfd, 32 * MB, O_RDWR);
 		ASSERT_GE(fds[i], 0);
@@ -219,14 +219,14 @@ TEST_F(heap, pools_drain_under_memory_pressure)
 	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
 	EXPECT_EQ(0, pooled_pages());
 	EXPECT_EQ(0, read_stat(STATS, "queued_pages"));
-	free_after = read_keyed("/proc/meminfo", "MemFree:");
+	free_after = read_keyed("/proc/meminfo", "MemFree");
 	TH_LOG("MemFree before %ld kB, after %ld kB", free_before, free_after);
 	EXPECT_LT(labs(free_before - free_after), 8 * 1024);
 }
 
 TEST_F(heap, allocating_past_memory_fails_cleanly)
 {
-	long total_kb = read_keyed("/proc/meminfo", "MemTotal:");
+	long total_kb = read_keyed("/proc/meminfo", "MemTotal");
 	int status, fd;
 	pid_t pid;
 

@@ -35,43 +35,31 @@ static inline long read_long(const char *path)
 	return n > 0 ? strtol(buf, NULL, 10) : -1;
 }
 
-/* Reads one "name value" line of a file such as /proc/vmstat. */
+/*
+ * Reads the value of `key` from a file of "name value" or "name: value"
+ * lines (/proc/vmstat, /proc/meminfo, our debugfs stats), or returns -1.
+ */
 static inline long read_keyed(const char *path, const char *key)
 {
-	char name[128];
-	long value;
+	char line[256];
 	FILE *f = fopen(path, "r");
 
 	if (!f)
 		return -1;
-	while (fscanf(f, "%127s %ld%*[^\n]", name, &value) == 2) {
-		if (!strcmp(name, key)) {
+	while (fgets(line, sizeof(line), f)) {
+		size_t len = strcspn(line, ": \t");
+
+		if (len == strlen(key) && !strncmp(line, key, len)) {
 			fclose(f);
-			return value;
+			return strtol(line + len + strspn(line + len, ": \t"), NULL, 10);
 		}
 	}
 	fclose(f);
 	return -1;
 }
 
-/* Reads one "name: value" line of a debugfs stats file, or returns -1. */
-static inline long read_stat(const char *path, const char *key)
-{
-	char name[128];
-	long value;
-	FILE *f = fopen(path, "r");
-
-	if (!f)
-		return -1;
-	while (fscanf(f, "%127[^:]: %ld\n", name, &value) == 2) {
-		if (!strcmp(name, key)) {
-			fclose(f);
-			return value;
-		}
-	}
-	fclose(f);
-	return -1;
-}
+/* Our debugfs stats files use the same format. */
+#define read_stat read_keyed
 
 /* Writes a string to a sysfs/procfs file; returns 0 or -1. */
 static inline int write_str(const char *path, const char *value)

@@ -21,23 +21,30 @@ static TABLE_BYTES: Atomic<usize> = Atomic::new(0);
 static METADATA_BYTES: Atomic<usize> = Atomic::new(0);
 static LAST_SG_ENTRIES: Atomic<u32> = Atomic::new(0);
 
-/// Accounts a new buffer: its table and, for `metadata_bytes`, the buffer
-/// structure of `struct_bytes` that holds it.
+/// Adds (`sign` 1) or takes away (`sign` -1) a buffer's figures: its table
+/// and, for `metadata_bytes`, the buffer structure of `struct_bytes`.
+fn account<F: Folio>(table: &FolioTable<F>, struct_bytes: usize, sign: isize) {
+    let figures = [
+        (&BUFFERS, 1),
+        (&PINNED_FOLIOS, table.run_count()),
+        (&PINNED_PAGES, table.page_count()),
+        (&TABLE_BYTES, table.table_bytes()),
+        (&METADATA_BYTES, table.table_bytes() + struct_bytes),
+    ];
+    for (figure, value) in figures {
+        // Two's complement: adding the negation subtracts.
+        figure.fetch_add((value as isize * sign) as usize, Relaxed);
+    }
+}
+
+/// Accounts a new buffer.
 pub(crate) fn buffer_created<F: Folio>(table: &FolioTable<F>, struct_bytes: usize) {
-    BUFFERS.fetch_add(1, Relaxed);
-    PINNED_FOLIOS.fetch_add(table.run_count(), Relaxed);
-    PINNED_PAGES.fetch_add(table.page_count(), Relaxed);
-    TABLE_BYTES.fetch_add(table.table_bytes(), Relaxed);
-    METADATA_BYTES.fetch_add(table.table_bytes() + struct_bytes, Relaxed);
+    account(table, struct_bytes, 1);
 }
 
 /// Takes a released buffer out of the figures.
 pub(crate) fn buffer_released<F: Folio>(table: &FolioTable<F>, struct_bytes: usize) {
-    BUFFERS.fetch_sub(1, Relaxed);
-    PINNED_FOLIOS.fetch_sub(table.run_count(), Relaxed);
-    PINNED_PAGES.fetch_sub(table.page_count(), Relaxed);
-    TABLE_BYTES.fetch_sub(table.table_bytes(), Relaxed);
-    METADATA_BYTES.fetch_sub(table.table_bytes() + struct_bytes, Relaxed);
+    account(table, struct_bytes, -1);
 }
 
 /// Records the entry count of the latest sg table built (for an importer or
