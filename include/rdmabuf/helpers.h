@@ -46,7 +46,7 @@ void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sg
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
-unsigned long rdmabuf_folio_pfn(struct folio *folio);
+unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);

@@ -45,12 +45,15 @@ impl PinnedFolio {
     /// Returns the run of `npages` pages starting at page `first` of the
     /// folio, or `None` if that is not inside the folio.
     pub(crate) fn run(&self, first: usize, npages: usize) -> Option<PhysRun<'_>> {
+        let mut pfn = 0;
+        // SAFETY: By the type invariant the folio is valid. One call for
+        // both figures: this is on the page fault path.
+        let nr_pages = unsafe { bindings::rdmabuf_folio_span(self.0.as_ptr(), &mut pfn) };
         let end = first.checked_add(npages)?;
-        if npages == 0 || end > self.nr_pages() {
+        if npages == 0 || end > nr_pages {
             return None;
         }
-        // SAFETY: By the type invariant the folio is valid.
-        let pfn = unsafe { bindings::rdmabuf_folio_pfn(self.0.as_ptr()) } + first;
+        let pfn = pfn + first;
         // INVARIANT: The pages are inside a folio that `self` keeps pinned
         // for at least `'_`, and a folio is physically contiguous.
         Some(PhysRun {

@@ -53,9 +53,10 @@ unsigned long rdmabuf_folio_nr_pages(struct folio *folio)
 	return folio_nr_pages(folio);
 }
 
-unsigned long rdmabuf_folio_pfn(struct folio *folio)
+unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn)
 {
-	return folio_pfn(folio);
+	*pfn = folio_pfn(folio);
+	return folio_nr_pages(folio);
 }
 
 struct page *rdmabuf_pfn_to_page(unsigned long pfn)
