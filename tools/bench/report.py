@@ -17,7 +17,7 @@ from pathlib import Path
 TARGETS = [
     ("heap_alloc_warm_1M", 0.5), ("heap_alloc_warm_8M", 0.5), ("heap_alloc_warm_32M", 0.5),
     ("heap_alloc_cold_", 1.1), ("heap_release_", 0.5), ("udmabuf_create_1G_hugetlb", 0.5),
-    ("udmabuf_metadata_", 0.01), ("heap_first_touch", 1.0), ("udmabuf_first_touch", 1.0),
+    ("udmabuf_metadata_1G_hugetlb", 0.01), ("heap_first_touch", 1.0), ("udmabuf_first_touch", 1.0),
 ]
 
 
