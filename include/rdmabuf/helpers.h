@@ -43,6 +43,8 @@ void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir);
 void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
 					 enum dma_data_direction dir);
+unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
+struct file *rdmabuf_shmem_file(const char *name, loff_t size);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);

@@ -23,6 +23,7 @@ use kernel::prelude::*;
 use kernel::ModuleMetadata;
 
 use super::bindings;
+use super::device::as_raw;
 use super::folio::PhysRun;
 use super::sg_table::{
     direction_from_raw,
@@ -148,6 +149,66 @@ impl Drop for DmaBuf {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own a reference.
         unsafe { bindings::dma_buf_put(self.0.as_ptr()) };
+    }
+}
+
+impl DmaBuf {
+    /// Attaches `dev` as an importer, as a device driver would.
+    pub(crate) fn attach<'a>(&'a self, dev: &'a Device) -> Result<Attachment<'a>> {
+        // SAFETY: The dma-buf and the device are valid for `'a`.
+        let attach = unsafe { bindings::dma_buf_attach(self.0.as_ptr(), as_raw(dev)) };
+        let attach = NonNull::new(kernel::error::from_err_ptr(attach)?).ok_or(ENOMEM)?;
+        // INVARIANT: Just attached.
+        Ok(Attachment {
+            dmabuf: self,
+            attach,
+        })
+    }
+}
+
+/// An importer's attachment to a [`DmaBuf`], detached on drop.
+///
+/// # Invariants
+///
+/// `attach` is an attachment of `dmabuf` made by `dma_buf_attach`.
+pub(crate) struct Attachment<'a> {
+    dmabuf: &'a DmaBuf,
+    attach: NonNull<bindings::dma_buf_attachment>,
+}
+
+impl Attachment<'_> {
+    /// Maps the buffer for the attached device (`map_dma_buf`) and returns
+    /// the segments of the exporter's sg table as (page frame, bytes).
+    /// The mapping is undone before returning.
+    pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<(usize, usize)>> {
+        let dir = bindings::dma_data_direction::from(dir);
+        // SAFETY: By the type invariant the attachment is live.
+        let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
+        let sgt = kernel::error::from_err_ptr(sgt)?;
+        let mut segments = KVec::new();
+        // SAFETY: `sgt` is the mapped table, valid until unmapped below.
+        let (mut sg, nents) = unsafe { ((*sgt).sgl, (*sgt).orig_nents) };
+        let mut result = Ok(());
+        for _ in 0..nents {
+            // SAFETY: `sg` is one of the table's `nents` entries.
+            let (pfn, len) = unsafe { (bindings::rdmabuf_sg_pfn(sg), (*sg).length as usize) };
+            if let Err(e) = segments.push((pfn, len), GFP_KERNEL) {
+                result = Err(e.into());
+                break;
+            }
+            // SAFETY: As above.
+            sg = unsafe { bindings::sg_next(sg) };
+        }
+        // SAFETY: `sgt` was mapped above for this attachment in `dir`.
+        unsafe { bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, dir) };
+        result.map(|()| segments)
+    }
+}
+
+impl Drop for Attachment<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant; every mapping was undone.
+        unsafe { bindings::dma_buf_detach(self.dmabuf.0.as_ptr(), self.attach.as_ptr()) };
     }
 }
 

@@ -42,6 +42,16 @@ void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sg
 	dma_sync_sgtable_for_device(dev, sgt, dir);
 }
 
+unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
+{
+	return page_to_pfn(sg_page(sg));
+}
+
+struct file *rdmabuf_shmem_file(const char *name, loff_t size)
+{
+	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
+}
+
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)
 {

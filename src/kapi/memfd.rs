@@ -29,6 +29,19 @@ impl Memfd {
         LocalFile::fget(fd).ok().map(Self)
     }
 
+    /// Creates an unlinked shmem file of `size` bytes: what a memfd is, for
+    /// in-kernel tests.
+    pub(crate) fn new_shmem(name: &CStr, size: usize) -> Result<Self> {
+        let size = i64::try_from(size).map_err(|_| EINVAL)?;
+        // SAFETY: `name` is a valid string; the call returns a new file
+        // reference or an error pointer.
+        let file = unsafe { bindings::rdmabuf_shmem_file(name.as_char_ptr(), size) };
+        let file = NonNull::new(kernel::error::from_err_ptr(file)?).ok_or(ENOMEM)?;
+        // SAFETY: We own the reference `shmem_file_setup` returned;
+        // `LocalFile` is a transparent wrapper of `struct file`.
+        Ok(Self(unsafe { ARef::from_raw(file.cast::<LocalFile>()) }))
+    }
+
     /// Takes the inode lock shared, as `memfd_add_seals()` takes it exclusive,
     /// so the seals cannot change until the guard is dropped.
     pub(crate) fn lock_shared(&self) -> MemfdLocked<'_> {

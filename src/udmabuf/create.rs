@@ -126,3 +126,77 @@ fn pin_item(
     }
     Ok(())
 }
+
+#[kunit_tests(rudmabuf_dma_buf)]
+mod tests {
+    use super::*;
+    use crate::kapi::device::coerce_dma_mask_64;
+    use crate::kapi::dma_buf::Exporter;
+    use kernel::device::Bound;
+    use kernel::dma::DataDirection;
+    use kernel::faux;
+
+    /// Expected (page frame, bytes) of each page of `buffer`, in order.
+    fn pages_of(buffer: &Udmabuf) -> Result<KVec<usize>> {
+        let mut pfns = KVec::new();
+        for run in buffer.runs_from(0) {
+            for n in 0..run.npages() {
+                pfns.push(run.pfn() + n, GFP_KERNEL)?;
+            }
+        }
+        Ok(pfns)
+    }
+
+    /// Expands segments to one page frame per page.
+    fn segment_pages(segments: &[(usize, usize)]) -> Result<KVec<usize>> {
+        let mut pfns = KVec::new();
+        for &(pfn, len) in segments {
+            for n in 0..len / PAGE_SIZE {
+                pfns.push(pfn + n, GFP_KERNEL)?;
+            }
+        }
+        Ok(pfns)
+    }
+
+    #[test]
+    fn importer_maps_the_pinned_pages_in_order() -> Result {
+        // An importing device, able to address all memory.
+        let importer = faux::Registration::new(c"rudmabuf-kunit", None)?;
+        let faux_dev: &faux::Device<Bound> = importer.as_ref();
+        let bound: &Device<Bound> = faux_dev.as_ref();
+        let dev: &Device = bound;
+        coerce_dma_mask_64(dev)?;
+
+        // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
+        let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
+        let mut table = FolioTable::new();
+        let mut batch = PinBatch::with_capacity(4)?;
+        for (first, count) in [(8u64, 32u64), (2, 8)] {
+            let item = UdmabufCreateItem {
+                memfd: 0,
+                __pad: 0,
+                offset: first * PAGE_SIZE as u64,
+                size: count * PAGE_SIZE as u64,
+            };
+            pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
+        }
+        assert_eq!(table.page_count(), 40);
+        let buffer = KBox::pin_init(Udmabuf::new(table, dev), GFP_KERNEL)?;
+        let expected = pages_of(&buffer)?;
+        let dmabuf = DmaBuf::export(buffer, 40 * PAGE_SIZE, O_RDWR, c"rudmabuf")?;
+
+        // map_dma_buf gives every page once, in buffer order, in segments
+        // no larger than the device's maximum (64 KiB without dma_parms).
+        let attach = dmabuf.attach(dev)?;
+        let segments = attach.map_segments(DataDirection::Bidirectional)?;
+        assert!(segments.iter().all(|&(_, len)| len > 0 && len <= 64 * 1024));
+        assert!(segments.iter().all(|&(_, len)| len % PAGE_SIZE == 0));
+        let mapped = segment_pages(&segments)?;
+        assert_eq!(mapped.len(), 40);
+        assert!(mapped[..] == expected[..]);
+        // Mapping twice works the same.
+        let again = attach.map_segments(DataDirection::ToDevice)?;
+        assert!(again[..] == segments[..]);
+        Ok(())
+    }
+}
