@@ -153,6 +153,22 @@ impl Drop for DmaBuf {
 }
 
 impl DmaBuf {
+    /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
+    pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
+        // SAFETY: By the type invariant the dma-buf is live.
+        kernel::error::to_result(unsafe {
+            bindings::dma_buf_begin_cpu_access(self.0.as_ptr(), dir.into())
+        })
+    }
+
+    /// `dma_buf_end_cpu_access`.
+    pub(crate) fn end_cpu_access(&self, dir: DataDirection) -> Result {
+        // SAFETY: By the type invariant the dma-buf is live.
+        kernel::error::to_result(unsafe {
+            bindings::dma_buf_end_cpu_access(self.0.as_ptr(), dir.into())
+        })
+    }
+
     /// Attaches `dev` as an importer, as a device driver would.
     pub(crate) fn attach<'a>(&'a self, dev: &'a Device) -> Result<Attachment<'a>> {
         // SAFETY: The dma-buf and the device are valid for `'a`.

@@ -100,7 +100,7 @@ pub(crate) struct Heap {
     queued_pages: Atomic<usize>,
     from_pool: Atomic<usize>,
     from_queue: Atomic<usize>,
-    from_buddy: Atomic<usize>,
+    pub(crate) from_buddy: Atomic<usize>,
     shrunk_pages: Atomic<usize>,
 }
 
