@@ -4,8 +4,12 @@
 //!
 //! C header: [include/linux/dma-mapping.h](srctree/include/linux/dma-mapping.h)
 
-use kernel::device::Device;
+use kernel::device::{
+    Bound,
+    Device, //
+};
 use kernel::error::to_result;
+use kernel::faux;
 use kernel::prelude::*;
 
 use super::bindings;
@@ -25,4 +29,24 @@ pub(crate) fn coerce_dma_mask_64(dev: &Device) -> Result {
     // SAFETY: `dev` is a valid `struct device` for the lifetime of the
     // reference; setting its DMA masks has no other requirement.
     to_result(unsafe { bindings::rdmabuf_dma_coerce_mask_64(as_raw(dev)) })
+}
+
+/// A faux device able to address all memory: an importer for tests that
+/// attach to and map dma-bufs.
+pub(crate) struct TestImporter(faux::Registration);
+
+impl TestImporter {
+    /// Registers the device `name` and sets its DMA masks to 64 bits.
+    pub(crate) fn new(name: &'static CStr) -> Result<Self> {
+        let importer = Self(faux::Registration::new(name, None)?);
+        coerce_dma_mask_64(importer.dev())?;
+        Ok(importer)
+    }
+
+    /// Returns the device.
+    pub(crate) fn dev(&self) -> &Device {
+        let faux_dev: &faux::Device<Bound> = self.0.as_ref();
+        let bound: &Device<Bound> = faux_dev.as_ref();
+        bound
+    }
 }

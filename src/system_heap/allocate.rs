@@ -75,13 +75,8 @@ impl HeapAllocator for SystemHeap {
 #[kunit_tests(rsystem_heap_dma_buf)]
 mod tests {
     use super::*;
-    use crate::kapi::device::coerce_dma_mask_64;
-    use kernel::device::{
-        Bound,
-        Device, //
-    };
+    use crate::kapi::device::TestImporter;
     use kernel::dma::DataDirection;
-    use kernel::faux;
 
     fn pool_cap() -> usize {
         1024
@@ -89,11 +84,8 @@ mod tests {
 
     #[test]
     fn importer_maps_one_entry_per_chunk() -> Result {
-        let importer = faux::Registration::new(c"rsystem_heap-kunit", None)?;
-        let faux_dev: &faux::Device<Bound> = importer.as_ref();
-        let bound: &Device<Bound> = faux_dev.as_ref();
-        let dev: &Device = bound;
-        coerce_dma_mask_64(dev)?;
+        let importer = TestImporter::new(c"rsystem_heap-kunit")?;
+        let dev = importer.dev();
 
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap {

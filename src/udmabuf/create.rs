@@ -130,11 +130,9 @@ fn pin_item(
 #[kunit_tests(rudmabuf_dma_buf)]
 mod tests {
     use super::*;
-    use crate::kapi::device::coerce_dma_mask_64;
+    use crate::kapi::device::TestImporter;
     use crate::kapi::dma_buf::Exporter;
-    use kernel::device::Bound;
     use kernel::dma::DataDirection;
-    use kernel::faux;
 
     /// Expected (page frame, bytes) of each page of `buffer`, in order.
     fn pages_of(buffer: &Udmabuf) -> Result<KVec<usize>> {
@@ -161,11 +159,8 @@ mod tests {
     #[test]
     fn importer_maps_the_pinned_pages_in_order() -> Result {
         // An importing device, able to address all memory.
-        let importer = faux::Registration::new(c"rudmabuf-kunit", None)?;
-        let faux_dev: &faux::Device<Bound> = importer.as_ref();
-        let bound: &Device<Bound> = faux_dev.as_ref();
-        let dev: &Device = bound;
-        coerce_dma_mask_64(dev)?;
+        let importer = TestImporter::new(c"rudmabuf-kunit")?;
+        let dev = importer.dev();
 
         // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
         let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
