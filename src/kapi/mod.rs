@@ -19,4 +19,5 @@ pub(crate) mod params;
 pub(crate) mod sg_table;
 pub(crate) mod shrinker;
 pub(crate) mod task;
+pub(crate) mod udmabuf_uapi;
 pub(crate) mod vmap;
