@@ -73,7 +73,7 @@ impl PinnedDrop for HeapBuffer {
             // Freed now, uncharging the cgroup; never pooled.
             return;
         }
-        this.heap.defer_free(this.blocks);
+        Heap::defer_free(this.heap, this.blocks);
     }
 }
 

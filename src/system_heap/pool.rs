@@ -33,8 +33,17 @@ use kernel::sync::atomic::{
     Relaxed, //
 };
 use kernel::sync::{
+    Arc,
     CondVar,
     SpinLock, //
+};
+use kernel::time::msecs_to_jiffies;
+use kernel::workqueue::{
+    self,
+    impl_has_delayed_work,
+    new_delayed_work,
+    DelayedWork,
+    WorkItem, //
 };
 
 use crate::kapi::pages::{
@@ -43,6 +52,11 @@ use crate::kapi::pages::{
 };
 use crate::kapi::shrinker::ShrinkerOps;
 use crate::orders::ORDERS;
+
+/// Releases of this many pages or more wake the worker at once.
+const KICK_NOW_PAGES: usize = 256;
+/// Smaller releases wake it this many milliseconds later.
+const KICK_MS: u32 = 5;
 
 /// One pool per order of [`ORDERS`] (8, 4 and 0).
 #[pin_data]
@@ -93,6 +107,9 @@ pub(crate) struct Heap {
     queue: SpinLock<FreeQueue>,
     #[pin]
     queue_work: CondVar,
+    /// Wakes the worker a little later for small releases.
+    #[pin]
+    kick: DelayedWork<Heap>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
     cap_pages: fn() -> usize,
     /// Figures for debugfs and the shrinker's count.
@@ -114,6 +131,7 @@ impl Heap {
                 stopping: false,
             })),
             queue_work <- new_condvar!(),
+            kick <- new_delayed_work!("rsystem_heap::kick"),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
             queued_pages: Atomic::new(0),
@@ -167,14 +185,22 @@ impl Heap {
     }
 
     /// Queues a released buffer's blocks for zeroing, in O(1), and wakes
-    /// the worker.
-    pub(crate) fn defer_free(&self, blocks: Pin<&mut PageList>) {
+    /// the worker: at once for 1 MiB or more, else within a few
+    /// milliseconds through a delayed work item. Waking a sleeping thread
+    /// on another CPU costs an inter-processor interrupt on the releasing
+    /// path; a timer armed here does not, and it gathers small releases.
+    pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: Pin<&mut PageList>) {
         let pages = blocks.pages();
-        let mut queue = self.queue.lock();
+        let mut queue = heap.queue.lock();
         queue.as_mut().project().blocks.append(blocks);
-        self.queued_pages.fetch_add(pages, Relaxed);
+        heap.queued_pages.fetch_add(pages, Relaxed);
         drop(queue);
-        self.queue_work.notify_one();
+        if pages >= KICK_NOW_PAGES {
+            heap.queue_work.notify_one();
+        } else {
+            // Already pending: that kick will do.
+            let _ = workqueue::system().enqueue_delayed(heap.clone(), msecs_to_jiffies(KICK_MS));
+        }
     }
 
     /// Takes one queued block, or `None` when the queue is empty.
@@ -269,6 +295,18 @@ impl Heap {
     }
 }
 
+impl_has_delayed_work! {
+    impl HasDelayedWork<Self> for Heap { self.kick }
+}
+
+impl WorkItem for Heap {
+    type Pointer = Arc<Heap>;
+
+    fn run(heap: Arc<Heap>) {
+        heap.queue_work.notify_one();
+    }
+}
+
 impl ShrinkerOps for Heap {
     fn count(&self) -> usize {
         self.pooled() + self.queued()
@@ -318,12 +356,12 @@ mod tests {
     }
 
     /// Queues `blocks` through a released-buffer list, as release does.
-    fn queue(heap: &Heap, blocks: impl IntoIterator<Item = PageBlock>) -> Result {
+    fn queue(heap: &Arc<Heap>, blocks: impl IntoIterator<Item = PageBlock>) -> Result {
         let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
         for b in blocks {
             list.as_mut().push(b);
         }
-        heap.defer_free(list.as_mut());
+        Heap::defer_free(heap, list.as_mut());
         Ok(())
     }
 
