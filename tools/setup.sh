@@ -19,7 +19,8 @@ BASE_PKGS="bc flex bison libelf-dev libssl-dev cpio kmod rsync xz-utils make gcc
 BPO_PKGS="qemu-system-x86"
 # From trixie-backports: the pinned kernel source and Debian's configs.
 KERNEL_PKGS="linux-source-7.3"
-BINDGEN_MIN=0.71.1
+# bindgen-cli: the version this project is tested with (7.3 needs >= 0.71.1).
+BINDGEN_VERSION=0.72.1
 
 missing_pkgs() {
 	local p
@@ -92,13 +93,12 @@ if [ -n "$want" ]; then
 fi
 
 # bindgen from crates.io (Debian's is too old for 7.3).
-version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 export PATH="$HOME/.cargo/bin:$PATH"
 bg_ver=$(bindgen --version 2>/dev/null | awk '{print $2}' || true)
-if [ -z "$bg_ver" ] || ! version_ge "$bg_ver" "$BINDGEN_MIN"; then
+if [ "$bg_ver" != "$BINDGEN_VERSION" ]; then
 	command -v cargo >/dev/null || die "cargo not found: bindgen-cli is installed with cargo"
-	log "installing bindgen-cli from crates.io (takes a minute or two)"
-	LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install --locked bindgen-cli ||
+	log "installing bindgen-cli $BINDGEN_VERSION from crates.io (takes a minute or two)"
+	LIBCLANG_PATH=/usr/lib/llvm-19/lib cargo install --locked --force bindgen-cli@"$BINDGEN_VERSION" ||
 		die "cargo install bindgen-cli failed"
 fi
 
