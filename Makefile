@@ -29,6 +29,16 @@ KDIR ?= $(eval KDIR := $(shell $(TOP)/tools/kernel/build.sh test))$(if $(KDIR),$
 	could not build or find the test kernel: see the messages above))
 # The kernel source: an O= build tree links it as `source`.
 KSRC = $(shell if [ -e $(KDIR)/source ]; then readlink -f $(KDIR)/source; else echo $(KDIR); fi)
+# What the userspace tests need of the kernel: its source (selftest harness)
+# and uapi headers. Without KDIR= that is the unpacked Debian source, so that
+# `make selftests` never starts a kernel build.
+ifneq ($(filter command line environment,$(origin KDIR)),)
+SELFTEST_KSRC = $(KSRC)
+SELFTEST_KHDR = $(if $(wildcard $(KDIR)/usr/include/linux),$(KDIR)/usr/include,/usr/include)
+else
+SELFTEST_KSRC = $(shell $(TOP)/tools/kernel/build.sh --source)
+SELFTEST_KHDR = /usr/include
+endif
 
 BUILD := $(TOP)/build
 VM := $(TOP)/tools/vm/run
@@ -57,7 +67,7 @@ fmt:
 		$$(find src -name '*.rs' ! -name '*generated*')
 
 selftests:
-	$(MAKE) -C selftests OUT=$(BUILD)/selftests KSRC=$(KSRC)
+	$(MAKE) -C selftests OUT=$(BUILD)/selftests KSRC=$(SELFTEST_KSRC) KHDR=$(SELFTEST_KHDR)
 
 run: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(BUILD)/selftests/demo -- ./demo
@@ -77,6 +87,10 @@ conformance: setup modules selftests
 bench: setup modules
 	$(TOP)/tools/bench/run.sh $(KDIR) $(REPS)
 
+# Needs no kernel: removes what Kbuild and the tests leave in the tree.
 clean:
-	$(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_FLAGS) clean
 	rm -rf $(BUILD)
+	find $(TOP) -path $(TOP)/.git -prune -o \( -name '*.o' -o -name '*.ko' -o -name '*.mod' \
+		-o -name '*.mod.c' -o -name '.*.cmd' -o -name '*.long-type-*.txt' \) -type f -print0 | \
+		xargs -0r rm -f
+	rm -f $(TOP)/modules.order $(TOP)/Module.symvers $(TOP)/src/kapi/bindings_generated.rs

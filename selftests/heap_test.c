@@ -76,7 +76,7 @@ FIXTURE_TEARDOWN(heap)
 	close(self->heapfd);
 }
 
-TEST_F(heap, sizes_flags_and_mappings)
+TEST_F_TIMEOUT(heap, sizes_flags_and_mappings, 60)
 {
 	size_t sizes[] = { PAGE_SZ, 64 * 1024, MB, 8 * MB, 33 * MB + PAGE_SZ };
 
@@ -130,7 +130,7 @@ TEST_F(heap, bad_requests)
 	EXPECT_EQ(EINVAL, errno);
 }
 
-TEST_F(heap, cpu_access_sync)
+TEST_F_TIMEOUT(heap, cpu_access_sync, 60)
 {
 	int fd = heap_alloc(self->heapfd, 2 * MB, O_RDWR);
 	struct dma_buf_sync sync;
@@ -181,7 +181,7 @@ static void *churn_thread(void *arg)
 	return NULL;
 }
 
-TEST_F(heap, reused_pages_are_zero_from_4_threads)
+TEST_F_TIMEOUT(heap, reused_pages_are_zero_from_4_threads, 120)
 {
 	struct churn c[4];
 	pthread_t t[4];
@@ -200,7 +200,7 @@ TEST_F(heap, reused_pages_are_zero_from_4_threads)
 	EXPECT_GT(read_stat(STATS, "alloc_from_pool"), from_pool);
 }
 
-TEST_F(heap, pools_drain_under_memory_pressure)
+TEST_F_TIMEOUT(heap, pools_drain_under_memory_pressure, 120)
 {
 	long free_before, free_after;
 	int fds[8];
@@ -224,13 +224,43 @@ TEST_F(heap, pools_drain_under_memory_pressure)
 	EXPECT_LT(labs(free_before - free_after), 8 * 1024);
 }
 
-TEST_F(heap, allocating_past_memory_fails_cleanly)
+/*
+ * Reserves huge pages until about `free_mb` MiB of memory is left free, so
+ * that running out of memory is cheap whatever the guest's size and the
+ * host's speed. Returns the previous huge page count, or -1.
+ */
+static long squeeze_memory(long free_mb)
+{
+	long before = read_long("/proc/sys/vm/nr_hugepages");
+	long avail_mb = read_keyed("/proc/meminfo", "MemAvailable") / 1024;
+	char want[32];
+
+	if (before < 0 || avail_mb < 0)
+		return -1;
+	if (avail_mb > free_mb) {
+		snprintf(want, sizeof(want), "%ld", before + (avail_mb - free_mb) / 2);
+		write_str("/proc/sys/vm/nr_hugepages", want);
+	}
+	return before;
+}
+
+TEST_F_TIMEOUT(heap, allocating_past_memory_fails_cleanly, 180)
 {
 	long total_kb = read_keyed("/proc/meminfo", "MemTotal");
+	long hugepages, avail_kb;
+	char restore[32];
 	int status, fd;
 	pid_t pid;
 
 	ASSERT_GT(total_kb, 0);
+	/* Give the pools back and leave about 384 MiB free. */
+	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
+	hugepages = squeeze_memory(384);
+	ASSERT_GE(hugepages, 0);
+	avail_kb = read_keyed("/proc/meminfo", "MemAvailable");
+	TH_LOG("MemAvailable with %ld huge pages reserved: %ld kB",
+	       read_long("/proc/sys/vm/nr_hugepages"), avail_kb);
+	EXPECT_LT(avail_kb, 1024 * 1024);
 	/* The child is the OOM killer's choice, not us or init. */
 	write_str("/proc/self/oom_score_adj", "-1000");
 	pid = fork();
@@ -241,6 +271,8 @@ TEST_F(heap, allocating_past_memory_fails_cleanly)
 		_exit(fd < 0 && errno == ENOMEM ? 0 : fd < 0 ? 2 : 3);
 	}
 	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	snprintf(restore, sizeof(restore), "%ld", hugepages);
+	write_str("/proc/sys/vm/nr_hugepages", restore);
 	if (WIFEXITED(status)) {
 		EXPECT_EQ(0, WEXITSTATUS(status)) TH_LOG("alloc past memory: exit %d",
 							  WEXITSTATUS(status));

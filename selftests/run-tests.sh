@@ -42,25 +42,40 @@ kunit() {
 		tap_results "    " "kunit/$suite" <"$dir/results"
 	done
 	[ "$found" = 1 ] || result FAIL kunit/no-suites-found
+	# The kernel log's timestamps time each case (tools/tests/times.py).
+	dmesg | grep -E '^\[ *[0-9.]+\] +(# Subtest: (rudmabuf|rsystem_heap)|(not )?ok [0-9]+ )' |
+		sed 's/^/rdmabuf-kunit: /'
 }
 
-# Run one TAP-printing program; a crash or a non-zero exit without a failed
-# test line counts as a failure of its own.
+# Prefixes each line with the guest's uptime, for the test time table
+# (tools/tests/times.py reads "rdmabuf-stamp: UPTIME LINE" on the console).
+stamp() {
+	while IFS= read -r line; do
+		read -r up _ </proc/uptime
+		echo "rdmabuf-stamp: $up $line"
+	done
+}
+
+# Run one TAP-printing program under a time limit; a crash, a kill or a
+# non-zero exit without a failed test line counts as a failure of its own.
+#   run_tap NAME TIMEOUT COMMAND...
 run_tap() {
-	name=$1
-	shift
+	name=$1 limit=$2
+	shift 2
 	out=/tmp/tap.$$
-	"$@" >"$out" 2>&1
-	rc=$?
-	cat "$out"
-	tap_results "" "$name" <"$out" | tee /tmp/res.$$
+	echo "rdmabuf-program: $name $limit"
+	{ timeout -s KILL "$limit" "$@" 2>&1; echo $? >/tmp/rc.$$; } | stamp >"$out"
+	rc=$(cat /tmp/rc.$$)
+	sed 's/^rdmabuf-stamp: [0-9.]* //' "$out" | tee "$out.plain"
+	grep '^rdmabuf-stamp: ' "$out"
+	tap_results "" "$name" <"$out.plain" | tee /tmp/res.$$
 	if [ "$rc" != 0 ] && [ "$rc" != 4 ] && ! grep -q 'FAIL' /tmp/res.$$; then
 		result FAIL "$name/exit-status-$rc"
 	fi
 	if [ ! -s /tmp/res.$$ ]; then
 		if [ "$rc" = 4 ]; then result SKIP "$name/skipped"; else result FAIL "$name/no-results"; fi
 	fi
-	rm -f "$out" /tmp/res.$$
+	rm -f "$out" "$out.plain" /tmp/res.$$ /tmp/rc.$$
 }
 
 # Free pinned pages and foll-pin balance: everything closed must be unpinned.
@@ -82,8 +97,8 @@ case "$what" in
 own | all)
 	kunit
 	hugepages 1024
-	run_tap selftests/udmabuf ./udmabuf_test
-	run_tap selftests/heap ./heap_test
+	run_tap selftests/udmabuf 600 ./udmabuf_test
+	run_tap selftests/heap 600 ./heap_test
 	pin_balance selftests
 	# Every buffer is gone: the module unloads, and loads again.
 	if rmmod rudmabuf && insmod /modules/rudmabuf.ko; then
@@ -95,15 +110,16 @@ own | all)
 esac
 case "$what" in
 accounting)
-	run_tap selftests/heap-accounting ./heap_test -t memcg_accounting
+	run_tap selftests/heap-accounting 120 ./heap_test -t memcg_accounting
 	;;
 esac
 case "$what" in
 conformance | all)
 	# udmabuf.c's huge page cases need 1024 free 2 MiB pages.
 	hugepages 1024
-	run_tap conformance/udmabuf ./conformance/udmabuf
-	run_tap conformance/dmabuf-heap ./conformance/dmabuf-heap
+	# kselftest's runner gives a program 45 s unless its settings say more.
+	run_tap conformance/udmabuf 45 ./conformance/udmabuf
+	run_tap conformance/dmabuf-heap 45 ./conformance/dmabuf-heap
 	hugepages 0
 	pin_balance conformance
 	;;

@@ -21,7 +21,7 @@ cd "$top"
 build=$top/build
 mkdir -p "$build"
 passed=0 failed=0 skipped=0
-failures=()
+failures=() consoles=() boot_times=()
 flavor=test
 if [ "${1:-}" = --debug ]; then
 	flavor=debug
@@ -37,15 +37,24 @@ record() { # STATUS NAME
 	esac
 }
 step() { # NAME COMMAND...
-	local name=$1
+	local name=$1 t0=$SECONDS
 	shift
 	log "$name: $*"
-	if "$@"; then record PASS "$name"; return 0; fi
-	log "$name: FAILED"
+	if "$@"; then
+		log "$name: done in $((SECONDS - t0)) s"
+		record PASS "$name"
+		return 0
+	fi
+	log "$name: FAILED after $((SECONDS - t0)) s"
 	record FAIL "$name"
 	return 1
 }
 summary() {
+	# How long each test took against its timeout (tools/tests/times.py).
+	if [ ${#consoles[@]} -gt 0 ]; then
+		python3 tools/tests/times.py "$build/test-times-$flavor.md" "${consoles[@]}" "${boot_times[@]}"
+	fi
+	log "total: $SECONDS s"
 	if [ ${#failures[@]} -gt 0 ]; then
 		log "failed:"
 		printf '  %s\n' "${failures[@]}"
@@ -57,19 +66,22 @@ summary() {
 # Show a console log's test output, without kernel log noise, and count
 # its result lines.
 count_results() {
-	grep -av '^\[ *[0-9.]*\]' "$1" | grep -v '^rdmabuf-result:' || true
+	grep -av '^\[ *[0-9.]*\]' "$1" | grep -avE '^rdmabuf-(result|stamp|program|kunit):' || true
 	while read -r _ status name; do
 		record "$status" "$name"
 	done < <(grep -a '^rdmabuf-result: ' "$1" | tr -d '\r')
 }
 # Boots the VM: NAME TIMEOUT EXTRA-RUNNER-ARGS... -- COMMAND
 boot() {
-	local name=$1 timeout=$2 console=$build/check-$1.log
+	local name=$1 timeout=$2 console=$build/check-$flavor-$1.log t0=$SECONDS
 	shift 2
 	log "vm ($name): booting $kdir under QEMU (TCG), console log in $console"
 	tools/vm/run --kdir "$kdir" --load "$ko_dir/rudmabuf.ko" "$ko_dir/rsystem_heap.ko" \
 		--add "$build/selftests" --log "$console" --timeout "$timeout" "$@" >/dev/null
 	local status=$?
+	log "vm ($name): $((SECONDS - t0)) s of its $timeout s"
+	consoles+=("$console")
+	boot_times+=(--boot "$flavor/$name" "$((SECONDS - t0))" "$timeout")
 	if [ "$status" = 0 ]; then record PASS "vm/$name/clean-run"; else
 		log "vm ($name): FAILED with status $status (kernel reports, timeout, crash or failed rmmod)"
 		record FAIL "vm/$name/clean-run"
@@ -90,6 +102,7 @@ if [ "$flavor" = test ]; then
 	ko_dir=$top
 	step build make -s "${make_args[@]}" modules || summary
 	step lint make -s "${make_args[@]}" lint
+	step tooling tools/tests/tooling.sh
 else
 	# Objects of another kernel must not mix with the main tree's: build a copy.
 	ko_dir=$build/debug/src
@@ -103,10 +116,16 @@ step selftests-build make -s "${make_args[@]}" selftests || summary
 
 if [ "$flavor" = test ]; then
 	boot main 1200 -- ./run-tests.sh all
+	# Bounce buffering, as in confidential-computing guests: every streaming
+	# DMA mapping goes through a 16 MiB swiotlb (8192 slabs of 2 KiB).
+	boot bounce 1200 --append "swiotlb=8192,force" -- ./run-tests.sh all
 else
 	seed=${RDMABUF_FUZZ_SEED:-$(date +%s)}
 	log "fuzz seed: $seed (RDMABUF_FUZZ_SEED=$seed reproduces it)"
-	boot debug 3000 -- "./run-tests.sh all; ./debug-run.sh $seed ${RDMABUF_FUZZ_SECONDS:-60} 300 100"
+	# Every DMA mapping bounces (64 MiB swiotlb), under KASAN and DMA API
+	# debugging: mapping failures are part of the run (tools/fuzz/).
+	boot debug 3000 --append "swiotlb=32768,force" -- \
+		"./run-tests.sh all; ./debug-run.sh $seed ${RDMABUF_FUZZ_SECONDS:-60} 300 100"
 fi
 # A second boot with the dma-heap core's mem_accounting on: heap buffers are
 # charged to memory cgroups and must bypass the pools.

@@ -37,14 +37,13 @@ struct rdmabuf_vma_info {
 };
 
 /* src/kapi/helpers.c: shared by both modules. */
-int rdmabuf_dma_coerce_mask_64(struct device *dev);
+int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits);
 unsigned int rdmabuf_dma_max_seg_size(struct device *dev);
 void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir);
 void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
 					 enum dma_data_direction dir);
 unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
-struct file *rdmabuf_shmem_file(const char *name, loff_t size);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
@@ -63,13 +62,14 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
+void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
+void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
+unsigned long rdmabuf_vma_pgoff(struct vm_area_struct *vma);
 void rdmabuf_set_freezable(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
 gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
-void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
-bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 void rdmabuf_pages_init(struct list_head *head);
 void rdmabuf_pages_push(struct list_head *head, struct page *page);
 struct page *rdmabuf_pages_pop(struct list_head *head);
@@ -87,6 +87,15 @@ void rdmabuf_shrinker_setup(struct shrinker *shrinker,
 			    void *private);
 void *rdmabuf_shrinker_private(struct shrinker *shrinker);
 unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc);
+
+/* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
+struct dma_buf;
+struct file *rdmabuf_shmem_file(const char *name, loff_t size);
+bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
+void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
+int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte);
+void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
+bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 
 /* src/udmabuf/params.c */
 int rudmabuf_list_limit(void);

@@ -4,12 +4,8 @@
 //!
 //! C header: [include/linux/dma-mapping.h](srctree/include/linux/dma-mapping.h)
 
-use kernel::device::{
-    Bound,
-    Device, //
-};
+use kernel::device::Device;
 use kernel::error::to_result;
-use kernel::faux;
 use kernel::prelude::*;
 
 use super::bindings;
@@ -23,30 +19,41 @@ pub(super) fn as_raw(dev: &Device) -> *mut bindings::device {
         .cast_mut()
 }
 
-/// Sets the streaming and coherent DMA masks of `dev` to 64 bits, as
-/// `dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64))` does.
-pub(crate) fn coerce_dma_mask_64(dev: &Device) -> Result {
+/// Sets the streaming and coherent DMA masks of `dev` to `bits` bits, as
+/// `dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits))` does.
+pub(crate) fn coerce_dma_mask(dev: &Device, bits: u32) -> Result {
+    if !(1..=64).contains(&bits) {
+        return Err(EINVAL);
+    }
     // SAFETY: `dev` is a valid `struct device` for the lifetime of the
     // reference; setting its DMA masks has no other requirement.
-    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask_64(as_raw(dev)) })
+    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask(as_raw(dev), bits) })
 }
 
-/// A faux device able to address all memory: an importer for tests that
-/// attach to and map dma-bufs.
-pub(crate) struct TestImporter(faux::Registration);
+/// A faux device that imports dma-bufs in KUnit tests.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct TestImporter(kernel::faux::Registration);
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl TestImporter {
-    /// Registers the device `name` and sets its DMA masks to 64 bits.
-    pub(crate) fn new(name: &'static CStr) -> Result<Self> {
-        let importer = Self(faux::Registration::new(name, None)?);
-        coerce_dma_mask_64(importer.dev())?;
+    /// Registers the device `name` with a DMA mask of `mask_bits` bits.
+    pub(crate) fn new(name: &'static CStr, mask_bits: u32) -> Result<Self> {
+        let importer = Self(kernel::faux::Registration::new(name, None)?);
+        coerce_dma_mask(importer.dev(), mask_bits)?;
         Ok(importer)
     }
 
     /// Returns the device.
     pub(crate) fn dev(&self) -> &Device {
-        let faux_dev: &faux::Device<Bound> = self.0.as_ref();
-        let bound: &Device<Bound> = faux_dev.as_ref();
+        let faux_dev: &kernel::faux::Device<kernel::device::Bound> = self.0.as_ref();
+        let bound: &Device<kernel::device::Bound> = faux_dev.as_ref();
         bound
+    }
+
+    /// Returns whether every streaming DMA mapping of the device bounces
+    /// through swiotlb (a `swiotlb=force` boot).
+    pub(crate) fn bounces(&self) -> bool {
+        // SAFETY: The device is registered and valid.
+        unsafe { bindings::rdmabuf_test_swiotlb_force_bounce(as_raw(self.dev())) }
     }
 }

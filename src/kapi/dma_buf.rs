@@ -18,63 +18,94 @@ use core::ptr::NonNull;
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::error::from_result;
+use kernel::fs::file::flags;
+use kernel::mm::virt::{
+    flags as vm_flags,
+    VmaNew, //
+};
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
+use kernel::sync::Arc;
+use kernel::types::ForeignOwnable;
 use kernel::ModuleMetadata;
 
 use super::bindings;
 use super::device::as_raw;
-use super::folio::PhysRun;
+use super::folio::BufferPages;
 use super::sg_table::{
     direction_from_raw,
     MappedSgTable, //
 };
+use super::vmap::VmapSlot;
 
 /// `O_RDWR`, `O_CLOEXEC`: flags of the dma-buf file and its descriptor.
-pub(crate) const O_RDWR: u32 = 0o2;
-pub(crate) const O_CLOEXEC: c_int = 0o2000000;
-/// `VM_SHARED`, `VM_MAYSHARE`.
-const VM_SHARED: usize = 0x08;
-const VM_MAYSHARE: usize = 0x80;
-/// `VM_FAULT_SIGBUS` and `VM_FAULT_ERROR` (checked in `src/kapi/helpers.c`).
+pub(crate) const O_RDWR: u32 = flags::O_RDWR;
+const O_CLOEXEC: u32 = flags::O_CLOEXEC;
+/// `VM_FAULT_SIGBUS` and `VM_FAULT_ERROR` (checked in `src/kapi/helpers.c`:
+/// the kernel crate binds neither, `VM_FAULT_ERROR` being a macro).
 const VM_FAULT_SIGBUS: u32 = 0x02;
 const VM_FAULT_ERROR: u32 = 0x873;
 
+/// How a dma-buf's pages are mapped into user space.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mmap {
+    /// Upstream udmabuf: shared mappings only; pages are inserted by the
+    /// fault handler (the faulting page, then the rest of the VMA).
+    OnFault,
+    /// Upstream system heap: every page of the VMA is mapped at mmap time
+    /// with `remap_pfn_range`.
+    AtMmap,
+}
+
 /// The buffer behind a dma-buf.
+///
+/// The driver provides its pages ([`BufferPages`]) and what differs between
+/// exporters; kapi does the mappings (user space, kernel, devices) of those
+/// pages, so a driver never hands the kernel a page frame or an address.
+#[vtable]
 pub(crate) trait Exporter: Send + Sync + Sized + 'static {
-    /// How `mmap` maps the buffer: `false` (udmabuf) takes shared mappings
-    /// only and maps pages from a fault handler; `true` (system heap) maps
-    /// every page of the VMA at mmap time with `remap_pfn_range`.
-    const REMAP_AT_MMAP: bool = false;
+    /// The pages of the buffer.
+    type Pages: BufferPages;
 
-    /// Returns the pages of the buffer from page `pgoff` on, in order.
-    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>>;
+    /// How `mmap` maps the buffer.
+    const MMAP: Mmap;
 
-    /// Returns the page frame at page `pgoff` of the buffer.
-    fn pfn_at(&self, pgoff: usize) -> Option<usize> {
-        self.runs_from(pgoff).next().map(|run| run.pfn())
-    }
+    /// The errno of a failed `vmap` (upstream udmabuf says EINVAL, the heap
+    /// ENOMEM).
+    const VMAP_ERROR: Error = ENOMEM;
+
+    /// Returns the pages of the buffer.
+    fn pages(&self) -> &Arc<Self::Pages>;
 
     /// `map_dma_buf`: builds and maps an sg table for an importer's device.
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable>;
+    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<Self::Pages>>;
 
     /// `unmap_dma_buf`: the importer is done with `sgt`. Dropping the last
     /// handle unmaps it.
-    fn unmap(&self, sgt: MappedSgTable) {
+    fn unmap(&self, sgt: MappedSgTable<Self::Pages>) {
         drop(sgt);
     }
 
-    /// `vmap`: maps the whole buffer into the kernel and returns the address.
-    fn vmap(&self) -> Result<*mut c_void>;
+    /// `begin_cpu_access`, after kapi invalidated the kernel mapping's
+    /// cache lines.
+    fn begin_cpu_access(&self, _dir: DataDirection) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
 
-    /// `vunmap`: undoes the `vmap` that returned `addr`.
-    fn vunmap(&self, addr: *mut c_void);
+    /// `end_cpu_access`, after kapi flushed the kernel mapping's cache lines.
+    fn end_cpu_access(&self, _dir: DataDirection) -> Result {
+        build_error!(VTABLE_DEFAULT_ERROR)
+    }
+}
 
-    /// `begin_cpu_access`.
-    fn begin_cpu_access(&self, dir: DataDirection) -> Result;
-
-    /// `end_cpu_access`.
-    fn end_cpu_access(&self, dir: DataDirection) -> Result;
+/// What a dma-buf's private data points to: the exporter and the kernel
+/// mapping that kapi manages for it. The mapping drops first.
+#[pin_data]
+struct Exported<T: Exporter> {
+    #[pin]
+    vmap: VmapSlot<T::Pages>,
+    #[pin]
+    exporter: T,
 }
 
 /// A reference to an exported dma-buf, dropped with `dma_buf_put`.
@@ -85,21 +116,27 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
 pub(crate) struct DmaBuf(NonNull<bindings::dma_buf>);
 
 impl DmaBuf {
-    /// Exports `buffer` as a dma-buf of `size` bytes whose file has `flags`
-    /// (`O_RDWR`, `O_CLOEXEC`), named `name` in `/proc/*/fdinfo` and debugfs.
+    /// Exports the buffer that `init` initialises as a dma-buf of `size`
+    /// bytes whose file has `flags` (`O_RDWR`), named `name` in
+    /// `/proc/*/fdinfo` and debugfs.
     ///
     /// On failure the buffer is dropped. The dma-buf holds a reference on this
     /// module until it is released, so the module cannot go away under it.
     pub(crate) fn export<T: Exporter>(
-        buffer: Pin<KBox<T>>,
+        init: impl PinInit<T, Error>,
         size: usize,
         flags: u32,
         name: &'static CStr,
     ) -> Result<Self> {
+        let exported = KBox::pin_init(
+            try_pin_init!(Exported {
+                vmap <- VmapSlot::new(),
+                exporter <- init,
+            }),
+            GFP_KERNEL,
+        )?;
         let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
-        // SAFETY: The exporter is never moved out of its allocation: the ops
-        // only borrow it and `release` drops it in place.
-        let raw = KBox::into_raw(unsafe { Pin::into_inner_unchecked(buffer) });
+        let private = exported.into_foreign();
         let info = bindings::dma_buf_export_info {
             exp_name: name.as_char_ptr(),
             owner: module.as_ptr(),
@@ -107,17 +144,17 @@ impl DmaBuf {
             size,
             flags: flags as c_int,
             resv: core::ptr::null_mut(),
-            priv_: raw.cast(),
+            priv_: private,
         };
         // SAFETY: `info` is fully initialised; `ops` is a static table; `priv_`
-        // is an exporter the dma-buf takes over on success.
+        // is the exporter, which the dma-buf takes over on success.
         let dmabuf = unsafe { bindings::dma_buf_export(&info) };
         match kernel::error::from_err_ptr(dmabuf) {
             // INVARIANT: `dma_buf_export` returns the first reference.
             Ok(dmabuf) => Ok(Self(NonNull::new(dmabuf).ok_or(ENOMEM)?)),
             Err(e) => {
-                // SAFETY: The export failed, so `raw` is still ours.
-                drop(unsafe { KBox::from_raw(raw) });
+                // SAFETY: The export failed, so `private` is still ours.
+                drop(unsafe { <Pin<KBox<Exported<T>>>>::from_foreign(private) });
                 Err(e)
             }
         }
@@ -125,7 +162,7 @@ impl DmaBuf {
 
     /// Installs a descriptor for the dma-buf, close-on-exec if `cloexec`.
     pub(crate) fn into_fd(self, cloexec: bool) -> Result<i32> {
-        let flags = if cloexec { O_CLOEXEC } else { 0 };
+        let flags = if cloexec { O_CLOEXEC as c_int } else { 0 };
         // SAFETY: By the type invariant we own a reference, which the new
         // descriptor takes over on success.
         let fd = unsafe { bindings::dma_buf_fd(self.0.as_ptr(), flags) };
@@ -152,7 +189,18 @@ impl Drop for DmaBuf {
     }
 }
 
+/// What KUnit tests do as importers.
+#[cfg(CONFIG_KUNIT = "y")]
 impl DmaBuf {
+    /// Maps the whole buffer into the kernel (`dma_buf_vmap`, our `vmap`)
+    /// and returns whether every byte is `byte`.
+    pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
+        // SAFETY: By the type invariant the dma-buf is live.
+        let ret = unsafe { bindings::rdmabuf_test_vmap_all_equal(self.0.as_ptr(), byte.into()) };
+        kernel::error::to_result(ret.min(0))?;
+        Ok(ret == 1)
+    }
+
     /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
     pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
@@ -182,17 +230,41 @@ impl DmaBuf {
     }
 }
 
-/// An importer's attachment to a [`DmaBuf`], detached on drop.
+/// An importer's attachment to a [`DmaBuf`], detached on drop (KUnit).
 ///
 /// # Invariants
 ///
 /// `attach` is an attachment of `dmabuf` made by `dma_buf_attach`.
+#[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct Attachment<'a> {
     dmabuf: &'a DmaBuf,
     attach: NonNull<bindings::dma_buf_attachment>,
 }
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl Attachment<'_> {
+    /// Maps the buffer for the attached device in `dir`, writes `byte` to
+    /// all of it from the device side, and unmaps. With `importer_syncs`
+    /// the importer syncs its mapping for the CPU before unmapping, as an
+    /// importer of a buffer mapped with `DMA_ATTR_SKIP_CPU_SYNC` must.
+    pub(crate) fn device_writes(&self, dir: DataDirection, byte: u8, importer_syncs: bool) -> Result {
+        let raw_dir = bindings::dma_data_direction::from(dir);
+        // SAFETY: By the type invariant the attachment is live.
+        let sgt =
+            unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), raw_dir) };
+        let sgt = kernel::error::from_err_ptr(sgt)?;
+        // SAFETY: `sgt` is mapped for the attached device until unmapped
+        // below; the test VM has direct DMA (see the C helper).
+        unsafe {
+            bindings::rdmabuf_test_dma_fill(sgt, byte.into());
+            if importer_syncs {
+                bindings::rdmabuf_dma_sync_sgtable_for_cpu((*self.attach.as_ptr()).dev, sgt, raw_dir);
+            }
+            bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
+        }
+        Ok(())
+    }
+
     /// Maps the buffer for the attached device (`map_dma_buf`) and returns
     /// the segments of the exporter's sg table as (page frame, bytes).
     /// The mapping is undone before returning.
@@ -221,6 +293,7 @@ impl Attachment<'_> {
     }
 }
 
+#[cfg(CONFIG_KUNIT = "y")]
 impl Drop for Attachment<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant; every mapping was undone.
@@ -236,8 +309,16 @@ impl<T: Exporter> OpsTable<T> {
         map_dma_buf: Some(Self::map_dma_buf),
         unmap_dma_buf: Some(Self::unmap_dma_buf),
         release: Some(Self::release),
-        begin_cpu_access: Some(Self::begin_cpu_access),
-        end_cpu_access: Some(Self::end_cpu_access),
+        begin_cpu_access: if T::HAS_BEGIN_CPU_ACCESS {
+            Some(Self::begin_cpu_access)
+        } else {
+            None
+        },
+        end_cpu_access: if T::HAS_END_CPU_ACCESS {
+            Some(Self::end_cpu_access)
+        } else {
+            None
+        },
         mmap: Some(Self::mmap),
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
@@ -251,15 +332,28 @@ impl<T: Exporter> OpsTable<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
+    /// Returns what the dma-buf's private data points to.
+    ///
+    /// # Safety
+    ///
+    /// `private` must be the private data of a live dma-buf exported by
+    /// [`DmaBuf::export`] with `T` (or of a VMA that maps one).
+    unsafe fn exported<'a>(private: *mut c_void) -> Pin<&'a Exported<T>> {
+        // SAFETY: By the safety requirements `private` came from
+        // `into_foreign` in `export`, and is taken back only in `release`,
+        // which runs after every other op and after every VMA is gone (each
+        // holds a reference to the dma-buf's file).
+        unsafe { <Pin<KBox<Exported<T>>> as ForeignOwnable>::borrow(private) }
+    }
+
     /// Returns the exporter of `dmabuf`.
     ///
     /// # Safety
     ///
     /// `dmabuf` must be a live dma-buf exported by [`DmaBuf::export`] with `T`.
-    unsafe fn exporter<'a>(dmabuf: *mut bindings::dma_buf) -> &'a T {
-        // SAFETY: By the safety requirements `priv_` is a `T` that lives until
-        // `release`, which runs after every other op.
-        unsafe { &*(*dmabuf).priv_.cast::<T>() }
+    unsafe fn of<'a>(dmabuf: *mut bindings::dma_buf) -> Pin<&'a Exported<T>> {
+        // SAFETY: By the safety requirements.
+        unsafe { Self::exported((*dmabuf).priv_) }
     }
 
     /// # Safety
@@ -271,11 +365,11 @@ impl<T: Exporter> OpsTable<T> {
         dir: bindings::dma_data_direction,
     ) -> *mut bindings::sg_table {
         // SAFETY: The dma-buf core passes a live attachment of our dma-buf.
-        let (exporter, dev) = unsafe { (Self::exporter((*attach).dmabuf), (*attach).dev) };
+        let (exported, dev) = unsafe { (Self::of((*attach).dmabuf), (*attach).dev) };
         // SAFETY: The importer's device lives at least as long as its
         // attachment.
         let dev = unsafe { Device::from_raw(dev) };
-        match exporter.map(dev, direction_from_raw(dir)) {
+        match exported.exporter.map(dev, direction_from_raw(dir)) {
             Ok(sgt) => sgt.into_raw(),
             Err(e) => e.to_ptr(),
         }
@@ -293,13 +387,13 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: The dma-buf core passes a live attachment of our dma-buf;
         // `sgt` is what `map_dma_buf` returned for it, and the table
         // remembers its device and direction.
-        let (exporter, sgt) = unsafe {
+        let (exported, sgt) = unsafe {
             (
-                Self::exporter((*attach).dmabuf),
-                MappedSgTable::from_raw(sgt),
+                Self::of((*attach).dmabuf),
+                MappedSgTable::<T::Pages>::from_raw(sgt),
             )
         };
-        exporter.unmap(sgt);
+        exported.exporter.unmap(sgt);
     }
 
     /// # Safety
@@ -308,7 +402,7 @@ impl<T: Exporter> OpsTable<T> {
     /// with `T`.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: The last reference is gone: we take the exporter back.
-        drop(unsafe { KBox::from_raw((*dmabuf).priv_.cast::<T>()) });
+        drop(unsafe { <Pin<KBox<Exported<T>>>>::from_foreign((*dmabuf).priv_) });
     }
 
     /// # Safety
@@ -320,9 +414,15 @@ impl<T: Exporter> OpsTable<T> {
         dir: bindings::dma_data_direction,
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
-        let exporter = unsafe { Self::exporter(dmabuf) };
+        let exported = unsafe { Self::of(dmabuf) };
+        exported.vmap.with_mapping(|addr, len| {
+            // SAFETY: `addr..addr + len` is the live kernel mapping, kept
+            // mapped by the slot's lock while this runs.
+            unsafe { bindings::rdmabuf_invalidate_kernel_vmap_range(addr, len as c_int) }
+        });
         from_result(|| {
-            exporter
+            exported
+                .exporter
                 .begin_cpu_access(direction_from_raw(dir))
                 .map(|()| 0)
         })
@@ -337,8 +437,17 @@ impl<T: Exporter> OpsTable<T> {
         dir: bindings::dma_data_direction,
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
-        let exporter = unsafe { Self::exporter(dmabuf) };
-        from_result(|| exporter.end_cpu_access(direction_from_raw(dir)).map(|()| 0))
+        let exported = unsafe { Self::of(dmabuf) };
+        exported.vmap.with_mapping(|addr, len| {
+            // SAFETY: As in `begin_cpu_access`.
+            unsafe { bindings::rdmabuf_flush_kernel_vmap_range(addr, len as c_int) }
+        });
+        from_result(|| {
+            exported
+                .exporter
+                .end_cpu_access(direction_from_raw(dir))
+                .map(|()| 0)
+        })
     }
 
     /// # Safety
@@ -350,9 +459,12 @@ impl<T: Exporter> OpsTable<T> {
         map: *mut bindings::iosys_map,
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
-        let exporter = unsafe { Self::exporter(dmabuf) };
+        let exported = unsafe { Self::of(dmabuf) };
         from_result(|| {
-            let addr = exporter.vmap()?;
+            let addr = exported
+                .vmap
+                .map(exported.exporter.pages())
+                .map_err(|_| T::VMAP_ERROR)?;
             // SAFETY: `map` is the caller's map to fill.
             unsafe { bindings::rdmabuf_iosys_map_set_vaddr(map, addr) };
             Ok(0)
@@ -366,8 +478,8 @@ impl<T: Exporter> OpsTable<T> {
     unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
         // SAFETY: The dma-buf is live during its ops; `map` is the one `vmap`
         // filled with a system-memory address.
-        let (exporter, addr) = unsafe { (Self::exporter(dmabuf), (*map).__bindgen_anon_1.vaddr) };
-        exporter.vunmap(addr);
+        let (exported, addr) = unsafe { (Self::of(dmabuf), (*map).__bindgen_anon_1.vaddr) };
+        exported.vmap.unmap(addr);
     }
 
     /// # Safety
@@ -378,53 +490,52 @@ impl<T: Exporter> OpsTable<T> {
         dmabuf: *mut bindings::dma_buf,
         vma: *mut bindings::vm_area_struct,
     ) -> c_int {
-        let mut info = bindings::rdmabuf_vma_info::default();
-        // SAFETY: `vma` is the VMA being set up.
-        unsafe { bindings::rdmabuf_vma_get_info(vma, &mut info) };
-        if T::REMAP_AT_MMAP {
-            // SAFETY: The dma-buf is live during its ops.
-            let exporter = unsafe { Self::exporter(dmabuf) };
-            return from_result(|| Self::remap_all(exporter, vma, &info).map(|()| 0));
+        // SAFETY: `vma` is the VMA being set up by the mmap call.
+        let new = unsafe { VmaNew::from_raw(vma) };
+        // SAFETY: The dma-buf is live during its ops.
+        let exported = unsafe { Self::of(dmabuf) };
+        match T::MMAP {
+            Mmap::AtMmap => from_result(|| Self::remap_all(&exported, new).map(|()| 0)),
+            Mmap::OnFault => {
+                // Upstream udmabuf: only shared mappings.
+                if new.flags() & (vm_flags::SHARED | vm_flags::MAYSHARE) == 0 {
+                    return EINVAL.to_errno();
+                }
+                new.set_dontexpand();
+                new.set_dontdump();
+                // SAFETY: `vma` is being set up under the mmap lock. The VMA
+                // holds a reference to the dma-buf file, so the exporter
+                // outlives it and may be the VMA's private data.
+                unsafe { bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_) };
+                0
+            }
         }
-        // Upstream udmabuf: only shared mappings.
-        if info.flags & (VM_SHARED | VM_MAYSHARE) as u64 == 0 {
-            return EINVAL.to_errno();
-        }
-        // SAFETY: `vma` is being set up under the mmap lock. The VMA holds a
-        // reference to the dma-buf file, so the exporter outlives it and may
-        // be the VMA's private data.
-        unsafe {
-            bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_);
-        }
-        0
     }
 
     /// Maps the pages from the VMA's offset on, whole runs at a time, as
     /// upstream's system heap does.
-    fn remap_all(
-        exporter: &T,
-        vma: *mut bindings::vm_area_struct,
-        info: &bindings::rdmabuf_vma_info,
-    ) -> Result {
-        let mut addr = info.start;
-        for run in exporter.runs_from(info.pgoff) {
-            if addr >= info.end {
+    fn remap_all(exported: &Exported<T>, vma: &VmaNew) -> Result {
+        // SAFETY: `vma` is a valid VMA.
+        let pgoff = unsafe { bindings::rdmabuf_vma_pgoff(vma.as_ptr()) };
+        let (mut addr, end) = (vma.start(), vma.end());
+        for run in exported.exporter.pages().runs_from(pgoff) {
+            if addr >= end {
                 break;
             }
-            let size = (run.npages() * PAGE_SIZE).min(info.end - addr);
+            let size = (run.npages() * PAGE_SIZE).min(end - addr);
             // SAFETY: `vma` is being set up under the mmap lock; the range is
             // inside it and the pages belong to the buffer, which the VMA's
             // file reference keeps alive.
             kernel::error::to_result(unsafe {
-                bindings::rdmabuf_remap_pfn_range(vma, addr, run.pfn(), size)
+                bindings::rdmabuf_remap_pfn_range(vma.as_ptr(), addr, run.pfn(), size)
             })?;
             addr += size;
         }
         Ok(())
     }
 
-    /// Inserts the faulting page frame, then, as upstream udmabuf does, the
-    /// rest of the VMA, so that a first touch costs one fault.
+    /// Inserts the faulting page, then, as upstream udmabuf does, the rest
+    /// of the VMA, so that a first touch costs one fault.
     ///
     /// # Safety
     ///
@@ -436,26 +547,28 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `vmf` is the fault being handled.
         let vma =
             unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
-        // SAFETY: `mmap` set the exporter as private data; it outlives the VMA.
-        let exporter = unsafe { &*info.private.cast::<T>() };
+        // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
+        // VMA's file reference keeps the dma-buf alive.
+        let exported = unsafe { Self::exported(info.private) };
+        let pages = exported.exporter.pages();
 
         let insert = |addr: usize, pfn: usize| -> u32 {
             // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
-            // `pfn` is a pinned page of the buffer, which outlives the VMA.
+            // `pfn` is a page of the buffer, which outlives the VMA.
             unsafe { bindings::vmf_insert_pfn(vma, addr, pfn) }
         };
 
-        let Some(pfn) = exporter.pfn_at(pgoff) else {
+        let Some(run) = pages.runs_from(pgoff).next() else {
             return VM_FAULT_SIGBUS;
         };
-        let ret = insert(address, pfn);
+        let ret = insert(address, run.pfn());
         if ret & VM_FAULT_ERROR != 0 {
             return ret;
         }
 
         let (start, end) = (info.start, info.end);
         let mut addr = start;
-        'prefault: for run in exporter.runs_from(info.pgoff) {
+        'prefault: for run in pages.runs_from(info.pgoff) {
             for n in 0..run.npages() {
                 if addr >= end {
                     break 'prefault;

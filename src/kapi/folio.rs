@@ -71,6 +71,22 @@ impl Drop for PinnedFolio {
     }
 }
 
+/// The pages of a buffer, in buffer order: what kapi maps for devices
+/// ([`super::sg_table`]), into the kernel ([`super::vmap`]) and into user
+/// space ([`super::dma_buf`]).
+///
+/// Every mapping holds a reference on the object that implements this, so it
+/// cannot outlive the pages; and the runs are [`PhysRun`]s, which only kapi
+/// builds, from pages that their owner keeps allocated.
+pub(crate) trait BufferPages: Send + Sync + 'static {
+    /// Returns the pages from buffer page `pgoff` on; the first run starts
+    /// at `pgoff`. Nothing if `pgoff` is past the end.
+    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone;
+
+    /// Returns the number of pages in the buffer.
+    fn page_count(&self) -> usize;
+}
+
 /// A run of physically contiguous pages that stay allocated for `'a`.
 ///
 /// # Invariants

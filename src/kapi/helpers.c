@@ -4,6 +4,7 @@
  * macros wrapped as real functions so that the Rust kapi layer can call
  * them. Compiled into each module through src/<module>/kapi_helpers.c.
  */
+#include <linux/dma-buf.h>
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
@@ -17,12 +18,13 @@
 #include <linux/shmem_fs.h>
 #include <linux/shrinker.h>
 #include <linux/string.h>
+#include <linux/swiotlb.h>
 
 #include "rdmabuf/helpers.h"
 
-int rdmabuf_dma_coerce_mask_64(struct device *dev)
+int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits)
 {
-	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(64));
+	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits));
 }
 
 unsigned int rdmabuf_dma_max_seg_size(struct device *dev)
@@ -47,10 +49,6 @@ unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
 	return page_to_pfn(sg_page(sg));
 }
 
-struct file *rdmabuf_shmem_file(const char *name, loff_t size)
-{
-	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
-}
 
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)
@@ -105,10 +103,25 @@ void rdmabuf_inode_unlock_shared(struct file *file)
 	inode_unlock_shared(file_inode(file));
 }
 
-/* The constants src/kapi/dma_buf.rs hard-codes. */
+/* The constants src/kapi/dma_buf.rs hard-codes (the kernel crate lacks them). */
 static_assert(VM_FAULT_SIGBUS == 0x02 && VM_FAULT_ERROR == 0x873);
-static_assert(VM_SHARED == 0x08 && VM_MAYSHARE == 0x80);
-static_assert(O_RDWR == 02 && O_CLOEXEC == 02000000);
+
+/* Static inlines: no-ops on x86, cache maintenance on VIVT caches. */
+void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size)
+{
+	invalidate_kernel_vmap_range(vaddr, size);
+}
+
+void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size)
+{
+	flush_kernel_vmap_range(vaddr, size);
+}
+
+/* The kernel crate's VmaNew has no accessor for vm_pgoff. */
+unsigned long rdmabuf_vma_pgoff(struct vm_area_struct *vma)
+{
+	return vma->vm_pgoff;
+}
 
 void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *info)
 {
@@ -135,7 +148,7 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 {
 	vma->vm_ops = ops;
 	vma->vm_private_data = private;
-	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
+	vm_flags_set(vma, VM_PFNMAP);
 }
 
 void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
@@ -171,6 +184,49 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 	}
 }
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * Test-only: what KUnit importers and fixtures need (src/kapi behind
+ * cfg(CONFIG_KUNIT = "y")).
+ */
+struct file *rdmabuf_shmem_file(const char *name, loff_t size)
+{
+	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
+}
+
+bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
+{
+	return is_swiotlb_force_bounce(dev);
+}
+
+/*
+ * Writes `byte` to every DMA segment of `sgt` as a device would: through the
+ * DMA address, which is the physical address of the memory the device
+ * reaches (the page itself, or its swiotlb bounce slot) with direct DMA and
+ * no memory encryption, as in the test VM.
+ */
+void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte)
+{
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i)
+		memset(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg));
+}
+
+/* Maps the dma-buf into the kernel and checks that every byte is `byte`. */
+int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte)
+{
+	struct iosys_map map;
+	int ret = dma_buf_vmap_unlocked(dmabuf, &map);
+
+	if (ret)
+		return ret;
+	ret = !memchr_inv(map.vaddr, byte, dmabuf->size);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	return ret;
+}
+
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
 {
 	unsigned long i;
@@ -196,6 +252,7 @@ bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
 	}
 	return zero;
 }
+#endif /* CONFIG_KUNIT */
 
 void rdmabuf_pages_init(struct list_head *head)
 {

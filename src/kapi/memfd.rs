@@ -31,6 +31,7 @@ impl Memfd {
 
     /// Creates an unlinked shmem file of `size` bytes: what a memfd is, for
     /// in-kernel tests.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn new_shmem(name: &CStr, size: usize) -> Result<Self> {
         let size = i64::try_from(size).map_err(|_| EINVAL)?;
         // SAFETY: `name` is a valid string; the call returns a new file

@@ -5,19 +5,26 @@
 //! This layer is the only place in the project that holds `unsafe` code: the
 //! driver logic of `rudmabuf` and `rsystem_heap` above it is safe Rust, so all
 //! `unsafe` can be audited by reading this directory alone. It is compiled into
-//! both modules (each crate root includes it with `#[path]`); each module uses
-//! only a part of it.
+//! both modules (each crate root includes it with `#[path]`); what only one of
+//! them uses is behind `cfg(kapi_udmabuf)` or `cfg(kapi_heap)`, which `Kbuild`
+//! sets for each crate, and test-only code behind `cfg(CONFIG_KUNIT = "y")`.
 
 pub(crate) mod bindings;
 pub(crate) mod device;
 pub(crate) mod dma_buf;
+#[cfg(kapi_heap)]
 pub(crate) mod dma_heap;
 pub(crate) mod folio;
+#[cfg(kapi_udmabuf)]
 pub(crate) mod memfd;
+#[cfg(kapi_heap)]
 pub(crate) mod pages;
 pub(crate) mod params;
 pub(crate) mod sg_table;
+#[cfg(kapi_heap)]
 pub(crate) mod shrinker;
+#[cfg(kapi_heap)]
 pub(crate) mod task;
+#[cfg(kapi_udmabuf)]
 pub(crate) mod udmabuf_uapi;
 pub(crate) mod vmap;

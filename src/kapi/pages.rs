@@ -62,12 +62,14 @@ impl PageBlock {
     }
 
     /// Fills every byte of the block with `byte` (as a user would dirty it).
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn fill(&mut self, byte: u8) {
         // SAFETY: By the type invariant we own the block.
         unsafe { bindings::rdmabuf_fill_pages(self.page.as_ptr(), self.order, byte.into()) };
     }
 
     /// Returns whether every byte of the block is zero.
+    #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_zero(&self) -> bool {
         // SAFETY: By the type invariant we own the block.
         unsafe { bindings::rdmabuf_page_is_zero(self.page.as_ptr(), self.order) }

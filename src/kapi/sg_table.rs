@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Scatter-gather tables built from page runs and mapped for DMA.
+//! Scatter-gather tables built from a buffer's pages and mapped for DMA.
 //!
 //! C header: [include/linux/scatterlist.h](srctree/include/linux/scatterlist.h)
+//!
+//! As in `rust/kernel/scatterlist.rs`, each stage has its own owning type:
+//! [`SgTable`] owns an allocated, filled table, [`DmaMappedSgt`] owns its DMA
+//! mapping. Dropping either undoes exactly what its constructor finished: a
+//! failed mapping frees the table and nothing else. Both hold a reference on
+//! the pages they describe, so a table can never outlive its pages.
 
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::error::to_result;
-use kernel::ffi::c_ulong;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
@@ -16,10 +21,10 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::device::as_raw;
-use super::folio::PhysRun;
-
-/// `DMA_ATTR_SKIP_CPU_SYNC`: the exporter syncs in begin/end_cpu_access.
-const DMA_ATTR_SKIP_CPU_SYNC: c_ulong = 1 << 5;
+use super::folio::{
+    BufferPages,
+    PhysRun, //
+};
 
 /// Converts a C DMA direction to the kernel crate's enum.
 pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirection {
@@ -31,7 +36,7 @@ pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirec
     }
 }
 
-/// How [`MappedSgTable::new`] turns runs into sg entries.
+/// How [`SgTable::new`] turns runs into sg entries.
 #[derive(Clone, Copy)]
 pub(crate) enum Segments {
     /// One entry per run, as given (the system heap: one per chunk).
@@ -39,6 +44,27 @@ pub(crate) enum Segments {
     /// Physically adjacent runs merged, then split at the device's maximum
     /// segment size (udmabuf: one entry per contiguous range).
     Merged,
+}
+
+/// Who syncs the CPU's view of a mapping.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CpuSync {
+    /// `dma_map_sgtable`/`dma_unmap_sgtable` sync (attributes 0), as the
+    /// system heap's importer mappings: under bouncing, what the device wrote
+    /// reaches the pages at unmap.
+    OnMapAndUnmap,
+    /// `DMA_ATTR_SKIP_CPU_SYNC`: the exporter syncs in begin/end_cpu_access,
+    /// as upstream udmabuf does.
+    Explicit,
+}
+
+impl CpuSync {
+    fn attrs(self) -> usize {
+        match self {
+            CpuSync::OnMapAndUnmap => 0,
+            CpuSync::Explicit => bindings::DMA_ATTR_SKIP_CPU_SYNC as usize,
+        }
+    }
 }
 
 /// Merges page runs that are physically adjacent and splits the result into
@@ -82,74 +108,39 @@ fn for_each_segment<'a>(
     count
 }
 
-/// The C table and what unmapping it needs. `sgt` must stay first: the
-/// pointer handed to C is a pointer to it.
-#[repr(C)]
-struct Inner {
-    sgt: Opaque<bindings::sg_table>,
-    dev: ARef<Device>,
-    dir: DataDirection,
-}
-
-/// An sg table mapped for DMA by a device; a shared handle, the table is
-/// unmapped and freed when the last handle goes.
+/// An allocated sg table filled with every page of a buffer, freed on drop.
 ///
 /// # Invariants
 ///
-/// `inner.sgt` is an allocated sg table (`sg_alloc_table`) that is mapped
-/// with `dma_map_sgtable` for `inner.dev` in direction `inner.dir`, with
-/// `DMA_ATTR_SKIP_CPU_SYNC`. Its pages stay allocated while it lives (the
-/// exporter keeps them until release, after every mapping is gone).
-#[derive(Clone)]
-pub(crate) struct MappedSgTable {
-    inner: Arc<Inner>,
+/// `sgt` was allocated by `sg_alloc_table` and every entry set to a segment
+/// of `pages`, which this object keeps alive. `sgt` stays the first field
+/// (see [`DmaMappedSgt`]).
+#[repr(C)]
+pub(crate) struct SgTable<P: BufferPages> {
+    sgt: Opaque<bindings::sg_table>,
+    pages: Arc<P>,
 }
 
-impl MappedSgTable {
-    /// Builds the table from `runs` and maps it for `dev`.
-    ///
-    /// `segments` says whether physically adjacent runs are merged (and then
-    /// split at the device's maximum segment size). `runs` is walked twice
-    /// (count, then fill).
-    ///
-    /// The caller must keep the runs' pages allocated until the table is
-    /// dropped; the lifetime of [`PhysRun`] ties them to their owner at
-    /// construction time and the exporter keeps its pins until release,
-    /// which happens only after every mapping is gone.
-    pub(crate) fn new<'a, I>(
-        dev: &Device,
-        dir: DataDirection,
-        runs: I,
-        segments: Segments,
-    ) -> Result<Self>
-    where
-        I: Iterator<Item = PhysRun<'a>> + Clone,
-    {
+impl<P: BufferPages> SgTable<P> {
+    /// Builds the table of all the pages of `pages`, for `dev`'s segment
+    /// limit when `segments` merges runs.
+    pub(crate) fn new(pages: Arc<P>, dev: &Device, segments: Segments) -> Result<Self> {
         // SAFETY: `dev` is a valid device.
         let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
         // Segment lengths are `unsigned int` in a scatterlist.
         let max_seg_pages = max_seg.min(u32::MAX as usize) / PAGE_SIZE;
-        let walk = |f: &mut dyn FnMut(PhysRun<'a>)| match segments {
-            Segments::Merged => for_each_segment(runs.clone(), max_seg_pages, f),
-            Segments::PerRun => runs.clone().map(&mut *f).count(),
+        let walk = |f: &mut dyn FnMut(PhysRun<'_>)| match segments {
+            Segments::Merged => for_each_segment(pages.runs_from(0), max_seg_pages, f),
+            Segments::PerRun => pages.runs_from(0).map(&mut *f).count(),
         };
         let nents = walk(&mut |_| {});
         let nents = u32::try_from(nents).map_err(|_| E2BIG)?;
 
-        let inner = Arc::new(
-            Inner {
-                sgt: Opaque::zeroed(),
-                dev: dev.into(),
-                dir,
-            },
-            GFP_KERNEL,
-        )?;
-        let sgt = inner.sgt.get();
-        // SAFETY: `sgt` points to a zeroed `sg_table` we own.
-        to_result(unsafe { bindings::sg_alloc_table(sgt, nents, bindings::GFP_KERNEL) })?;
-
-        // SAFETY: The table was just allocated with `nents` entries.
-        let mut sg = unsafe { (*sgt).sgl };
+        let sgt = Opaque::<bindings::sg_table>::zeroed();
+        // SAFETY: `sgt` is a zeroed `sg_table` we own.
+        to_result(unsafe { bindings::sg_alloc_table(sgt.get(), nents, bindings::GFP_KERNEL) })?;
+        // SAFETY: Allocated above with `nents` entries.
+        let mut sg = unsafe { (*sgt.get()).sgl };
         walk(&mut |seg| {
             // The segment count is the same as in the first walk, so `sg` is
             // a valid entry here.
@@ -165,97 +156,164 @@ impl MappedSgTable {
                 sg = bindings::sg_next(sg);
             }
         });
-
-        // SAFETY: `sgt` is a filled, allocated table and `dev` a valid device.
-        let ret = unsafe {
-            bindings::dma_map_sgtable(as_raw(dev), sgt, dir.into(), DMA_ATTR_SKIP_CPU_SYNC)
-        };
-        if let Err(e) = to_result(ret) {
-            // SAFETY: Allocated above and not mapped.
-            unsafe { bindings::sg_free_table(sgt) };
-            return Err(e);
-        }
-        // INVARIANT: Allocated and mapped above.
-        Ok(Self { inner })
+        // INVARIANT: Allocated and filled from `pages` above.
+        Ok(Self { sgt, pages })
     }
 
     /// Returns the number of entries (segments) in the table.
     pub(crate) fn segment_count(&self) -> u32 {
         // SAFETY: By the type invariant the table is allocated.
-        unsafe { (*self.inner.sgt.get()).orig_nents }
+        unsafe { (*self.sgt.get()).orig_nents }
+    }
+}
+
+impl<P: BufferPages> Drop for SgTable<P> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the table is allocated; it is not
+        // DMA-mapped, since a `DmaMappedSgt` unmaps before its table drops.
+        unsafe { bindings::sg_free_table(self.sgt.get()) };
+        let _ = &self.pages;
+    }
+}
+
+/// An [`SgTable`] mapped for DMA by a device, unmapped on drop.
+///
+/// `sgt` stays the first field: the pointer handed to C by
+/// [`MappedSgTable::into_raw`] is a pointer to its `sg_table`.
+///
+/// # Invariants
+///
+/// `sgt` is mapped with `dma_map_sgtable` for `dev` in direction `dir` with
+/// the attributes of `sync`. It is unmapped in `drop`, before the field
+/// `sgt` itself drops and frees the table.
+#[repr(C)]
+pub(crate) struct DmaMappedSgt<P: BufferPages> {
+    sgt: SgTable<P>,
+    dev: ARef<Device>,
+    dir: DataDirection,
+    sync: CpuSync,
+}
+
+impl<P: BufferPages> DmaMappedSgt<P> {
+    /// Maps `sgt` for `dev`. On failure the table is freed, never unmapped.
+    pub(crate) fn new(
+        sgt: SgTable<P>,
+        dev: &Device,
+        dir: DataDirection,
+        sync: CpuSync,
+    ) -> Result<Self> {
+        // SAFETY: `sgt.sgt` is an allocated, filled table of pages that `sgt`
+        // keeps alive; `dev` is a valid device.
+        to_result(unsafe {
+            bindings::dma_map_sgtable(as_raw(dev), sgt.sgt.get(), dir.into(), sync.attrs())
+        })?;
+        // INVARIANT: Just mapped with these arguments.
+        Ok(Self {
+            sgt,
+            dev: dev.into(),
+            dir,
+            sync,
+        })
+    }
+
+    fn raw(&self) -> *mut bindings::sg_table {
+        self.sgt.sgt.get()
+    }
+}
+
+impl<P: BufferPages> Drop for DmaMappedSgt<P> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the table is mapped for `dev` in
+        // `dir` with these attributes, and still allocated.
+        unsafe {
+            bindings::dma_unmap_sgtable(
+                as_raw(&self.dev),
+                self.raw(),
+                self.dir.into(),
+                self.sync.attrs(),
+            )
+        };
+    }
+}
+
+/// A shared handle to a [`DmaMappedSgt`]: what `map_dma_buf` hands to an
+/// importer, and what an exporter keeps to sync. The last handle unmaps.
+pub(crate) struct MappedSgTable<P: BufferPages>(Arc<DmaMappedSgt<P>>);
+
+impl<P: BufferPages> Clone for MappedSgTable<P> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<P: BufferPages> MappedSgTable<P> {
+    /// Builds the table of all of `pages` and maps it for `dev`.
+    pub(crate) fn new(
+        pages: Arc<P>,
+        dev: &Device,
+        dir: DataDirection,
+        segments: Segments,
+        sync: CpuSync,
+    ) -> Result<Self> {
+        let sgt = SgTable::new(pages, dev, segments)?;
+        let mapped = DmaMappedSgt::new(sgt, dev, dir, sync)?;
+        Ok(Self(Arc::new(mapped, GFP_KERNEL)?))
+    }
+
+    /// Returns the number of entries (segments) in the table.
+    pub(crate) fn segment_count(&self) -> u32 {
+        self.0.sgt.segment_count()
     }
 
     /// Syncs the table for CPU access in direction `dir`.
     pub(crate) fn sync_for_cpu(&self, dir: DataDirection) {
-        // SAFETY: By the type invariant the table is mapped for `dev`.
+        // SAFETY: By the invariant of `DmaMappedSgt` the table is mapped for
+        // `dev`.
         unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_cpu(
-                as_raw(&self.inner.dev),
-                self.inner.sgt.get(),
-                dir.into(),
-            )
+            bindings::rdmabuf_dma_sync_sgtable_for_cpu(as_raw(&self.0.dev), self.0.raw(), dir.into())
         };
     }
 
     /// Syncs the table for device access in direction `dir`.
     pub(crate) fn sync_for_device(&self, dir: DataDirection) {
-        // SAFETY: By the type invariant the table is mapped for `dev`.
+        // SAFETY: By the invariant of `DmaMappedSgt` the table is mapped for
+        // `dev`.
         unsafe {
             bindings::rdmabuf_dma_sync_sgtable_for_device(
-                as_raw(&self.inner.dev),
-                self.inner.sgt.get(),
+                as_raw(&self.0.dev),
+                self.0.raw(),
                 dir.into(),
             )
         };
     }
 
     /// Returns whether `self` and `other` are handles of the same table.
-    pub(crate) fn same(&self, other: &MappedSgTable) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+    pub(crate) fn same(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 
     /// Hands a handle to C (as the return value of `map_dma_buf`).
     pub(super) fn into_raw(self) -> *mut bindings::sg_table {
-        let inner = Arc::into_raw(self.inner);
-        // SAFETY: `inner` is valid; `sgt` is its first field.
-        unsafe { (*inner).sgt.get() }
+        // CAST: `DmaMappedSgt` is `repr(C)` with the `SgTable` first, whose
+        // first field is the `sg_table`.
+        Arc::into_raw(self.0).cast_mut().cast()
     }
 
     /// Takes back a table handed out by [`MappedSgTable::into_raw`].
     ///
     /// # Safety
     ///
-    /// `sgt` must come from `into_raw` and not have been taken back yet.
+    /// `sgt` must come from `into_raw` of a `MappedSgTable<P>` and not have
+    /// been taken back yet.
     pub(super) unsafe fn from_raw(sgt: *mut bindings::sg_table) -> Self {
-        // CAST: `Inner` is `repr(C)` with the `sg_table` (transparent in
-        // `Opaque`) as its first field.
-        let inner = sgt.cast::<Inner>();
-        // SAFETY: By the safety requirements `inner` came from `Arc::into_raw`.
-        let inner = unsafe { Arc::from_raw(inner) };
-        Self { inner }
+        // SAFETY: By the safety requirements the pointer came from
+        // `Arc::into_raw` of a `DmaMappedSgt<P>`, at the same address.
+        Self(unsafe { Arc::from_raw(sgt.cast::<DmaMappedSgt<P>>()) })
     }
 }
 
-// SAFETY: The table may be synced, unmapped and freed from any thread.
-unsafe impl Send for Inner {}
-// SAFETY: Shared access only syncs, which the DMA API allows concurrently.
-unsafe impl Sync for Inner {}
-
-// Unmapping lives in `Inner` so that `into_raw` can move the box out.
-impl Drop for Inner {
-    fn drop(&mut self) {
-        let sgt = self.sgt.get();
-        // SAFETY: By the invariant of `MappedSgTable`, which is the only
-        // owner of an `Inner`, the table is allocated and mapped for `dev`
-        // in `dir` with the same attributes.
-        unsafe {
-            bindings::dma_unmap_sgtable(
-                as_raw(&self.dev),
-                sgt,
-                self.dir.into(),
-                DMA_ATTR_SKIP_CPU_SYNC,
-            );
-            bindings::sg_free_table(sgt);
-        }
-    }
-}
+// SAFETY: The table may be synced, unmapped and freed from any thread; the
+// pages are `Send` and `Sync` (`BufferPages`).
+unsafe impl<P: BufferPages> Send for SgTable<P> {}
+// SAFETY: Shared access only reads the entry count.
+unsafe impl<P: BufferPages> Sync for SgTable<P> {}

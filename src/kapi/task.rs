@@ -21,12 +21,6 @@ pub(crate) fn fatal_signal_pending() -> bool {
     unsafe { bindings::rdmabuf_fatal_signal_pending() }
 }
 
-/// Returns whether the current kernel thread was asked to stop.
-pub(crate) fn should_stop() -> bool {
-    // SAFETY: Callable from a kernel thread created by [`KThread`].
-    unsafe { bindings::kthread_should_stop() }
-}
-
 /// What a [`KThread`] runs, and the data it runs on.
 struct Start<T> {
     data: Arc<T>,
@@ -34,7 +28,8 @@ struct Start<T> {
 }
 
 /// A kernel thread calling `run(&data)` once, stopped (and waited for) on
-/// drop. `run` returns when [`should_stop`] says so.
+/// drop. `run` must return once its data says so: the owner of the data
+/// tells it to stop before dropping the thread handle.
 ///
 /// # Invariants
 ///

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Kernel virtual mappings of page runs.
+//! Kernel virtual mappings of a buffer's pages.
 //!
 //! C header: [include/linux/vmalloc.h](srctree/include/linux/vmalloc.h)
 
@@ -9,66 +9,65 @@ use core::ptr::NonNull;
 
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::Mutex;
+use kernel::sync::{
+    Arc,
+    Mutex, //
+};
 
 use super::bindings;
-use super::folio::PhysRun;
+use super::folio::BufferPages;
 
-/// A contiguous kernel mapping of pages made with `vm_map_ram`, unmapped on
-/// drop.
+/// A contiguous kernel mapping of all the pages of a buffer, made with
+/// `vm_map_ram` and unmapped on drop.
 ///
 /// # Invariants
 ///
-/// `addr` is the address `vm_map_ram` returned for `count` pages. The pages
-/// stay allocated while the mapping exists (its owner keeps them).
-pub(crate) struct VMapping {
+/// `addr` is the address `vm_map_ram` returned for the `count` pages of
+/// `pages`, which this object keeps alive.
+struct VMapping<P: BufferPages> {
     addr: NonNull<c_void>,
     count: u32,
+    pages: Arc<P>,
 }
 
 // SAFETY: The mapping may be torn down from any thread.
-unsafe impl Send for VMapping {}
+unsafe impl<P: BufferPages> Send for VMapping<P> {}
 // SAFETY: `&VMapping` only exposes the address.
-unsafe impl Sync for VMapping {}
+unsafe impl<P: BufferPages> Sync for VMapping<P> {}
 
-impl VMapping {
-    /// Maps the pages of `runs`, `count` in total.
-    ///
-    /// The caller keeps the pages allocated until the mapping is dropped.
-    pub(crate) fn new<'a>(runs: impl Iterator<Item = PhysRun<'a>>, count: usize) -> Result<Self> {
-        let count32 = u32::try_from(count).map_err(|_| EINVAL)?;
-        let mut pages = KVVec::with_capacity(count, GFP_KERNEL)?;
-        for run in runs {
+impl<P: BufferPages> VMapping<P> {
+    /// Maps every page of `pages`.
+    fn new(pages: Arc<P>) -> Result<Self> {
+        let count = pages.page_count();
+        let count32 = u32::try_from(count).map_err(|_| ENOMEM)?;
+        let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
+        for run in pages.runs_from(0) {
             for n in 0..run.npages() {
-                pages.push(run.page(n), GFP_KERNEL)?;
+                array.push(run.page(n), GFP_KERNEL)?;
             }
         }
-        if pages.len() != count {
+        if array.len() != count {
             return Err(EINVAL);
         }
-        // SAFETY: `pages` holds `count` valid, allocated pages; -1 is
-        // `NUMA_NO_NODE`.
-        let addr = unsafe { bindings::vm_map_ram(pages.as_mut_ptr(), count32, -1) };
-        // As upstream udmabuf: a failed vm_map_ram is EINVAL.
-        let addr = NonNull::new(addr).ok_or(EINVAL)?;
+        // SAFETY: `array` holds `count` valid pages that `pages` keeps
+        // allocated; -1 is `NUMA_NO_NODE`.
+        let addr = unsafe { bindings::vm_map_ram(array.as_mut_ptr(), count32, -1) };
+        let addr = NonNull::new(addr).ok_or(ENOMEM)?;
         // INVARIANT: Just mapped.
         Ok(Self {
             addr,
             count: count32,
+            pages,
         })
-    }
-
-    /// Returns the start address of the mapping.
-    pub(crate) fn addr(&self) -> *mut c_void {
-        self.addr.as_ptr()
     }
 }
 
-impl Drop for VMapping {
+impl<P: BufferPages> Drop for VMapping<P> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the mapping was made by `vm_map_ram`
         // for `count` pages and is unmapped only here.
         unsafe { bindings::vm_unmap_ram(self.addr.as_ptr(), self.count) };
+        let _ = &self.pages;
     }
 }
 
@@ -76,12 +75,12 @@ impl Drop for VMapping {
 /// core counts vmaps and calls the exporter only for the first and the last,
 /// so there is at most one.
 #[pin_data]
-pub(crate) struct VmapSlot {
+pub(crate) struct VmapSlot<P: BufferPages> {
     #[pin]
-    mapping: Mutex<Option<VMapping>>,
+    mapping: Mutex<Option<VMapping<P>>>,
 }
 
-impl VmapSlot {
+impl<P: BufferPages> VmapSlot<P> {
     /// Creates an empty slot.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
@@ -89,26 +88,30 @@ impl VmapSlot {
         })
     }
 
-    /// Maps `runs` (`count` pages) unless already mapped; returns the address.
-    pub(crate) fn map<'a>(
-        &self,
-        runs: impl Iterator<Item = PhysRun<'a>>,
-        count: usize,
-    ) -> Result<*mut c_void> {
+    /// Maps `pages` unless already mapped; returns the address.
+    pub(super) fn map(&self, pages: &Arc<P>) -> Result<*mut c_void> {
         let mut mapping = self.mapping.lock();
         if let Some(existing) = mapping.as_ref() {
-            return Ok(existing.addr());
+            return Ok(existing.addr.as_ptr());
         }
-        let new = VMapping::new(runs, count)?;
-        let addr = new.addr();
+        let new = VMapping::new(pages.clone())?;
+        let addr = new.addr.as_ptr();
         *mapping = Some(new);
         Ok(addr)
     }
 
+    /// Returns the mapping's address, if mapped, for cache maintenance.
+    pub(super) fn with_mapping(&self, f: impl FnOnce(*mut c_void, usize)) {
+        let mapping = self.mapping.lock();
+        if let Some(m) = mapping.as_ref() {
+            f(m.addr.as_ptr(), m.count as usize * kernel::page::PAGE_SIZE);
+        }
+    }
+
     /// Unmaps the mapping at `addr`.
-    pub(crate) fn unmap(&self, addr: *mut c_void) {
+    pub(super) fn unmap(&self, addr: *mut c_void) {
         let mut mapping = self.mapping.lock();
-        if mapping.as_ref().is_some_and(|m| m.addr() == addr) {
+        if mapping.as_ref().is_some_and(|m| m.addr.as_ptr() == addr) {
             *mapping = None;
         }
     }

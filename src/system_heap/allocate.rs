@@ -52,12 +52,9 @@ impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
         let account = dma_heap::mem_accounting();
         let mut blocks = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
-        let buffer = self.fill(blocks.as_mut(), len, account).and_then(|()| {
-            KBox::pin_init(
-                HeapBuffer::new(self.heap.clone(), blocks.as_mut(), account),
-                GFP_KERNEL,
-            )
-        });
+        let buffer = self
+            .fill(blocks.as_mut(), len, account)
+            .and_then(|()| HeapBuffer::new(self.heap.clone(), blocks.as_mut(), account));
         let buffer = match buffer {
             Ok(buffer) => buffer,
             Err(e) => {
@@ -84,7 +81,7 @@ mod tests {
 
     #[test]
     fn importer_maps_one_entry_per_chunk() -> Result {
-        let importer = TestImporter::new(c"rsystem_heap-kunit")?;
+        let importer = TestImporter::new(c"rsystem_heap-kunit", 64)?;
         let dev = importer.dev();
 
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
@@ -108,6 +105,57 @@ mod tests {
         // (Release happens later: the final fput of a kernel thread is
         // deferred; the buffer keeps the heap alive until then.)
         assert_eq!(heap.from_buddy.load(kernel::sync::atomic::Relaxed), 3);
+        Ok(())
+    }
+
+    /// A device writes a pattern into a heap buffer and unmaps without
+    /// syncing: as upstream, the heap's unmap syncs for the CPU, so under
+    /// bouncing the pattern is copied back into the pages (and, on a
+    /// non-coherent CPU, the CPU does not read stale cache lines).
+    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap { heap, name: c"kunit" };
+        let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        match attach.device_writes(DataDirection::FromDevice, 0xa5, false) {
+            Ok(()) => dmabuf.vmap_all_equal(0xa5),
+            // A device that cannot reach the memory, nor swiotlb: an errno.
+            Err(e) => Ok(mask_bits < 32 && e.to_errno() < 0),
+        }
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_64_bit() -> Result {
+        assert!(device_writes_reach_the_pages(64)?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_32_bit() -> Result {
+        assert!(device_writes_reach_the_pages(32)?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_or_fail_24_bit() -> Result {
+        assert!(device_writes_reach_the_pages(24)?);
+        Ok(())
+    }
+
+    #[test]
+    fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-big", 64)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap { heap, name: c"kunit" };
+        // 32 MiB: twice the swiotlb of the bounce boot.
+        let dmabuf = system.allocate(32 << 20, 0o2, 0)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        let mapped = attach.device_writes(DataDirection::Bidirectional, 3, false);
+        assert_eq!(mapped.is_err(), importer.bounces());
+        if mapped.is_ok() {
+            assert!(dmabuf.vmap_all_equal(3)?);
+        }
         Ok(())
     }
 }

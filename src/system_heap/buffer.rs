@@ -2,8 +2,6 @@
 
 //! A heap buffer: blocks of 1 MiB, 64 KiB and 4 KiB exported as a dma-buf.
 
-use core::ffi::c_void;
-
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::new_mutex;
@@ -13,60 +11,37 @@ use kernel::sync::{
     Mutex, //
 };
 
-use crate::kapi::dma_buf::Exporter;
-use crate::kapi::folio::PhysRun;
+use crate::kapi::dma_buf::{
+    Exporter,
+    Mmap, //
+};
+use crate::kapi::folio::{
+    BufferPages,
+    PhysRun, //
+};
 use crate::kapi::pages::PageList;
 use crate::kapi::sg_table::{
+    CpuSync,
     MappedSgTable,
     Segments, //
 };
-use crate::kapi::vmap::VmapSlot;
 use crate::pool::Heap;
 
-/// The state behind one heap dma-buf.
+/// The blocks of a heap buffer. They go back to the heap (or, charged to a
+/// memory cgroup, to the system) when the buffer and every mapping of them
+/// are gone.
 #[pin_data(PinnedDrop)]
-pub(crate) struct HeapBuffer {
+pub(crate) struct HeapPages {
     heap: Arc<Heap>,
     /// The buffer's blocks, largest first, one sg entry each.
     #[pin]
     blocks: PageList,
     /// Charged to a memory cgroup: bypasses the pools on release.
     accounted: bool,
-    /// The tables importers have mapped, synced by begin/end_cpu_access as
-    /// upstream syncs its mapped attachments.
-    #[pin]
-    mapped: Mutex<KVec<MappedSgTable>>,
-    #[pin]
-    vmapping: VmapSlot,
-}
-
-impl HeapBuffer {
-    /// Creates a buffer that takes over `blocks`.
-    pub(crate) fn new(
-        heap: Arc<Heap>,
-        blocks: Pin<&mut PageList>,
-        accounted: bool,
-    ) -> impl PinInit<Self, Error> + '_ {
-        try_pin_init!(Self {
-            heap,
-            blocks <- PageList::new(),
-            accounted,
-            mapped <- new_mutex!(KVec::new()),
-            vmapping <- VmapSlot::new(),
-        })
-        .pin_chain(move |this| {
-            this.project().blocks.append(blocks);
-            Ok(())
-        })
-    }
-
-    fn page_count(&self) -> usize {
-        self.blocks.pages()
-    }
 }
 
 #[pinned_drop]
-impl PinnedDrop for HeapBuffer {
+impl PinnedDrop for HeapPages {
     fn drop(self: Pin<&mut Self>) {
         let this = self.project();
         if *this.accounted {
@@ -77,10 +52,8 @@ impl PinnedDrop for HeapBuffer {
     }
 }
 
-impl Exporter for HeapBuffer {
-    const REMAP_AT_MMAP: bool = true;
-
-    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> {
+impl BufferPages for HeapPages {
+    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
         let mut skip = pgoff;
         self.blocks.runs().filter_map(move |run| {
             if skip >= run.npages() {
@@ -93,22 +66,72 @@ impl Exporter for HeapBuffer {
         })
     }
 
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable> {
-        let sgt = MappedSgTable::new(dev, dir, self.blocks.runs(), Segments::PerRun)?;
+    fn page_count(&self) -> usize {
+        self.blocks.pages()
+    }
+}
+
+/// The state behind one heap dma-buf.
+#[pin_data]
+pub(crate) struct HeapBuffer {
+    /// The tables importers have mapped, synced by begin/end_cpu_access as
+    /// upstream syncs its mapped attachments.
+    #[pin]
+    mapped: Mutex<KVec<MappedSgTable<HeapPages>>>,
+    pages: Arc<HeapPages>,
+}
+
+impl HeapBuffer {
+    /// Creates a buffer that takes over `blocks`.
+    pub(crate) fn new(
+        heap: Arc<Heap>,
+        blocks: Pin<&mut PageList>,
+        accounted: bool,
+    ) -> Result<impl PinInit<Self, Error>> {
+        let pages = Arc::pin_init(
+            try_pin_init!(HeapPages {
+                heap,
+                blocks <- PageList::new(),
+                accounted,
+            })
+            .pin_chain(move |this| {
+                this.project().blocks.append(blocks);
+                Ok(())
+            }),
+            GFP_KERNEL,
+        )?;
+        Ok(try_pin_init!(Self {
+            mapped <- new_mutex!(KVec::new()),
+            pages,
+        }))
+    }
+}
+
+#[vtable]
+impl Exporter for HeapBuffer {
+    type Pages = HeapPages;
+    const MMAP: Mmap = Mmap::AtMmap;
+
+    fn pages(&self) -> &Arc<HeapPages> {
+        &self.pages
+    }
+
+    /// As upstream, the map and unmap sync for the CPU (attributes 0):
+    /// under bouncing, what the device wrote reaches the pages at unmap.
+    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<HeapPages>> {
+        let sgt = MappedSgTable::new(
+            self.pages.clone(),
+            dev,
+            dir,
+            Segments::PerRun,
+            CpuSync::OnMapAndUnmap,
+        )?;
         self.mapped.lock().push(sgt.clone(), GFP_KERNEL)?;
         Ok(sgt)
     }
 
-    fn unmap(&self, sgt: MappedSgTable) {
+    fn unmap(&self, sgt: MappedSgTable<HeapPages>) {
         self.mapped.lock().retain(|m| !m.same(&sgt));
-    }
-
-    fn vmap(&self) -> Result<*mut c_void> {
-        self.vmapping.map(self.blocks.runs(), self.page_count())
-    }
-
-    fn vunmap(&self, addr: *mut c_void) {
-        self.vmapping.unmap(addr);
     }
 
     fn begin_cpu_access(&self, dir: DataDirection) -> Result {

@@ -23,9 +23,8 @@ use kernel::sync::Arc;
 
 mod allocate;
 mod buffer;
-// Shared by both modules; this one does not use all of it.
+// Shared by both modules (see its documentation).
 #[path = "../kapi/mod.rs"]
-#[allow(dead_code)]
 mod kapi;
 mod orders;
 mod pool;

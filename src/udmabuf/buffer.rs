@@ -2,42 +2,57 @@
 
 //! A udmabuf: pinned memfd folios exported as a dma-buf.
 
-use core::ffi::c_void;
-
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-use kernel::sync::Mutex;
+use kernel::sync::{
+    Arc,
+    Mutex, //
+};
 
 use crate::folio_table::FolioTable;
-use crate::kapi::dma_buf::Exporter;
+use crate::kapi::dma_buf::{
+    Exporter,
+    Mmap, //
+};
 use crate::kapi::folio::{
+    BufferPages,
     PhysRun,
     PinnedFolio, //
 };
 use crate::kapi::sg_table::{
+    CpuSync,
     MappedSgTable,
     Segments, //
 };
-use crate::kapi::vmap::VmapSlot;
 use crate::stats;
+
+/// The pinned folios of a udmabuf are its pages.
+impl BufferPages for FolioTable<PinnedFolio> {
+    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
+        FolioTable::runs_from(self, pgoff).filter_map(|(folio, first, len)| folio.run(first, len))
+    }
+
+    fn page_count(&self) -> usize {
+        FolioTable::page_count(self)
+    }
+}
 
 /// The state behind one exported udmabuf.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Udmabuf {
-    /// The pinned folios, released when the buffer is.
-    table: FolioTable<PinnedFolio>,
+    /// As upstream: made for the misc device on the first begin_cpu_access
+    /// and kept until release. Declared first, so that, as upstream, it is
+    /// unmapped before the pins go (it holds the pages alive anyway).
+    #[pin]
+    cpu_sgt: Mutex<Option<MappedSgTable<FolioTable<PinnedFolio>>>>,
+    /// The pinned folios, released when the buffer and every mapping of it
+    /// are gone.
+    pages: Arc<FolioTable<PinnedFolio>>,
     /// The misc device, for the buffer's own CPU-access sg table.
     dev: ARef<Device>,
-    /// As upstream: made for the misc device on the first begin_cpu_access
-    /// and kept until release.
-    #[pin]
-    cpu_sgt: Mutex<Option<MappedSgTable>>,
-    /// The kernel mapping between vmap and vunmap.
-    #[pin]
-    vmapping: VmapSlot,
 }
 
 impl Udmabuf {
@@ -45,28 +60,28 @@ impl Udmabuf {
     /// it exists until it is dropped.
     pub(crate) fn new(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
         let dev: ARef<Device> = dev.into();
+        let pages = Arc::new(table, GFP_KERNEL);
         try_pin_init!(Self {
-            table,
-            dev,
             cpu_sgt <- new_mutex!(None),
-            vmapping <- VmapSlot::new(),
+            pages: pages?,
+            dev,
         })
         .pin_chain(|this| {
-            stats::buffer_created(&this.table, size_of::<Self>());
+            stats::buffer_created(&this.pages, size_of::<Self>());
             Ok(())
         })
     }
 
-    /// Returns the buffer's pages from `pgoff` on as physical runs.
-    fn phys_runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
-        self.table
-            .runs_from(pgoff)
-            .filter_map(|(folio, first, len)| folio.run(first, len))
-    }
-
-    /// Builds an sg table for `dev`, one entry per contiguous segment.
-    fn sg_table(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable> {
-        let sgt = MappedSgTable::new(dev, dir, self.phys_runs_from(0), Segments::Merged)?;
+    /// Builds an sg table for `dev`, one entry per contiguous segment. As
+    /// upstream, the map and unmap do not sync: begin/end_cpu_access do.
+    fn sg_table(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<FolioTable<PinnedFolio>>> {
+        let sgt = MappedSgTable::new(
+            self.pages.clone(),
+            dev,
+            dir,
+            Segments::Merged,
+            CpuSync::Explicit,
+        )?;
         stats::sg_table_built(sgt.segment_count());
         Ok(sgt)
     }
@@ -75,32 +90,23 @@ impl Udmabuf {
 #[pinned_drop]
 impl PinnedDrop for Udmabuf {
     fn drop(self: Pin<&mut Self>) {
-        // The pins go with the table, the sg table and mapping with theirs.
-        stats::buffer_released(&self.table, size_of::<Self>());
+        stats::buffer_released(&self.pages, size_of::<Self>());
     }
 }
 
+#[vtable]
 impl Exporter for Udmabuf {
-    fn pfn_at(&self, pgoff: usize) -> Option<usize> {
-        let (folio, index) = self.table.lookup(pgoff)?;
-        folio.run(index, 1).map(|run| run.pfn())
+    type Pages = FolioTable<PinnedFolio>;
+    const MMAP: Mmap = Mmap::OnFault;
+    // Upstream's vmap_udmabuf() turns a failed vm_map_ram() into EINVAL.
+    const VMAP_ERROR: Error = EINVAL;
+
+    fn pages(&self) -> &Arc<Self::Pages> {
+        &self.pages
     }
 
-    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> {
-        self.phys_runs_from(pgoff)
-    }
-
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable> {
+    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<Self::Pages>> {
         self.sg_table(dev, dir)
-    }
-
-    fn vmap(&self) -> Result<*mut c_void> {
-        self.vmapping
-            .map(self.phys_runs_from(0), self.table.page_count())
-    }
-
-    fn vunmap(&self, addr: *mut c_void) {
-        self.vmapping.unmap(addr);
     }
 
     fn begin_cpu_access(&self, dir: DataDirection) -> Result {

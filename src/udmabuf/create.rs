@@ -79,8 +79,10 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     }
     table.shrink_to_fit();
 
-    let buffer = KBox::pin_init(Udmabuf::new(table, dev), GFP_KERNEL)?;
-    DmaBuf::export(buffer, total << PAGE_SHIFT, O_RDWR, c"rudmabuf")?
+    // Named after the misc device, as upstream's buffers are "udmabuf" in
+    // fdinfo and debugfs.
+    let name = params::udmabuf_device_name();
+    DmaBuf::export(Udmabuf::new(table, dev), total << PAGE_SHIFT, O_RDWR, name)?
         .into_fd(flags & UDMABUF_FLAGS_CLOEXEC != 0)
 }
 
@@ -102,6 +104,11 @@ fn pin_item(
     batch: &mut PinBatch,
 ) -> Result {
     let pages = (item.size >> PAGE_SHIFT) as usize;
+    // An empty item pins nothing: upstream's memfd_pin_folios() call gets
+    // `end < start` and fails with EINVAL, after the descriptor and seals.
+    if pages == 0 {
+        return Err(EINVAL);
+    }
     // As upstream, in `loff_t`: an offset past `i64::MAX` is negative and
     // rejected by memfd_pin_folios, as is a range past the end of the file.
     let start = item.offset as i64;
@@ -131,13 +138,13 @@ fn pin_item(
 mod tests {
     use super::*;
     use crate::kapi::device::TestImporter;
-    use crate::kapi::dma_buf::Exporter;
+    use crate::kapi::folio::BufferPages;
     use kernel::dma::DataDirection;
 
-    /// Expected (page frame, bytes) of each page of `buffer`, in order.
-    fn pages_of(buffer: &Udmabuf) -> Result<KVec<usize>> {
+    /// Expected page frame of each page of `table`, in order.
+    fn pages_of(table: &FolioTable<PinnedFolio>) -> Result<KVec<usize>> {
         let mut pfns = KVec::new();
-        for run in buffer.runs_from(0) {
+        for run in BufferPages::runs_from(table, 0) {
             for n in 0..run.npages() {
                 pfns.push(run.pfn() + n, GFP_KERNEL)?;
             }
@@ -159,7 +166,7 @@ mod tests {
     #[test]
     fn importer_maps_the_pinned_pages_in_order() -> Result {
         // An importing device, able to address all memory.
-        let importer = TestImporter::new(c"rudmabuf-kunit")?;
+        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
         let dev = importer.dev();
 
         // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
@@ -176,9 +183,8 @@ mod tests {
             pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
         }
         assert_eq!(table.page_count(), 40);
-        let buffer = KBox::pin_init(Udmabuf::new(table, dev), GFP_KERNEL)?;
-        let expected = pages_of(&buffer)?;
-        let dmabuf = DmaBuf::export(buffer, 40 * PAGE_SIZE, O_RDWR, c"rudmabuf")?;
+        let expected = pages_of(&table)?;
+        let dmabuf = DmaBuf::export(Udmabuf::new(table, dev), 40 * PAGE_SIZE, O_RDWR, c"udmabuf")?;
 
         // map_dma_buf gives every page once, in buffer order, in segments
         // no larger than the device's maximum (64 KiB without dma_parms).
@@ -192,6 +198,75 @@ mod tests {
         // Mapping twice works the same.
         let again = attach.map_segments(DataDirection::ToDevice)?;
         assert!(again[..] == segments[..]);
+        Ok(())
+    }
+
+    /// A udmabuf of `pages` pages over a new in-kernel shmem file.
+    fn udmabuf(dev: &Device, pages: usize) -> Result<DmaBuf> {
+        let memfd = Memfd::new_shmem(c"rudmabuf-kunit", pages * PAGE_SIZE)?;
+        let mut table = FolioTable::new();
+        let mut batch = PinBatch::with_capacity(64)?;
+        let item = UdmabufCreateItem {
+            memfd: 0,
+            __pad: 0,
+            offset: 0,
+            size: (pages * PAGE_SIZE) as u64,
+        };
+        pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
+        DmaBuf::export(Udmabuf::new(table, dev), pages * PAGE_SIZE, O_RDWR, c"udmabuf")
+    }
+
+    /// A device writes a pattern, and the pattern is in the buffer's pages,
+    /// seen through vmap. As upstream, udmabuf maps with
+    /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the CPU; under
+    /// bouncing (the `swiotlb=force` boot) that is what copies the data back.
+    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
+        let dmabuf = udmabuf(importer.dev(), 300)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        match attach.device_writes(DataDirection::FromDevice, 0x5a, true) {
+            Ok(()) => dmabuf.vmap_all_equal(0x5a),
+            // A device that cannot reach the memory, nor swiotlb: an errno.
+            Err(e) => Ok(mask_bits < 32 && e.to_errno() < 0),
+        }
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_64_bit() -> Result {
+        assert!(device_writes_reach_the_pages(64)?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_32_bit() -> Result {
+        assert!(device_writes_reach_the_pages(32)?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_or_fail_24_bit() -> Result {
+        assert!(device_writes_reach_the_pages(24)?);
+        Ok(())
+    }
+
+    #[test]
+    fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        // 32 MiB: twice the swiotlb of the bounce boot.
+        let importer = TestImporter::new(c"rudmabuf-kunit-big", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 8192)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        let mapped = attach.device_writes(DataDirection::Bidirectional, 1, true);
+        if importer.bounces() {
+            assert!(mapped.is_err());
+            // Nothing was left half-mapped: a small buffer still maps.
+            let small = udmabuf(importer.dev(), 4)?;
+            let small_attach = small.attach(importer.dev())?;
+            assert!(small_attach.device_writes(DataDirection::FromDevice, 7, true).is_ok());
+            assert!(small.vmap_all_equal(7)?);
+        } else {
+            assert!(mapped.is_ok());
+            assert!(dmabuf.vmap_all_equal(1)?);
+        }
         Ok(())
     }
 }

@@ -32,9 +32,8 @@ use kernel::uaccess::{
 mod buffer;
 mod create;
 mod folio_table;
-// Shared by both modules; this one does not use all of it.
+// Shared by both modules (see its documentation).
 #[path = "../kapi/mod.rs"]
-#[allow(dead_code)]
 mod kapi;
 mod stats;
 mod uapi;
@@ -82,7 +81,7 @@ impl kernel::InPlaceModule for RudmabufModule {
         .pin_chain(|this| {
             // Importers see the udmabuf device as able to address all memory,
             // as upstream sets it up.
-            kapi::device::coerce_dma_mask_64(this.misc.device()).inspect_err(|_| {
+            kapi::device::coerce_dma_mask(this.misc.device(), 64).inspect_err(|_| {
                 pr_err!("Could not setup DMA mask for udmabuf device\n");
             })
         })

@@ -77,6 +77,10 @@ for f in failslab fail_page_alloc; do
 done
 echo "# faults injected: $injected"
 [ "$injected" -gt 0 ]; check $? faultinject/faults-were-injected
+# This boot bounces every DMA mapping through a 64 MiB swiotlb: the largest
+# udmabufs cannot be mapped, and each failure came back as an errno.
+dma_failures=$(sed -n 's/.*dma_map_failures=\([0-9]*\).*/\1/p' /tmp/fault.out | tail -n1)
+[ "${dma_failures:-0}" -gt 0 ]; check $? faultinject/dma-mapping-failures-seen
 leak_checks faultinject
 
 # 3. Lifecycle: rudmabuf unloaded and loaded again with buffers in between.
@@ -94,4 +98,4 @@ leak_checks lifecycle
 ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' /tmp/fuzz.out | tail -n1)
 bad=$(sed -n 's/.*bad_inputs=\([0-9]*\).*/\1/p' /tmp/fuzz.out | tail -n1)
 echo "# reliability: seed=$seed fuzz_ops=${ops:-0} bad_inputs=${bad:-0} faults_injected=$injected" \
-	"lifecycle_rounds=$ok leaks=$total_leaks"
+	"dma_map_failures=${dma_failures:-0} lifecycle_rounds=$ok leaks=$total_leaks"

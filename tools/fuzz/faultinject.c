@@ -16,11 +16,65 @@
 #include <linux/memfd.h>
 #include <linux/udmabuf.h>
 
+#include <linux/dma-buf.h>
+
 #include "rdmabuf_test.h"
 
 static void make_it_fail(int on)
 {
 	write_str("/proc/self/make-it-fail", on ? "1" : "0");
+}
+
+/*
+ * DMA mapping failures: in a swiotlb=force boot, DMA_BUF_IOCTL_SYNC maps the
+ * whole udmabuf through the bounce buffer, so buffers from 1 MiB to 256 MiB
+ * (four times the debug boot's 64 MiB swiotlb, bounced while other buffers
+ * hold slots) fail to map once it is full. Each failure must be an errno
+ * (EIO from the DMA layer, ENOMEM), the buffer must stay usable, and the
+ * pins and memory are checked by the caller's leak checks.
+ */
+static void dma_mapping_failures(int devfd, long *unexpected)
+{
+	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
+	size_t max = 256UL << 20;
+	int memfd = memfd_create("fi-dma", MFD_ALLOW_SEALING);
+	int held[8], nheld = 0;
+	long mapped = 0, failed = 0;
+
+	if (memfd < 0 || ftruncate(memfd, max) || fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK)) {
+		perror("fi-dma memfd");
+		(*unexpected)++;
+		return;
+	}
+	for (size_t size = 1UL << 20; size <= max; size *= 2) {
+		struct udmabuf_create c = { .memfd = memfd, .size = size };
+		int fd = ioctl(devfd, UDMABUF_CREATE, &c);
+
+		if (fd < 0) {
+			fprintf(stderr, "faultinject: dma: create %zu: %s\n", size, strerror(errno));
+			(*unexpected)++;
+			continue;
+		}
+		if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) == 0) {
+			mapped++;
+			/* Keep it mapped (it holds swiotlb slots) for the next sizes. */
+			if (nheld < 8) {
+				held[nheld++] = fd;
+				continue;
+			}
+		} else if (errno == EIO || errno == ENOMEM) {
+			failed++;
+		} else {
+			fprintf(stderr, "faultinject: dma: sync %zu: errno %d (%s)\n", size, errno,
+				strerror(errno));
+			(*unexpected)++;
+		}
+		close(fd);
+	}
+	while (nheld)
+		close(held[--nheld]);
+	close(memfd);
+	printf("faultinject: dma_maps=%ld dma_map_failures=%ld\n", mapped, failed);
 }
 
 int main(int argc, char **argv)
@@ -88,5 +142,6 @@ int main(int argc, char **argv)
 	}
 	printf("faultinject: rounds=%d calls=%ld ok=%ld failed_with_errno=%ld unexpected=%ld\n",
 	       rounds, ok + failed, ok, failed, unexpected);
+	dma_mapping_failures(devfd, &unexpected);
 	return unexpected ? 1 : 0;
 }

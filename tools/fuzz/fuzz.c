@@ -67,14 +67,14 @@ static uint64_t pick(struct ctx *c, uint64_t n)
 }
 
 /* The errnos the drivers and the dma-buf core may return for bad input or
- * memory shortage. */
+ * memory shortage (EIO: a DMA mapping that does not fit the swiotlb). */
 static int expected_errno(int e)
 {
 	switch (e) {
 	case EINVAL: case EBADFD: case EBADF: case EFAULT: case ENOMEM:
 	case ENOTTY: case EINTR: case EBUSY: case ENODEV: case EACCES:
 	case EPERM: case ENOSPC: case E2BIG: case ENXIO: case EOVERFLOW:
-	case EAGAIN:
+	case EAGAIN: case EIO:
 		return 1;
 	}
 	return 0;

@@ -4,6 +4,7 @@
 # Build (or reuse) the cached test kernel and print its build directory.
 #
 #   tools/kernel/build.sh [FLAVOR]      FLAVOR: test (default) or debug
+#   tools/kernel/build.sh --source      unpack the source only; print its path
 #
 # The kernel source comes from Debian's linux-source-7.3 package. Source trees
 # and builds live outside the clone, in $RDMABUF_CACHE (default
@@ -14,6 +15,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 flavor=${1:-test}
+source_only=0
+if [ "$flavor" = --source ]; then
+	source_only=1
+	flavor=test
+fi
 cache=${RDMABUF_CACHE:-$HOME/.cache/rdmabuf}
 tarball=${RDMABUF_KERNEL_TARBALL:-/usr/src/linux-source-7.3.tar.xz}
 jobs=${JOBS:-$(nproc)}
@@ -24,19 +30,27 @@ die() { printf '[kernel] ERROR: %s\n' "$*" >&2; exit 1; }
 fragments="$here/test.config"
 [ "$flavor" = test ] || fragments="$fragments $here/$flavor.config"
 for f in $fragments; do [ -f "$f" ] || die "no config fragment $f (flavor '$flavor')"; done
+src_name=$(basename "$tarball" .tar.xz)
+srcdir="$cache/$src_name"
+if [ "$source_only" = 1 ] && [ -f "$srcdir/.rdmabuf-unpacked" ]; then
+	echo "$srcdir"
+	exit 0
+fi
 [ -f "$tarball" ] || die "$tarball missing: run 'sudo tools/setup.sh' (package linux-source-7.3)"
 
 source "$here/../toolchain.env"
 
 # Unpack the source once per tarball version.
 mkdir -p "$cache"
-src_name=$(basename "$tarball" .tar.xz)
-srcdir="$cache/$src_name"
 if [ ! -f "$srcdir/.rdmabuf-unpacked" ]; then
 	log "unpacking $tarball into $cache (about 30 s)"
 	rm -rf "$srcdir"
 	tar -C "$cache" -xf "$tarball" || die "could not unpack $tarball"
 	touch "$srcdir/.rdmabuf-unpacked"
+fi
+if [ "$source_only" = 1 ]; then
+	echo "$srcdir"
+	exit 0
 fi
 kver=$(make -s -C "$srcdir" kernelversion)
 
