@@ -54,7 +54,6 @@ unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
 void rdmabuf_inode_lock_shared(struct file *file);
 void rdmabuf_inode_unlock_shared(struct file *file);
-void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *info);
 struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 					    struct rdmabuf_vma_info *info,
 					    unsigned long *pgoff,

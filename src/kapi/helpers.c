@@ -22,66 +22,78 @@
 
 #include "rdmabuf/helpers.h"
 
+/* Why C: dma_coerce_mask_and_coherent() and DMA_BIT_MASK() are a static inline and a macro. */
 int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits)
 {
 	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits));
 }
 
+/* Why C: dma_get_max_seg_size() is a static inline. */
 unsigned int rdmabuf_dma_max_seg_size(struct device *dev)
 {
 	return dma_get_max_seg_size(dev);
 }
 
+/* Why C: dma_sync_sgtable_for_cpu() is a static inline. */
 void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir)
 {
 	dma_sync_sgtable_for_cpu(dev, sgt, dir);
 }
 
+/* Why C: dma_sync_sgtable_for_device() is a static inline. */
 void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
 					 enum dma_data_direction dir)
 {
 	dma_sync_sgtable_for_device(dev, sgt, dir);
 }
 
+/* Why C: sg_page() and page_to_pfn() are a static inline and a macro. */
 unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
 {
 	return page_to_pfn(sg_page(sg));
 }
 
 
+/* Why C: sg_set_page() is a static inline. */
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)
 {
 	sg_set_page(sg, page, len, offset);
 }
 
+/* Why C: folio_nr_pages() is a static inline. */
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio)
 {
 	return folio_nr_pages(folio);
 }
 
+/* Why C: folio_pfn() and folio_nr_pages() are static inlines; one call on the fault path. */
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn)
 {
 	*pfn = folio_pfn(folio);
 	return folio_nr_pages(folio);
 }
 
+/* Why C: pfn_to_page() is a macro. */
 struct page *rdmabuf_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);
 }
 
+/* Why C: compound_order() is a static inline. */
 unsigned int rdmabuf_page_order(struct page *page)
 {
 	return compound_order(page);
 }
 
+/* Why C: page_to_pfn() is a macro. */
 unsigned long rdmabuf_page_to_pfn(struct page *page)
 {
 	return page_to_pfn(page);
 }
 
+/* Why C: memfd_get_seals() is not exported; SHMEM_I() and HUGETLBFS_I() are static inlines. */
 int rdmabuf_memfd_seals(struct file *file)
 {
 	if (shmem_file(file))
@@ -93,11 +105,13 @@ int rdmabuf_memfd_seals(struct file *file)
 	return -EINVAL;
 }
 
+/* Why C: inode_lock_shared() is a static inline. */
 void rdmabuf_inode_lock_shared(struct file *file)
 {
 	inode_lock_shared(file_inode(file));
 }
 
+/* Why C: inode_unlock_shared() is a static inline. */
 void rdmabuf_inode_unlock_shared(struct file *file)
 {
 	inode_unlock_shared(file_inode(file));
@@ -123,7 +137,7 @@ unsigned long rdmabuf_vma_pgoff(struct vm_area_struct *vma)
 	return vma->vm_pgoff;
 }
 
-void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *info)
+static void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *info)
 {
 	info->start = vma->vm_start;
 	info->end = vma->vm_end;
@@ -132,6 +146,7 @@ void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *i
 	info->private = vma->vm_private_data;
 }
 
+/* Why C: struct vm_fault has no Rust abstraction in 7.3. */
 struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 					    struct rdmabuf_vma_info *info,
 					    unsigned long *pgoff,
@@ -143,6 +158,7 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 	return vmf->vma;
 }
 
+/* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private)
 {
@@ -151,11 +167,13 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
+/* Why C: iosys_map_set_vaddr() is a static inline. */
 void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
 {
 	iosys_map_set_vaddr(map, vaddr);
 }
 
+/* Why C: set_freezable() is a static inline. */
 void rdmabuf_set_freezable(void)
 {
 	set_freezable();
@@ -163,6 +181,7 @@ void rdmabuf_set_freezable(void)
 
 /* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
 
+/* Why C: upstream system_heap.c builds its GFP masks from macros. */
 gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
 {
 	/* Upstream system_heap.c's LOW_ORDER_GFP and HIGH_ORDER_GFP. */
@@ -174,6 +193,7 @@ gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
 	return account ? gfp | __GFP_ACCOUNT : gfp;
 }
 
+/* Why C: clear_highpage() and cond_resched() are static inlines. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order)
 {
 	unsigned long i;
@@ -254,16 +274,19 @@ bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
 }
 #endif /* CONFIG_KUNIT */
 
+/* Why C: INIT_LIST_HEAD() is a static inline (lists through page->lru). */
 void rdmabuf_pages_init(struct list_head *head)
 {
 	INIT_LIST_HEAD(head);
 }
 
+/* Why C: list_add_tail() is a static inline. */
 void rdmabuf_pages_push(struct list_head *head, struct page *page)
 {
 	list_add_tail(&page->lru, head);
 }
 
+/* Why C: list_first_entry_or_null() and list_del() are a macro and a static inline. */
 struct page *rdmabuf_pages_pop(struct list_head *head)
 {
 	struct page *page = list_first_entry_or_null(head, struct page, lru);
@@ -273,6 +296,7 @@ struct page *rdmabuf_pages_pop(struct list_head *head)
 	return page;
 }
 
+/* Why C: list_entry() is a macro. */
 struct page *rdmabuf_pages_next(struct list_head *head, struct page *page)
 {
 	struct list_head *next = page ? page->lru.next : head->next;
@@ -280,32 +304,38 @@ struct page *rdmabuf_pages_next(struct list_head *head, struct page *page)
 	return next == head ? NULL : list_entry(next, struct page, lru);
 }
 
+/* Why C: list_splice_tail_init() is a static inline. */
 void rdmabuf_pages_splice(struct list_head *from, struct list_head *to)
 {
 	list_splice_tail_init(from, to);
 }
 
+/* Why C: fatal_signal_pending() is a static inline. */
 bool rdmabuf_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
 }
 
+/* Why C: needs vma->vm_page_prot, which VmaNew does not expose. */
 int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long pfn, unsigned long size)
 {
 	return remap_pfn_range(vma, addr, pfn, size, vma->vm_page_prot);
 }
 
+/* Why C: kthread_create() is a macro. */
 struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name)
 {
 	return kthread_create(fn, data, "%s", name);
 }
 
+/* Why C: shrinker_alloc() is variadic. */
 struct shrinker *rdmabuf_shrinker_alloc(const char *name)
 {
 	return shrinker_alloc(0, "%s", name);
 }
 
+/* Why C: struct shrinker has no Rust abstraction in 7.3. */
 void rdmabuf_shrinker_setup(struct shrinker *shrinker,
 			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
 			    unsigned long (*scan)(struct shrinker *, struct shrink_control *),
@@ -317,11 +347,13 @@ void rdmabuf_shrinker_setup(struct shrinker *shrinker,
 	shrinker->private_data = private;
 }
 
+/* Why C: struct shrinker has no Rust abstraction in 7.3. */
 void *rdmabuf_shrinker_private(struct shrinker *shrinker)
 {
 	return shrinker->private_data;
 }
 
+/* Why C: struct shrink_control has no Rust abstraction in 7.3. */
 unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc)
 {
 	return sc->nr_to_scan;
