@@ -17,10 +17,15 @@ use core::ptr::NonNull;
 
 use kernel::device::Device;
 use kernel::dma::DataDirection;
-use kernel::error::from_result;
+use kernel::error::{
+    from_result,
+    VTABLE_DEFAULT_ERROR, //
+};
+#[cfg(kapi_udmabuf)]
 use kernel::fs::file::flags;
+#[cfg(kapi_udmabuf)]
+use kernel::mm::virt::flags as vm_flags;
 use kernel::mm::virt::{
-    flags as vm_flags,
     VmaNew, //
 };
 use kernel::page::PAGE_SIZE;
@@ -39,11 +44,15 @@ use super::sg_table::{
 use super::vmap::VmapSlot;
 
 /// `O_RDWR`, `O_CLOEXEC`: flags of the dma-buf file and its descriptor.
+#[cfg(kapi_udmabuf)]
 pub(crate) const O_RDWR: u32 = flags::O_RDWR;
+#[cfg(kapi_udmabuf)]
 const O_CLOEXEC: u32 = flags::O_CLOEXEC;
 /// `VM_FAULT_SIGBUS` and `VM_FAULT_ERROR` (checked in `src/kapi/helpers.c`:
 /// the kernel crate binds neither, `VM_FAULT_ERROR` being a macro).
+#[cfg(kapi_udmabuf)]
 const VM_FAULT_SIGBUS: u32 = 0x02;
+#[cfg(kapi_udmabuf)]
 const VM_FAULT_ERROR: u32 = 0x873;
 
 /// How a dma-buf's pages are mapped into user space.
@@ -51,9 +60,11 @@ const VM_FAULT_ERROR: u32 = 0x873;
 pub(crate) enum Mmap {
     /// Upstream udmabuf: shared mappings only; pages are inserted by the
     /// fault handler (the faulting page, then the rest of the VMA).
+    #[cfg(kapi_udmabuf)]
     OnFault,
     /// Upstream system heap: every page of the VMA is mapped at mmap time
     /// with `remap_pfn_range`.
+    #[cfg(kapi_heap)]
     AtMmap,
 }
 
@@ -160,6 +171,7 @@ impl DmaBuf {
         }
     }
 
+    #[cfg(kapi_udmabuf)]
     /// Installs a descriptor for the dma-buf, close-on-exec if `cloexec`.
     pub(crate) fn into_fd(self, cloexec: bool) -> Result<i32> {
         let flags = if cloexec { O_CLOEXEC as c_int } else { 0 };
@@ -175,6 +187,7 @@ impl DmaBuf {
     }
 
     /// Hands the reference to C.
+    #[cfg(kapi_heap)]
     pub(super) fn into_raw(self) -> *mut bindings::dma_buf {
         let dmabuf = self.0.as_ptr();
         core::mem::forget(self);
@@ -201,6 +214,7 @@ impl DmaBuf {
         Ok(ret == 1)
     }
 
+    #[cfg(kapi_heap)]
     /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
     pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
@@ -210,6 +224,7 @@ impl DmaBuf {
     }
 
     /// `dma_buf_end_cpu_access`.
+    #[cfg(kapi_heap)]
     pub(crate) fn end_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
         kernel::error::to_result(unsafe {
@@ -247,7 +262,12 @@ impl Attachment<'_> {
     /// all of it from the device side, and unmaps. With `importer_syncs`
     /// the importer syncs its mapping for the CPU before unmapping, as an
     /// importer of a buffer mapped with `DMA_ATTR_SKIP_CPU_SYNC` must.
-    pub(crate) fn device_writes(&self, dir: DataDirection, byte: u8, importer_syncs: bool) -> Result {
+    pub(crate) fn device_writes(
+        &self,
+        dir: DataDirection,
+        byte: u8,
+        importer_syncs: bool,
+    ) -> Result {
         let raw_dir = bindings::dma_data_direction::from(dir);
         // SAFETY: By the type invariant the attachment is live.
         let sgt =
@@ -258,7 +278,11 @@ impl Attachment<'_> {
         unsafe {
             bindings::rdmabuf_test_dma_fill(sgt, byte.into());
             if importer_syncs {
-                bindings::rdmabuf_dma_sync_sgtable_for_cpu((*self.attach.as_ptr()).dev, sgt, raw_dir);
+                bindings::rdmabuf_dma_sync_sgtable_for_cpu(
+                    (*self.attach.as_ptr()).dev,
+                    sgt,
+                    raw_dir,
+                );
             }
             bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
         }
@@ -326,6 +350,7 @@ impl<T: Exporter> OpsTable<T> {
         ..unsafe { core::mem::zeroed() }
     };
 
+    #[cfg(kapi_udmabuf)]
     const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault),
         // SAFETY: All-zero is a valid `vm_operations_struct`.
@@ -492,10 +517,14 @@ impl<T: Exporter> OpsTable<T> {
     ) -> c_int {
         // SAFETY: `vma` is the VMA being set up by the mmap call.
         let new = unsafe { VmaNew::from_raw(vma) };
-        // SAFETY: The dma-buf is live during its ops.
-        let exported = unsafe { Self::of(dmabuf) };
         match T::MMAP {
-            Mmap::AtMmap => from_result(|| Self::remap_all(&exported, new).map(|()| 0)),
+            #[cfg(kapi_heap)]
+            Mmap::AtMmap => {
+                // SAFETY: The dma-buf is live during its ops.
+                let exported = unsafe { Self::of(dmabuf) };
+                from_result(|| Self::remap_all(&exported, new).map(|()| 0))
+            }
+            #[cfg(kapi_udmabuf)]
             Mmap::OnFault => {
                 // Upstream udmabuf: only shared mappings.
                 if new.flags() & (vm_flags::SHARED | vm_flags::MAYSHARE) == 0 {
@@ -514,6 +543,7 @@ impl<T: Exporter> OpsTable<T> {
 
     /// Maps the pages from the VMA's offset on, whole runs at a time, as
     /// upstream's system heap does.
+    #[cfg(kapi_heap)]
     fn remap_all(exported: &Exported<T>, vma: &VmaNew) -> Result {
         // SAFETY: `vma` is a valid VMA.
         let pgoff = unsafe { bindings::rdmabuf_vma_pgoff(vma.as_ptr()) };
@@ -540,6 +570,7 @@ impl<T: Exporter> OpsTable<T> {
     /// # Safety
     ///
     /// Called by the MM on a fault in a VMA set up by [`Self::mmap`].
+    #[cfg(kapi_udmabuf)]
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
         let mut info = bindings::rdmabuf_vma_info::default();
         let mut pgoff = 0;

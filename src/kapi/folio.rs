@@ -15,27 +15,20 @@ use super::bindings;
 ///
 /// `self.0` points to a valid folio on which this object owns one pin
 /// (taken by `memfd_pin_folios`), so the folio stays allocated and resident.
+#[cfg(kapi_udmabuf)]
 #[repr(transparent)]
 pub(crate) struct PinnedFolio(NonNull<bindings::folio>);
 
 // SAFETY: A pin may be released from any thread, and the folio's metadata
 // that `&PinnedFolio` reads (size, pfn) does not change while it is pinned.
+#[cfg(kapi_udmabuf)]
 unsafe impl Send for PinnedFolio {}
 // SAFETY: See above; shared access only reads immutable metadata.
+#[cfg(kapi_udmabuf)]
 unsafe impl Sync for PinnedFolio {}
 
+#[cfg(kapi_udmabuf)]
 impl PinnedFolio {
-    /// Takes over a pin.
-    ///
-    /// # Safety
-    ///
-    /// `folio` must be a valid folio on which the caller owns one pin, which
-    /// it hands over to the returned object.
-    pub(super) unsafe fn from_raw(folio: NonNull<bindings::folio>) -> Self {
-        // INVARIANT: By the safety requirements.
-        Self(folio)
-    }
-
     /// Returns the number of base pages in the folio.
     pub(crate) fn nr_pages(&self) -> usize {
         // SAFETY: By the type invariant the folio is valid.
@@ -64,6 +57,7 @@ impl PinnedFolio {
     }
 }
 
+#[cfg(kapi_udmabuf)]
 impl Drop for PinnedFolio {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own one pin on the folio.
@@ -107,6 +101,7 @@ impl<'a> PhysRun<'a> {
     ///
     /// `page` must start `npages` (at least one) physically contiguous pages
     /// that stay allocated for `'a`.
+    #[cfg(kapi_heap)]
     pub(super) unsafe fn from_raw(page: NonNull<bindings::page>, npages: usize) -> Self {
         // SAFETY: By the safety requirements `page` is a valid page.
         let pfn = unsafe { bindings::rdmabuf_page_to_pfn(page.as_ptr()) };

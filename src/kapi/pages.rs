@@ -74,13 +74,6 @@ impl PageBlock {
         // SAFETY: By the type invariant we own the block.
         unsafe { bindings::rdmabuf_page_is_zero(self.page.as_ptr(), self.order) }
     }
-
-    /// Returns the block as a run of pages.
-    pub(crate) fn run(&self) -> PhysRun<'_> {
-        // SAFETY: By the type invariant the block is allocated; the run
-        // borrows `self`, which keeps it so.
-        unsafe { PhysRun::from_raw(self.page, self.nr_pages()) }
-    }
 }
 
 impl Drop for PageBlock {

@@ -23,18 +23,21 @@ unsafe fn param_cstr(ptr: *const c_char) -> &'static CStr {
 }
 
 /// `rudmabuf.list_limit`: the most items a `UDMABUF_CREATE_LIST` may have.
+#[cfg(kapi_udmabuf)]
 pub(crate) fn udmabuf_list_limit() -> i32 {
     // SAFETY: A plain accessor of a module parameter, callable at any time.
     unsafe { bindings::rudmabuf_list_limit() }
 }
 
 /// `rudmabuf.size_limit_mb`: the largest udmabuf, in MiB.
+#[cfg(kapi_udmabuf)]
 pub(crate) fn udmabuf_size_limit_mb() -> i32 {
     // SAFETY: A plain accessor of a module parameter, callable at any time.
     unsafe { bindings::rudmabuf_size_limit_mb() }
 }
 
 /// `rudmabuf.device_name`: the name of the misc device.
+#[cfg(kapi_udmabuf)]
 pub(crate) fn udmabuf_device_name() -> &'static CStr {
     // SAFETY: `device_name` is a read-only (0444) `charp` parameter: it is
     // set before init and never changes while the module is loaded.
@@ -42,6 +45,7 @@ pub(crate) fn udmabuf_device_name() -> &'static CStr {
 }
 
 /// `rsystem_heap.heap_name`: the name of the heap.
+#[cfg(kapi_heap)]
 pub(crate) fn system_heap_name() -> &'static CStr {
     // SAFETY: `heap_name` is a read-only (0444) `charp` parameter: it is set
     // before init and never changes while the module is loaded.
@@ -49,6 +53,7 @@ pub(crate) fn system_heap_name() -> &'static CStr {
 }
 
 /// `rsystem_heap.pool_max_mb`: the most memory the page pools keep, in MiB.
+#[cfg(kapi_heap)]
 pub(crate) fn system_heap_pool_max_mb() -> i32 {
     // SAFETY: A plain accessor of a module parameter, callable at any time.
     unsafe { bindings::rsystem_heap_pool_max_mb() }

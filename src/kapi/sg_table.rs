@@ -39,10 +39,13 @@ pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirec
 /// How [`SgTable::new`] turns runs into sg entries.
 #[derive(Clone, Copy)]
 pub(crate) enum Segments {
-    /// One entry per run, as given (the system heap: one per chunk).
+    /// One entry per run, as given (the system heap: one per chunk), split
+    /// only where a run exceeds the device's maximum segment size.
+    #[cfg(kapi_heap)]
     PerRun,
     /// Physically adjacent runs merged, then split at the device's maximum
     /// segment size (udmabuf: one entry per contiguous range).
+    #[cfg(kapi_udmabuf)]
     Merged,
 }
 
@@ -52,27 +55,41 @@ pub(crate) enum CpuSync {
     /// `dma_map_sgtable`/`dma_unmap_sgtable` sync (attributes 0), as the
     /// system heap's importer mappings: under bouncing, what the device wrote
     /// reaches the pages at unmap.
+    #[cfg(kapi_heap)]
     OnMapAndUnmap,
     /// `DMA_ATTR_SKIP_CPU_SYNC`: the exporter syncs in begin/end_cpu_access,
     /// as upstream udmabuf does.
+    #[cfg(kapi_udmabuf)]
     Explicit,
 }
 
 impl CpuSync {
     fn attrs(self) -> usize {
         match self {
+            #[cfg(kapi_heap)]
             CpuSync::OnMapAndUnmap => 0,
+            #[cfg(kapi_udmabuf)]
             CpuSync::Explicit => bindings::DMA_ATTR_SKIP_CPU_SYNC as usize,
         }
     }
 }
 
-/// Merges page runs that are physically adjacent and splits the result into
-/// segments of at most `max_seg_pages` pages; calls `f(run)` for each segment.
+/// Returns the largest segment `dev` takes, in pages.
+fn max_segment_pages(dev: &Device) -> usize {
+    // SAFETY: `dev` is a valid device.
+    let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
+    // Segment lengths are `unsigned int` in a scatterlist.
+    max_seg.min(u32::MAX as usize) / PAGE_SIZE
+}
+
+/// Merges page runs that are physically adjacent if `merge`, splits the
+/// result into segments of at most `max_seg_pages` pages, and calls `f(run)`
+/// for each segment.
 ///
 /// Returns the number of segments.
 fn for_each_segment<'a>(
     runs: impl Iterator<Item = PhysRun<'a>>,
+    merge: bool,
     max_seg_pages: usize,
     mut f: impl FnMut(PhysRun<'a>),
 ) -> usize {
@@ -92,7 +109,7 @@ fn for_each_segment<'a>(
     let mut pending: Option<PhysRun<'a>> = None;
     for run in runs {
         pending = match pending {
-            Some(p) => match p.try_merge(&run) {
+            Some(p) => match p.try_merge(&run).filter(|_| merge) {
                 Some(merged) => Some(merged),
                 None => {
                     emit(p, &mut count);
@@ -125,13 +142,15 @@ impl<P: BufferPages> SgTable<P> {
     /// Builds the table of all the pages of `pages`, for `dev`'s segment
     /// limit when `segments` merges runs.
     pub(crate) fn new(pages: Arc<P>, dev: &Device, segments: Segments) -> Result<Self> {
-        // SAFETY: `dev` is a valid device.
-        let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
-        // Segment lengths are `unsigned int` in a scatterlist.
-        let max_seg_pages = max_seg.min(u32::MAX as usize) / PAGE_SIZE;
-        let walk = |f: &mut dyn FnMut(PhysRun<'_>)| match segments {
-            Segments::Merged => for_each_segment(pages.runs_from(0), max_seg_pages, f),
-            Segments::PerRun => pages.runs_from(0).map(&mut *f).count(),
+        let merge = match segments {
+            #[cfg(kapi_udmabuf)]
+            Segments::Merged => true,
+            #[cfg(kapi_heap)]
+            Segments::PerRun => false,
+        };
+        let max_seg_pages = max_segment_pages(dev);
+        let walk = |f: &mut dyn FnMut(PhysRun<'_>)| {
+            for_each_segment(pages.runs_from(0), merge, max_seg_pages, f)
         };
         let nents = walk(&mut |_| {});
         let nents = u32::try_from(nents).map_err(|_| E2BIG)?;
@@ -161,6 +180,7 @@ impl<P: BufferPages> SgTable<P> {
     }
 
     /// Returns the number of entries (segments) in the table.
+    #[cfg(kapi_udmabuf)]
     pub(crate) fn segment_count(&self) -> u32 {
         // SAFETY: By the type invariant the table is allocated.
         unsafe { (*self.sgt.get()).orig_nents }
@@ -261,6 +281,7 @@ impl<P: BufferPages> MappedSgTable<P> {
     }
 
     /// Returns the number of entries (segments) in the table.
+    #[cfg(kapi_udmabuf)]
     pub(crate) fn segment_count(&self) -> u32 {
         self.0.sgt.segment_count()
     }
@@ -270,7 +291,11 @@ impl<P: BufferPages> MappedSgTable<P> {
         // SAFETY: By the invariant of `DmaMappedSgt` the table is mapped for
         // `dev`.
         unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_cpu(as_raw(&self.0.dev), self.0.raw(), dir.into())
+            bindings::rdmabuf_dma_sync_sgtable_for_cpu(
+                as_raw(&self.0.dev),
+                self.0.raw(),
+                dir.into(),
+            )
         };
     }
 
@@ -288,6 +313,7 @@ impl<P: BufferPages> MappedSgTable<P> {
     }
 
     /// Returns whether `self` and `other` are handles of the same table.
+    #[cfg(kapi_heap)]
     pub(crate) fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }

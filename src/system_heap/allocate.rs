@@ -115,7 +115,10 @@ mod tests {
     fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
         let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap { heap, name: c"kunit" };
+        let system = SystemHeap {
+            heap,
+            name: c"kunit",
+        };
         let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
         let attach = dmabuf.attach(importer.dev())?;
         match attach.device_writes(DataDirection::FromDevice, 0xa5, false) {
@@ -147,7 +150,10 @@ mod tests {
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         let importer = TestImporter::new(c"rsystem_heap-kunit-big", 64)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap { heap, name: c"kunit" };
+        let system = SystemHeap {
+            heap,
+            name: c"kunit",
+        };
         // 32 MiB: twice the swiotlb of the bounce boot.
         let dmabuf = system.allocate(32 << 20, 0o2, 0)?;
         let attach = dmabuf.attach(importer.dev())?;

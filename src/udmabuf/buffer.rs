@@ -74,7 +74,11 @@ impl Udmabuf {
 
     /// Builds an sg table for `dev`, one entry per contiguous segment. As
     /// upstream, the map and unmap do not sync: begin/end_cpu_access do.
-    fn sg_table(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<FolioTable<PinnedFolio>>> {
+    fn sg_table(
+        &self,
+        dev: &Device,
+        dir: DataDirection,
+    ) -> Result<MappedSgTable<FolioTable<PinnedFolio>>> {
         let sgt = MappedSgTable::new(
             self.pages.clone(),
             dev,

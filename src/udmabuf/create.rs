@@ -213,7 +213,12 @@ mod tests {
             size: (pages * PAGE_SIZE) as u64,
         };
         pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
-        DmaBuf::export(Udmabuf::new(table, dev), pages * PAGE_SIZE, O_RDWR, c"udmabuf")
+        DmaBuf::export(
+            Udmabuf::new(table, dev),
+            pages * PAGE_SIZE,
+            O_RDWR,
+            c"udmabuf",
+        )
     }
 
     /// A device writes a pattern, and the pattern is in the buffer's pages,
@@ -261,7 +266,9 @@ mod tests {
             // Nothing was left half-mapped: a small buffer still maps.
             let small = udmabuf(importer.dev(), 4)?;
             let small_attach = small.attach(importer.dev())?;
-            assert!(small_attach.device_writes(DataDirection::FromDevice, 7, true).is_ok());
+            assert!(small_attach
+                .device_writes(DataDirection::FromDevice, 7, true)
+                .is_ok());
             assert!(small.vmap_all_equal(7)?);
         } else {
             assert!(mapped.is_ok());
