@@ -221,7 +221,8 @@ TEST_F_TIMEOUT(heap, pools_drain_under_memory_pressure, 120)
 	EXPECT_EQ(0, read_stat(STATS, "queued_pages"));
 	free_after = read_keyed("/proc/meminfo", "MemFree");
 	TH_LOG("MemFree before %ld kB, after %ld kB", free_before, free_after);
-	EXPECT_LT(labs(free_before - free_after), 8 * 1024);
+	/* Everything came back (MemFree may grow: drop_caches frees more). */
+	EXPECT_GT(free_after, free_before - 8 * 1024);
 }
 
 /*

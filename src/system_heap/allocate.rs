@@ -80,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn importer_maps_one_entry_per_chunk() -> Result {
+    fn importer_maps_each_chunk_within_the_segment_limit() -> Result {
         let importer = TestImporter::new(c"rsystem_heap-kunit", 64)?;
         let dev = importer.dev();
 
@@ -94,10 +94,13 @@ mod tests {
         let dmabuf = system.allocate(len, 0o2, 0)?;
         let attach = dmabuf.attach(dev)?;
         let segments = attach.map_segments(DataDirection::Bidirectional)?;
-        assert_eq!(segments.len(), 3);
-        assert_eq!(segments[0].1, 256 * PAGE_SIZE);
-        assert_eq!(segments[1].1, 16 * PAGE_SIZE);
-        assert_eq!(segments[2].1, PAGE_SIZE);
+        // As upstream, one entry per chunk, except that a chunk larger than
+        // the device's maximum segment (64 KiB without dma_parms) is split
+        // as the DMA API requires: 16 + 1 + 1 entries, in chunk order.
+        assert_eq!(segments.len(), 18);
+        assert!(segments[..17].iter().all(|&(_, len)| len == 16 * PAGE_SIZE));
+        assert_eq!(segments[17].1, PAGE_SIZE);
+        assert!(segments[..16].windows(2).all(|w| w[1].0 == w[0].0 + 16));
         // CPU access syncs the mapped attachments.
         dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
         dmabuf.end_cpu_access(DataDirection::FromDevice)?;
@@ -112,6 +115,10 @@ mod tests {
     /// syncing: as upstream, the heap's unmap syncs for the CPU, so under
     /// bouncing the pattern is copied back into the pages (and, on a
     /// non-coherent CPU, the CPU does not read stale cache lines).
+    ///
+    /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
+    /// either, which the DMA layer reports with a WARN (a platform that
+    /// cannot work), not an errno.
     fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
         let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
@@ -121,11 +128,8 @@ mod tests {
         };
         let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
         let attach = dmabuf.attach(importer.dev())?;
-        match attach.device_writes(DataDirection::FromDevice, 0xa5, false) {
-            Ok(()) => dmabuf.vmap_all_equal(0xa5),
-            // A device that cannot reach the memory, nor swiotlb: an errno.
-            Err(e) => Ok(mask_bits < 32 && e.to_errno() < 0),
-        }
+        attach.device_writes(DataDirection::FromDevice, 0xa5, false)?;
+        dmabuf.vmap_all_equal(0xa5)
     }
 
     #[test]
@@ -137,12 +141,6 @@ mod tests {
     #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
         assert!(device_writes_reach_the_pages(32)?);
-        Ok(())
-    }
-
-    #[test]
-    fn device_writes_reach_the_pages_or_fail_24_bit() -> Result {
-        assert!(device_writes_reach_the_pages(24)?);
         Ok(())
     }
 

@@ -225,15 +225,16 @@ mod tests {
     /// seen through vmap. As upstream, udmabuf maps with
     /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the CPU; under
     /// bouncing (the `swiotlb=force` boot) that is what copies the data back.
+    ///
+    /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
+    /// either, which the DMA layer reports with a WARN (a platform that
+    /// cannot work), not an errno.
     fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
         let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
         let dmabuf = udmabuf(importer.dev(), 300)?;
         let attach = dmabuf.attach(importer.dev())?;
-        match attach.device_writes(DataDirection::FromDevice, 0x5a, true) {
-            Ok(()) => dmabuf.vmap_all_equal(0x5a),
-            // A device that cannot reach the memory, nor swiotlb: an errno.
-            Err(e) => Ok(mask_bits < 32 && e.to_errno() < 0),
-        }
+        attach.device_writes(DataDirection::FromDevice, 0x5a, true)?;
+        dmabuf.vmap_all_equal(0x5a)
     }
 
     #[test]
@@ -245,12 +246,6 @@ mod tests {
     #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
         assert!(device_writes_reach_the_pages(32)?);
-        Ok(())
-    }
-
-    #[test]
-    fn device_writes_reach_the_pages_or_fail_24_bit() -> Result {
-        assert!(device_writes_reach_the_pages(24)?);
         Ok(())
     }
 
