@@ -7,10 +7,13 @@
 # test case one normalised line for tools/check.sh to count:
 #   rdmabuf-result: PASS|FAIL|SKIP <source>/<name>
 #
-#   run-tests.sh [own|conformance|all|accounting]     (default: all)
+#   run-tests.sh [own|conformance|vivid|all|accounting]     (default: all)
 #
 # `accounting` runs the memory-cgroup case, in a boot with
-# dma_heap.mem_accounting=1.
+# dma_heap.mem_accounting=1. `vivid` (part of `all`) loads the kernel's vivid
+# test driver from ./vivid (modules in the order of ./vivid/order, as
+# tools/check.sh copies them) once per videobuf2 allocator and streams into
+# our buffers (vivid_test).
 what=${1:-all}
 
 result() { echo "rdmabuf-result: $1 $2"; }
@@ -105,6 +108,45 @@ own | all)
 		result PASS selftests/rmmod-after-last-buffer
 	else
 		result FAIL selftests/rmmod-after-last-buffer
+	fi
+	;;
+esac
+# vivid with one capture node (a webcam input), allocators=$1.
+vivid_load() {
+	for m in $(cat vivid/order); do
+		params=
+		[ "$m" = vivid ] && params="n_devs=1 node_types=0x1 num_inputs=1 input_types=0 allocators=$1"
+		insmod "vivid/$m.ko" $params || return 1
+	done
+}
+
+vivid_unload() {
+	rc=0 rev=
+	for m in $(cat vivid/order); do rev="$m $rev"; done
+	for m in $rev; do
+		rmmod "$m" || rc=1
+	done
+	return $rc
+}
+
+case "$what" in
+vivid | all)
+	if [ ! -s vivid/order ]; then
+		result SKIP vivid/no-modules
+	else
+		hugepages 8
+		for alloc in 0 1; do
+			name=vivid/allocators-$alloc
+			if ! vivid_load $alloc; then
+				result FAIL "$name/insmod"
+				vivid_unload 2>/dev/null
+				continue
+			fi
+			run_tap "$name" 120 ./vivid_test
+			if vivid_unload; then result PASS "$name/rmmod"; else result FAIL "$name/rmmod"; fi
+		done
+		hugepages 0
+		pin_balance vivid
 	fi
 	;;
 esac

@@ -71,13 +71,37 @@ count_results() {
 		record "$status" "$name"
 	done < <(grep -a '^rdmabuf-result: ' "$1" | tr -d '\r')
 }
+# The kernel's vivid test driver and the modules it needs, from the kernel
+# build tree, in load order (dependencies first) in vivid/order, for the
+# vivid case of run-tests.sh (a real importer that maps and vmaps).
+vivid_modules() { # KDIR OUTDIR
+	local tree=$1 out=$2/vivid order=() seen=" "
+	rm -rf "$out"
+	mkdir -p "$out"
+	visit() {
+		local name=$1 path dep
+		[[ "$seen" == *" $name "* ]] && return 0
+		seen+="$name "
+		path=$(find "$tree" -name "$name.ko" -print -quit)
+		[ -n "$path" ] || { log "vivid: module $name not found in $tree"; return 1; }
+		for dep in $(modinfo -F depends "$path" | tr ',' ' '); do
+			visit "$dep" || return 1
+		done
+		cp "$path" "$out/"
+		order+=("$name")
+	}
+	visit vivid || return 1
+	printf '%s\n' "${order[@]}" >"$out/order"
+	log "vivid: modules ${order[*]}"
+}
+
 # Boots the VM: NAME TIMEOUT EXTRA-RUNNER-ARGS... -- COMMAND
 boot() {
 	local name=$1 timeout=$2 console=$build/check-$flavor-$1.log t0=$SECONDS
 	shift 2
 	log "vm ($name): booting $kdir under QEMU (TCG), console log in $console"
 	tools/vm/run --kdir "$kdir" --load "$ko_dir/rudmabuf.ko" "$ko_dir/rsystem_heap.ko" \
-		--add "$build/selftests" --log "$console" --timeout "$timeout" "$@" >/dev/null
+		--add "$build/selftests" "$build/vivid-modules" --log "$console" --timeout "$timeout" "$@" >/dev/null
 	local status=$?
 	log "vm ($name): $((SECONDS - t0)) s of its $timeout s"
 	consoles+=("$console")
@@ -113,6 +137,7 @@ else
 		modules || summary
 fi
 step selftests-build make -s "${make_args[@]}" selftests || summary
+step vivid-modules vivid_modules "$kdir" "$build/vivid-modules" || summary
 
 if [ "$flavor" = test ]; then
 	boot main 1200 -- ./run-tests.sh all
