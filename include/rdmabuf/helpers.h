@@ -91,6 +91,7 @@ unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc);
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
 bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
+unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
 void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
 int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte);
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);

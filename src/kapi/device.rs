@@ -56,4 +56,16 @@ impl TestImporter {
         // SAFETY: The device is registered and valid.
         unsafe { bindings::rdmabuf_test_swiotlb_force_bounce(as_raw(self.dev())) }
     }
+
+    /// Returns a buffer size that does not fit the device's swiotlb when
+    /// its mappings bounce (twice the pool), and 32 MiB otherwise.
+    pub(crate) fn past_the_bounce_buffer(&self) -> usize {
+        // SAFETY: The device is registered and valid.
+        let swiotlb = unsafe { bindings::rdmabuf_test_swiotlb_bytes(as_raw(self.dev())) };
+        if self.bounces() {
+            2 * swiotlb as usize
+        } else {
+            32 << 20
+        }
+    }
 }

@@ -219,6 +219,18 @@ bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
 	return is_swiotlb_force_bounce(dev);
 }
 
+/* The size of the device's default swiotlb pool (swiotlb=N), 0 without one. */
+unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
+{
+#ifdef CONFIG_SWIOTLB
+	struct io_tlb_mem *mem = dev->dma_io_tlb_mem;
+
+	return mem ? mem->defpool.nslabs << IO_TLB_SHIFT : 0;
+#else
+	return 0;
+#endif
+}
+
 /*
  * Writes `byte` to every DMA segment of `sgt` as a device would: through the
  * DMA address, which is the physical address of the memory the device
