@@ -202,11 +202,12 @@ TEST_F_TIMEOUT(heap, reused_pages_are_zero_from_4_threads, 120)
 
 TEST_F_TIMEOUT(heap, pools_drain_under_memory_pressure, 120)
 {
-	long free_before, free_after;
+	long free_before, free_after, kr_before, kr_pooled, kr_after, pooled;
 	int fds[8];
 
 	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
 	free_before = read_keyed("/proc/meminfo", "MemFree");
+	kr_before = read_keyed("/proc/meminfo", "KReclaimable");
 	for (int i = 0; i < 8; i++) {
 		fds[i] = heap_alloc(self->heapfd, 32 * MB, O_RDWR);
 		ASSERT_GE(fds[i], 0);
@@ -214,15 +215,71 @@ TEST_F_TIMEOUT(heap, pools_drain_under_memory_pressure, 120)
 	for (int i = 0; i < 8; i++)
 		close(fds[i]);
 	ASSERT_EQ(0, wait_queue_empty());
-	TH_LOG("after freeing 256 MiB: %ld pooled pages", pooled_pages());
-	EXPECT_GT(pooled_pages(), 0);
+	pooled = pooled_pages();
+	kr_pooled = read_keyed("/proc/meminfo", "KReclaimable");
+	TH_LOG("after freeing 256 MiB: %ld pooled pages; KReclaimable %ld -> %ld kB",
+	       pooled, kr_before, kr_pooled);
+	EXPECT_GT(pooled, 0);
+	/* Pooled pages are reclaimable kernel memory (slab may move a little). */
+	EXPECT_GT(kr_pooled - kr_before, pooled * (long)(PAGE_SZ / 1024) - 8 * 1024);
 	ASSERT_EQ(0, write_str("/proc/sys/vm/drop_caches", "3"));
 	EXPECT_EQ(0, pooled_pages());
 	EXPECT_EQ(0, read_stat(STATS, "queued_pages"));
 	free_after = read_keyed("/proc/meminfo", "MemFree");
-	TH_LOG("MemFree before %ld kB, after %ld kB", free_before, free_after);
+	kr_after = read_keyed("/proc/meminfo", "KReclaimable");
+	TH_LOG("MemFree before %ld kB, after %ld kB; KReclaimable after %ld kB",
+	       free_before, free_after, kr_after);
 	/* Everything came back (MemFree may grow: drop_caches frees more). */
 	EXPECT_GT(free_after, free_before - 8 * 1024);
+	EXPECT_LT(kr_after, kr_before + 8 * 1024);
+}
+
+#define PARAMS "/sys/module/rsystem_heap/parameters/"
+
+/*
+ * Idle pools decay to the low watermark (pool_low_mb) once no allocation or
+ * release happened for pool_idle_ms, shortened here to 300 ms.
+ */
+TEST_F_TIMEOUT(heap, idle_pools_decay_to_the_low_watermark, 120)
+{
+	long low_mb = read_long(PARAMS "pool_low_mb");
+	long idle_ms = read_long(PARAMS "pool_idle_ms");
+	long decayed = read_stat(STATS, "decayed_pages");
+	long low_pages = 8 * MB / PAGE_SZ, pooled = 0;
+	int fds[4];
+
+	ASSERT_GE(low_mb, 0);
+	ASSERT_GE(idle_ms, 0);
+	ASSERT_EQ(0, write_str(PARAMS "pool_low_mb", "8"));
+	ASSERT_EQ(0, write_str(PARAMS "pool_idle_ms", "300"));
+	for (int i = 0; i < 4; i++) {
+		fds[i] = heap_alloc(self->heapfd, 16 * MB, O_RDWR);
+		ASSERT_GE(fds[i], 0);
+	}
+	for (int i = 0; i < 4; i++)
+		close(fds[i]);
+	ASSERT_EQ(0, wait_queue_empty());
+	EXPECT_GT(pooled_pages(), low_pages);
+	/* A hang guard only: the decay comes within two idle periods. */
+	for (int i = 0; i < 600; i++) {
+		pooled = pooled_pages();
+		if (pooled <= low_pages)
+			break;
+		usleep(100 * 1000);
+	}
+	TH_LOG("pooled after idling: %ld pages (low watermark %ld), decayed %ld",
+	       pooled, low_pages, read_stat(STATS, "decayed_pages") - decayed);
+	EXPECT_LE(pooled, low_pages);
+	EXPECT_GT(read_stat(STATS, "decayed_pages"), decayed);
+	/* Not below the watermark by more than one 1 MiB block. */
+	EXPECT_GT(pooled, low_pages - (long)(MB / PAGE_SZ));
+
+	char buf[32];
+
+	snprintf(buf, sizeof(buf), "%ld", low_mb);
+	write_str(PARAMS "pool_low_mb", buf);
+	snprintf(buf, sizeof(buf), "%ld", idle_ms);
+	write_str(PARAMS "pool_idle_ms", buf);
 }
 
 /*

@@ -74,6 +74,8 @@ void rdmabuf_pages_push(struct list_head *head, struct page *page);
 struct page *rdmabuf_pages_pop(struct list_head *head);
 struct page *rdmabuf_pages_next(struct list_head *head, struct page *page);
 void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
+void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
+void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
 bool rdmabuf_dma_heap_mem_accounting(void);
 int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
@@ -105,5 +107,7 @@ const char *rudmabuf_device_name(void);
 /* src/system_heap/params.c */
 const char *rsystem_heap_name(void);
 int rsystem_heap_pool_max_mb(void);
+int rsystem_heap_pool_low_mb(void);
+int rsystem_heap_pool_idle_ms(void);
 
 #endif /* RDMABUF_HELPERS_H */

@@ -322,6 +322,27 @@ void rdmabuf_pages_splice(struct list_head *from, struct list_head *to)
 	list_splice_tail_init(from, to);
 }
 
+/*
+ * Why C: page_pgdat() is a static inline, list_for_each_entry() a macro.
+ * Adds sign * the pages of every block on the list to their nodes'
+ * NR_KERNEL_MISC_RECLAIMABLE (KReclaimable in /proc/meminfo).
+ */
+void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign)
+{
+	struct page *page;
+
+	list_for_each_entry(page, head, lru)
+		mod_node_page_state(page_pgdat(page), NR_KERNEL_MISC_RECLAIMABLE,
+				    (long)sign << compound_order(page));
+}
+
+/* Why C: page_pgdat() is a static inline. The same for one block. */
+void rdmabuf_page_count_reclaimable(struct page *page, int sign)
+{
+	mod_node_page_state(page_pgdat(page), NR_KERNEL_MISC_RECLAIMABLE,
+			    (long)sign << compound_order(page));
+}
+
 /* Why C: fatal_signal_pending() is a static inline. */
 bool rdmabuf_fatal_signal_pending(void)
 {

@@ -195,6 +195,77 @@ impl PinnedDrop for PageList {
     }
 }
 
+/// A [`PageList`] whose blocks count as reclaimable kernel memory while they
+/// are on it: their nodes' `NR_KERNEL_MISC_RECLAIMABLE`, which
+/// `/proc/meminfo` shows in `KReclaimable` and counts in `MemAvailable`, as
+/// Android's page pool counts its pages. For memory that a shrinker gives
+/// back on request.
+///
+/// # Invariants
+///
+/// Every block on `list` has been added to its node's
+/// `NR_KERNEL_MISC_RECLAIMABLE`, and is subtracted when it leaves the list.
+#[pin_data(PinnedDrop)]
+pub(crate) struct ReclaimableList {
+    #[pin]
+    list: PageList,
+}
+
+impl ReclaimableList {
+    /// Creates an empty list.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        // INVARIANT: Empty.
+        pin_init!(Self {
+            list <- PageList::new(),
+        })
+    }
+
+    /// Returns the number of blocks.
+    pub(crate) fn len(&self) -> usize {
+        self.list.len()
+    }
+
+    /// Returns the order of the block at the head, if any.
+    pub(crate) fn head_order(&self) -> Option<u32> {
+        self.list.head_order()
+    }
+
+    /// Adds `block` at the tail and counts it.
+    pub(crate) fn push(self: Pin<&mut Self>, block: PageBlock) {
+        // SAFETY: By the invariant of `PageBlock` the block is allocated.
+        unsafe { bindings::rdmabuf_page_count_reclaimable(block.page.as_ptr(), 1) };
+        // INVARIANT: Counted above.
+        self.project().list.push(block);
+    }
+
+    /// Takes the block at the head, if any, and stops counting it.
+    pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
+        let block = self.project().list.pop()?;
+        // SAFETY: By the invariant of `PageBlock` the block is allocated.
+        unsafe { bindings::rdmabuf_page_count_reclaimable(block.page.as_ptr(), -1) };
+        Some(block)
+    }
+
+    /// Moves every block of `other` to the tail of this list and counts
+    /// them: O(1) for the list, one counter update per block.
+    pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
+        // SAFETY: The head is initialised and every entry is a block that
+        // `other` owns.
+        unsafe { bindings::rdmabuf_pages_count_reclaimable(other.head.get(), 1) };
+        // INVARIANT: Counted above.
+        self.project().list.append(other);
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for ReclaimableList {
+    fn drop(mut self: Pin<&mut Self>) {
+        while let Some(block) = self.as_mut().pop() {
+            drop(block);
+        }
+    }
+}
+
 /// An iterator over the blocks of a [`PageList`] as [`PhysRun`]s.
 #[derive(Clone)]
 pub(crate) struct PageListRuns<'a> {

@@ -52,6 +52,20 @@ pub(crate) fn system_heap_name() -> &'static CStr {
     unsafe { param_cstr(bindings::rsystem_heap_name()) }
 }
 
+/// `rsystem_heap.pool_low_mb`: what idle pools decay to, in MiB.
+#[cfg(kapi_heap)]
+pub(crate) fn system_heap_pool_low_mb() -> i32 {
+    // SAFETY: A plain accessor of a module parameter, callable at any time.
+    unsafe { bindings::rsystem_heap_pool_low_mb() }
+}
+
+/// `rsystem_heap.pool_idle_ms`: the idle time after which the pools decay.
+#[cfg(kapi_heap)]
+pub(crate) fn system_heap_pool_idle_ms() -> i32 {
+    // SAFETY: A plain accessor of a module parameter, callable at any time.
+    unsafe { bindings::rsystem_heap_pool_idle_ms() }
+}
+
 /// `rsystem_heap.pool_max_mb`: the most memory the page pools keep, in MiB.
 #[cfg(kapi_heap)]
 pub(crate) fn system_heap_pool_max_mb() -> i32 {

@@ -19,6 +19,13 @@
 //! allocates or zeroes under them, and the shrinker never waits on a lock
 //! the allocation path sleeps under.
 //!
+//! Pooled and queued pages count as reclaimable kernel memory
+//! (`KReclaimable`, and so `MemAvailable`). Idle pools decay: when neither an
+//! allocation nor a release happened for `pool_idle_ms`, a work item frees
+//! pooled blocks down to `pool_low_mb` (largest order first, so it may end
+//! up to one block below). Idleness is checked at that period, so the decay
+//! comes between one and two idle periods after the last use.
+//!
 //! With the dma-heap core's `mem_accounting` on, pages are charged to the
 //! allocating memory cgroup: such buffers bypass the pools both ways, so a
 //! page charged to one cgroup never serves another.
@@ -48,7 +55,8 @@ use kernel::workqueue::{
 
 use crate::kapi::pages::{
     PageBlock,
-    PageList, //
+    PageList,
+    ReclaimableList, //
 };
 use crate::kapi::shrinker::ShrinkerOps;
 use crate::orders::ORDERS;
@@ -62,24 +70,24 @@ const KICK_MS: u32 = 5;
 #[pin_data]
 pub(crate) struct Pools {
     #[pin]
-    order8: PageList,
+    order8: ReclaimableList,
     #[pin]
-    order4: PageList,
+    order4: ReclaimableList,
     #[pin]
-    order0: PageList,
+    order0: ReclaimableList,
 }
 
 impl Pools {
     fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            order8 <- PageList::new(),
-            order4 <- PageList::new(),
-            order0 <- PageList::new(),
+            order8 <- ReclaimableList::new(),
+            order4 <- ReclaimableList::new(),
+            order0 <- ReclaimableList::new(),
         })
     }
 
     /// Returns the pool of order index `index` (an index into [`ORDERS`]).
-    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut PageList> {
+    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ReclaimableList> {
         let pools = self.project();
         match index {
             0 => pools.order8,
@@ -93,7 +101,7 @@ impl Pools {
 #[pin_data]
 pub(crate) struct FreeQueue {
     #[pin]
-    blocks: PageList,
+    blocks: ReclaimableList,
     /// The worker is asked to exit.
     stopping: bool,
 }
@@ -110,6 +118,14 @@ pub(crate) struct Heap {
     /// Wakes the worker a little later for small releases.
     #[pin]
     kick: DelayedWork<Heap>,
+    /// Decays idle pools (work item 1).
+    #[pin]
+    decay: DelayedWork<Heap, 1>,
+    /// Allocations and releases so far; the decay work compares it with
+    /// what it saw one idle period earlier.
+    uses: Atomic<usize>,
+    uses_at_last_decay_check: Atomic<usize>,
+    decayed_pages: Atomic<usize>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
     cap_pages: fn() -> usize,
     /// Figures for debugfs and the shrinker's count.
@@ -127,11 +143,15 @@ impl Heap {
         pin_init!(Self {
             pools <- new_spinlock!(Pools::new()),
             queue <- new_spinlock!(pin_init!(FreeQueue {
-                blocks <- PageList::new(),
+                blocks <- ReclaimableList::new(),
                 stopping: false,
             })),
             queue_work <- new_condvar!(),
             kick <- new_delayed_work!("rsystem_heap::kick"),
+            decay <- new_delayed_work!("rsystem_heap::decay"),
+            uses: Atomic::new(0),
+            uses_at_last_decay_check: Atomic::new(0),
+            decayed_pages: Atomic::new(0),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
             queued_pages: Atomic::new(0),
@@ -146,6 +166,7 @@ impl Heap {
     /// has one (and `account` is off), else the head of the free queue zeroed
     /// here if it has that order, else fresh from the buddy allocator.
     pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
+        self.uses.fetch_add(1, Relaxed);
         if !account {
             let pooled = self.pools.lock().as_mut().list(index).pop();
             if let Some(block) = pooled {
@@ -169,12 +190,16 @@ impl Heap {
         let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
             return;
         };
+        // Checked and added under the pools' lock, so concurrent puts
+        // cannot overshoot the cap. Takers subtract after their pop, so the
+        // figure is never below what the pools hold.
+        let mut pools = self.pools.lock();
         let pooled: usize = self.pooled_pages.iter().map(|p| p.load(Relaxed)).sum();
         if pooled + block.nr_pages() > (self.cap_pages)() {
             return;
         }
         self.pooled_pages[index].fetch_add(block.nr_pages(), Relaxed);
-        self.pools.lock().as_mut().list(index).push(block);
+        pools.as_mut().list(index).push(block);
     }
 
     /// Gives back blocks that never left the heap (still zero).
@@ -195,12 +220,45 @@ impl Heap {
         queue.as_mut().project().blocks.append(blocks);
         heap.queued_pages.fetch_add(pages, Relaxed);
         drop(queue);
+        heap.uses.fetch_add(1, Relaxed);
+        heap.arm_decay();
         if pages >= KICK_NOW_PAGES {
             heap.queue_work.notify_one();
         } else {
             // Already pending: that kick will do.
-            let _ = workqueue::system().enqueue_delayed(heap.clone(), msecs_to_jiffies(KICK_MS));
+            let _ = workqueue::system()
+                .enqueue_delayed::<_, 0>(heap.clone(), msecs_to_jiffies(KICK_MS));
         }
+    }
+
+    /// Arms the decay work one idle period from now, unless it is pending
+    /// or decay is off.
+    fn arm_decay(self: &Arc<Self>) {
+        let Some(idle) = idle_jiffies() else {
+            return;
+        };
+        // Already pending: it re-arms itself while the heap is in use.
+        let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), idle);
+    }
+
+    /// The decay work: if the heap was used during the last idle period,
+    /// checks again one period later; else frees pooled blocks down to the
+    /// low watermark.
+    fn decay_if_idle(self: Arc<Self>) {
+        let uses = self.uses.load(Relaxed);
+        if self.uses_at_last_decay_check.xchg(uses, Relaxed) != uses {
+            self.arm_decay();
+            return;
+        }
+        let low = low_watermark_pages();
+        let mut freed = 0;
+        while self.pooled() > low {
+            let Some(block) = self.pop_pooled() else {
+                break;
+            };
+            freed += block.nr_pages();
+        }
+        self.decayed_pages.fetch_add(freed, Relaxed);
     }
 
     /// Takes one queued block, or `None` when the queue is empty.
@@ -287,6 +345,7 @@ impl Heap {
         writeln!(f, "alloc_from_pool: {}", self.from_pool.load(Relaxed))?;
         writeln!(f, "alloc_from_queue: {}", self.from_queue.load(Relaxed))?;
         writeln!(f, "alloc_from_buddy: {}", self.from_buddy.load(Relaxed))?;
+        writeln!(f, "decayed_pages: {}", self.decayed_pages.load(Relaxed))?;
         writeln!(
             f,
             "shrinker_freed_pages: {}",
@@ -297,6 +356,27 @@ impl Heap {
 
 impl_has_delayed_work! {
     impl HasDelayedWork<Self> for Heap { self.kick }
+    impl HasDelayedWork<Self, 1> for Heap { self.decay }
+}
+
+impl WorkItem<1> for Heap {
+    type Pointer = Arc<Heap>;
+
+    fn run(heap: Arc<Heap>) {
+        heap.decay_if_idle();
+    }
+}
+
+/// The idle period (`pool_idle_ms`) in jiffies, or `None` when decay is off.
+fn idle_jiffies() -> Option<kernel::time::Jiffies> {
+    let ms = u32::try_from(crate::kapi::params::system_heap_pool_idle_ms()).ok()?;
+    (ms > 0).then(|| msecs_to_jiffies(ms))
+}
+
+/// The low watermark (`pool_low_mb`) in pages.
+fn low_watermark_pages() -> usize {
+    let mb = usize::try_from(crate::kapi::params::system_heap_pool_low_mb()).unwrap_or(0);
+    mb.saturating_mul((1 << 20) / kernel::page::PAGE_SIZE)
 }
 
 impl WorkItem for Heap {
