@@ -20,9 +20,19 @@
 
 #include "rdmabuf_test.h"
 
+/*
+ * /proc/self/make-it-fail, opened once before any fault is armed: opening
+ * it while armed allocates a struct file, which failslab may fail, and the
+ * task would then stay armed.
+ */
+static int fail_fd = -1;
+
 static void make_it_fail(int on)
 {
-	write_str("/proc/self/make-it-fail", on ? "1" : "0");
+	if (pwrite(fail_fd, on ? "1" : "0", 1, 0) != 1) {
+		perror("faultinject: make-it-fail");
+		exit(1);
+	}
 }
 
 /*
@@ -86,6 +96,11 @@ int main(int argc, char **argv)
 
 	if (devfd < 0 || heapfd < 0) {
 		perror("open devices");
+		return 1;
+	}
+	fail_fd = open("/proc/self/make-it-fail", O_WRONLY | O_CLOEXEC);
+	if (fail_fd < 0) {
+		perror("open /proc/self/make-it-fail");
 		return 1;
 	}
 	memfd = memfd_create("fi", MFD_ALLOW_SEALING);
