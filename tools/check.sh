@@ -147,10 +147,10 @@ if [ "$flavor" = test ]; then
 else
 	seed=${RDMABUF_FUZZ_SEED:-$(date +%s)}
 	log "fuzz seed: $seed (RDMABUF_FUZZ_SEED=$seed reproduces it)"
-	# Every DMA mapping bounces (64 MiB swiotlb), under KASAN and DMA API
+	# Every DMA mapping bounces (16 MiB swiotlb), under KASAN and DMA API
 	# debugging: mapping failures are part of the run (tools/fuzz/).
-	boot debug 3000 --append "swiotlb=32768,force" -- \
-		"./run-tests.sh all; ./debug-run.sh $seed ${RDMABUF_FUZZ_SECONDS:-60} 300 100"
+	boot debug 3000 --append "swiotlb=8192,force" -- \
+		"./run-tests.sh all; ./debug-run.sh $seed ${RDMABUF_FUZZ_SECONDS:-60} 300 20"
 fi
 # A second boot with the dma-heap core's mem_accounting on: heap buffers are
 # charged to memory cgroups and must bypass the pools.

@@ -83,7 +83,7 @@ for f in failslab fail_page_alloc; do
 done
 echo "# faults injected: $injected"
 [ "$injected" -gt 0 ]; check $? faultinject/faults-were-injected
-# This boot bounces every DMA mapping through a 64 MiB swiotlb: the largest
+# This boot bounces every DMA mapping through a 16 MiB swiotlb: the largest
 # udmabufs cannot be mapped, and each failure came back as an errno.
 dma_failures=$(sed -n 's/.*dma_map_failures=\([0-9]*\).*/\1/p' /tmp/fault.out | tail -n1)
 [ "${dma_failures:-0}" -gt 0 ]; check $? faultinject/dma-mapping-failures-seen

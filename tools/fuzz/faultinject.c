@@ -38,7 +38,7 @@ static void make_it_fail(int on)
 /*
  * DMA mapping failures: in a swiotlb=force boot, DMA_BUF_IOCTL_SYNC maps the
  * whole udmabuf through the bounce buffer, so buffers from 1 MiB to 256 MiB
- * (four times the debug boot's 64 MiB swiotlb, bounced while other buffers
+ * (sixteen times the debug boot's 16 MiB swiotlb, bounced while other buffers
  * hold slots) fail to map once it is full. Each failure must be an errno
  * (EIO from the DMA layer, ENOMEM), the buffer must stay usable, and the
  * pins and memory are checked by the caller's leak checks.
