@@ -174,6 +174,51 @@ static void heap_latency(void)
 	drain_pools();
 }
 
+/*
+ * 1b. Allocation after an idle pause, at a pace the zeroing threads can
+ * follow: one buffer of a size after a pause, and a camera-style set of six
+ * 8 MiB buffers after 1.5 s. Each sample follows one round of the same
+ * allocation released just before the pause.
+ */
+static void heap_paced(void)
+{
+	static const struct {
+		const char *name;
+		size_t len;
+		int n, pause_ms;
+	} cases[] = {
+		{ "heap_alloc_paced_1M_100ms", MB, 1, 100 },
+		{ "heap_alloc_paced_8M_300ms", 8 * MB, 1, 300 },
+		{ "heap_alloc_paced_32M_800ms", 32 * MB, 1, 800 },
+		{ "heap_alloc_frameset_6x8M_1500ms", 8 * MB, 6, 1500 },
+	};
+	int fds[6];
+
+	for (unsigned int c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		fprintf(stderr, "# %s\n", cases[c].name);
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				struct driver *d = &drivers[k];
+				double t0, t;
+
+				for (int i = 0; i < cases[c].n; i++)
+					fds[i] = heap_alloc(d, cases[c].len);
+				for (int i = 0; i < cases[c].n; i++)
+					close(fds[i]);
+				usleep(cases[c].pause_ms * 1000);
+				t0 = now_us();
+				for (int i = 0; i < cases[c].n; i++)
+					fds[i] = heap_alloc(d, cases[c].len);
+				t = now_us() - t0;
+				for (int i = 0; i < cases[c].n; i++)
+					close(fds[i]);
+				row(cases[c].name, d, rep, t, "us");
+			}
+		}
+	}
+	drain_pools();
+}
+
 /* 2. and 3. Heap first touch of 32 MiB, and the caller-visible release. */
 static void heap_touch_and_release(void)
 {
@@ -422,6 +467,7 @@ int main(int argc, char **argv)
 	}
 	calibrate();
 	heap_latency();
+	heap_paced();
 	heap_touch_and_release();
 	udmabuf_cases();
 	return 0;
