@@ -14,9 +14,14 @@ loops=${4:-100}
 
 result() { echo "rdmabuf-result: $1 $2"; }
 check() { if [ "$1" = 0 ]; then result PASS "$2"; else result FAIL "$2"; fi; }
+# Waits up to 10 s for the heap's free queue to empty and for the last
+# udmabuf to be released: a release can come a little after the program
+# exits (an fput deferred to a worker, e.g. vgem dropping an import).
 settle() {
 	for _ in $(seq 100); do
-		[ "$(awk '$1 == "queued_pages:" { print $2 }' /sys/kernel/debug/rsystem_heap/stats)" = 0 ] && return
+		[ "$(awk '$1 == "queued_pages:" { print $2 }' /sys/kernel/debug/rsystem_heap/stats)" = 0 ] &&
+			[ "$(awk '$1 == "buffers:" { print $2 }' /sys/kernel/debug/rudmabuf/stats)" = 0 ] &&
+			return
 		sleep 0.1
 	done
 }
