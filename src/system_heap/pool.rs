@@ -4,12 +4,10 @@
 //!
 //! Every page in a pool is zero. Allocation takes from the pool of the order
 //! it wants, else from the buddy allocator with `__GFP_ZERO`. A released
-//! buffer's blocks are spliced onto the free queue in O(1); the zeroing
-//! threads (one per CPU, up to four, all at nice 19; [`Heap::zero_one`])
-//! zero them one block at a time and return them to their pool, or to the
-//! buddy allocator when the pool is full. A release wakes one thread, or all
-//! of them when the backlog is 4 MiB or more. The shrinker frees pooled
-//! pages first, then queued blocks without zeroing.
+//! buffer's blocks are spliced onto the free queue in O(1); the worker
+//! thread ([`Heap::zero_one`]) zeroes them one block at a time and returns
+//! them to their pool, or to the buddy allocator when the pool is full. The
+//! shrinker frees pooled pages first, then queued blocks without zeroing.
 //!
 //! When allocations outrun the thread (the pool of an order is empty), an
 //! allocation takes the block at the head of the free queue if it has the
@@ -65,8 +63,6 @@ use crate::orders::ORDERS;
 
 /// Releases of this many pages or more wake the worker at once.
 const KICK_NOW_PAGES: usize = 256;
-/// With this many pages queued, a release wakes every zeroing thread.
-const WAKE_ALL_PAGES: usize = 1024;
 /// Smaller releases wake it this many milliseconds later.
 const KICK_MS: u32 = 5;
 
@@ -227,12 +223,7 @@ impl Heap {
         heap.uses.fetch_add(1, Relaxed);
         heap.arm_decay();
         if pages >= KICK_NOW_PAGES {
-            // A backlog of several large blocks: every zeroing thread.
-            if heap.queued() >= WAKE_ALL_PAGES {
-                heap.queue_work.notify_all();
-            } else {
-                heap.queue_work.notify_one();
-            }
+            heap.queue_work.notify_one();
         } else {
             // Already pending: that kick will do.
             let _ = workqueue::system()

@@ -50,41 +50,27 @@ fn pool_cap_pages() -> usize {
     mb.saturating_mul((1 << 20) / PAGE_SIZE)
 }
 
-/// The zeroing threads' names: one thread per CPU, at most this many.
-const WORKER_NAMES: [&CStr; 4] = [
-    c"rsystem_heap-zero/0",
-    c"rsystem_heap-zero/1",
-    c"rsystem_heap-zero/2",
-    c"rsystem_heap-zero/3",
-];
-
-/// The deferred-free threads, asked to exit before they are stopped.
-struct Workers {
+/// The deferred-free thread, asked to exit before it is stopped.
+struct Worker {
     heap: Arc<Heap>,
-    threads: KVec<KThread<Heap>>,
+    thread: Option<KThread<Heap>>,
 }
 
-impl Workers {
+impl Worker {
     fn start(heap: Arc<Heap>) -> Result<Self> {
-        let cpus = usize::try_from(kernel::cpu::nr_cpu_ids()).unwrap_or(1);
-        let mut workers = Self {
+        // Nice 19: zeroing yields to everything else.
+        let thread = KThread::run(c"rsystem_heap-zero", 19, heap.clone(), Heap::worker)?;
+        Ok(Self {
             heap,
-            threads: KVec::new(),
-        };
-        for name in WORKER_NAMES.into_iter().take(cpus.max(1)) {
-            // Nice 19: zeroing yields to everything else. On error, drop
-            // stops the threads already started.
-            let thread = KThread::run(name, 19, workers.heap.clone(), Heap::worker)?;
-            workers.threads.push(thread, GFP_KERNEL)?;
-        }
-        Ok(workers)
+            thread: Some(thread),
+        })
     }
 }
 
-impl Drop for Workers {
+impl Drop for Worker {
     fn drop(&mut self) {
         self.heap.stop_worker();
-        self.threads.clear();
+        drop(self.thread.take());
     }
 }
 
@@ -94,7 +80,7 @@ struct RsystemHeapModule {
     _stats: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
     _debugfs: Dir,
     _shrinker: Shrinker<Heap>,
-    _workers: Workers,
+    _worker: Worker,
 }
 
 fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -106,7 +92,7 @@ impl kernel::Module for RsystemHeapModule {
         let name = kapi::params::system_heap_name();
         // Built in order; on any error what was built is torn down by drop.
         let heap = Arc::pin_init(Heap::new(pool_cap_pages), GFP_KERNEL)?;
-        let workers = Workers::start(heap.clone())?;
+        let worker = Worker::start(heap.clone())?;
         let shrinker = Shrinker::register(c"rsystem_heap-pool", heap.clone())?;
         let debugfs = Dir::new(c"rsystem_heap");
         let stats = KBox::pin_init(
@@ -122,7 +108,7 @@ impl kernel::Module for RsystemHeapModule {
             _stats: stats,
             _debugfs: debugfs,
             _shrinker: shrinker,
-            _workers: workers,
+            _worker: worker,
         })
     }
 }
