@@ -363,6 +363,64 @@ static void udmabuf_cases(void)
 		}
 	}
 
+	/*
+	 * What VM tools do: one item per guest page, list_limit raised to
+	 * 65536 on both drivers. The list is 1.5 MiB, on the heap.
+	 */
+	{
+		size_t n = 65536, len = sizeof(struct udmabuf_create_list) +
+					 n * sizeof(struct udmabuf_create_item);
+		struct udmabuf_create_list *big = calloc(1, len);
+
+		if (!big)
+			die("calloc");
+		write_str("/sys/module/udmabuf/parameters/list_limit", "65536");
+		write_str("/sys/module/rudmabuf/parameters/list_limit", "65536");
+		big->count = n;
+		for (size_t i = 0; i < n; i++)
+			big->list[i] = (struct udmabuf_create_item){
+				.memfd = shm256, .offset = i * PAGE_SZ, .size = PAGE_SZ };
+		fprintf(stderr, "# udmabuf_create_list_65536_items\n");
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				double t0 = now_us();
+				int fd = ioctl(drivers[k].devfd, UDMABUF_CREATE_LIST, big);
+
+				if (fd < 0)
+					die("UDMABUF_CREATE_LIST of 65536 items");
+				close(fd);
+				row("udmabuf_create_list_65536_items", &drivers[k], rep,
+				    now_us() - t0, "us");
+			}
+		}
+		write_str("/sys/module/udmabuf/parameters/list_limit", "1024");
+		write_str("/sys/module/rudmabuf/parameters/list_limit", "1024");
+		free(big);
+	}
+
+	/* The whole life of a buffer a program reads once: create, mmap, read. */
+	fprintf(stderr, "# udmabuf_create_mmap_read_64M_shmem\n");
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			volatile unsigned char sum = 0;
+			unsigned char *map;
+			double t0 = now_us();
+			int fd;
+
+			one_item(&l, shm64, 64 * MB);
+			fd = create_list(&drivers[k], &l);
+			map = mmap(NULL, 64 * MB, PROT_READ, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED)
+				die("mmap udmabuf");
+			for (size_t off = 0; off < 64 * MB; off += PAGE_SZ)
+				sum += map[off];
+			munmap(map, 64 * MB);
+			close(fd);
+			row("udmabuf_create_mmap_read_64M_shmem", &drivers[k], rep, now_us() - t0,
+			    "us");
+		}
+	}
+
 	fprintf(stderr, "# udmabuf_first_touch_256M\n");
 	for (int rep = 0; rep < reps; rep++) {
 		for (int k = 0; k < 2; k++) {
