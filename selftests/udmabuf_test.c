@@ -18,6 +18,7 @@
 #include "rdmabuf_test.h"
 
 #define STATS		"/sys/kernel/debug/rudmabuf/stats"
+#define MB		(1UL << 20)
 #define PARAMS		"/sys/module/rudmabuf/parameters/"
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
@@ -569,6 +570,150 @@ TEST_F(udmabuf, rmmod_refused_while_a_buffer_lives)
 	EXPECT_EQ(EWOULDBLOCK, errno);
 	close(ubuf);
 	close(memfd);
+}
+
+/*
+ * Maps `size` bytes of `fd` from `off` at a 2 MiB-aligned address plus
+ * `skew` bytes: the address hint a program passes to get huge mappings
+ * (dma-buf files cannot choose the address themselves).
+ */
+static unsigned char *map_at_pmd(int fd, size_t size, off_t off, size_t skew)
+{
+	size_t span = size + HPAGE_SZ + skew;
+	unsigned char *area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *want;
+
+	if (area == MAP_FAILED)
+		return MAP_FAILED;
+	want = (unsigned char *)(((uintptr_t)area + HPAGE_SZ - 1) & ~(uintptr_t)(HPAGE_SZ - 1)) + skew;
+	munmap(area, span);
+	return mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, off);
+}
+
+/*
+ * Touches every page of `map` (checking it against `ref`) and returns how
+ * many kB of page tables that cost.
+ */
+static long page_tables_kb(void)
+{
+	/* Fold the per-CPU counter deltas in first: they hide small changes. */
+	write_str("/proc/sys/vm/stat_refresh", "1");
+	return read_keyed("/proc/meminfo", "PageTables");
+}
+
+static long touch_page_tables(unsigned char *map, const unsigned char *ref, size_t size,
+			      int *mismatch)
+{
+	long before = page_tables_kb();
+
+	*mismatch = !same(map, ref, size);
+	return page_tables_kb() - before;
+}
+
+/*
+ * Where a 2 MiB piece of the buffer is a physically contiguous, aligned run
+ * (hugetlbfs pages, THP) and the VMA is aligned to match, it is mapped with
+ * one PMD: no page table. Everywhere else, page by page, with the same data.
+ * 64 MiB mapped with PTEs costs 32 page tables (128 kB).
+ */
+TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
+{
+	size_t size = 64 * MB;
+	int memfd = make_memfd(HUGETLB, size, F_SEAL_SHRINK);
+	unsigned char *ref, *map;
+	int ubuf, mismatch;
+	long kb;
+
+	ASSERT_GE(memfd, 0);
+	ref = map_fd(memfd, size, 0);
+	ASSERT_NE(MAP_FAILED, ref);
+	fill(ref, size, 11);
+	ubuf = create_one(self->devfd, memfd, 0, size, 0);
+	ASSERT_GE(ubuf, 0);
+
+	/* Aligned: PMDs only. */
+	map = map_at_pmd(ubuf, size, 0, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	kb = touch_page_tables(map, ref, size, &mismatch);
+	TH_LOG("aligned 64 MiB hugetlbfs: %ld kB of page tables", kb);
+	EXPECT_EQ(0, mismatch);
+	EXPECT_LT(kb, 16);
+	munmap(map, size);
+
+	/* The VMA starts mid-huge-page: page tables, the same data. */
+	map = map_at_pmd(ubuf, size - HPAGE_SZ, 0, PAGE_SZ);
+	ASSERT_NE(MAP_FAILED, map);
+	kb = touch_page_tables(map, ref, size - HPAGE_SZ, &mismatch);
+	TH_LOG("skewed by 4 KiB: %ld kB of page tables", kb);
+	EXPECT_EQ(0, mismatch);
+	EXPECT_GE(kb, 31 * 4);
+	munmap(map, size - HPAGE_SZ);
+
+	/* An aligned VMA at a buffer offset inside a huge page: no PMD. */
+	map = map_at_pmd(ubuf, 8 * MB, 3 * PAGE_SZ, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	kb = touch_page_tables(map, ref + 3 * PAGE_SZ, 8 * MB, &mismatch);
+	TH_LOG("offset 3 pages: %ld kB of page tables", kb);
+	EXPECT_EQ(0, mismatch);
+	EXPECT_GE(kb, 4 * 4);
+	munmap(map, 8 * MB);
+
+	/* A second 2 MiB of the buffer at an aligned address: one PMD. */
+	map = map_at_pmd(ubuf, 4 * MB, 2 * MB, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	kb = touch_page_tables(map, ref + 2 * MB, 4 * MB, &mismatch);
+	EXPECT_EQ(0, mismatch);
+	EXPECT_LE(kb, 4);
+	/* Writes through the PMD reach the memfd. */
+	map[HPAGE_SZ + 5] = 0x5c;
+	EXPECT_EQ(0x5c, ref[2 * MB + HPAGE_SZ + 5]);
+	munmap(map, 4 * MB);
+
+	close(ubuf);
+	munmap(ref, size);
+	close(memfd);
+}
+
+/*
+ * A list mixing 4 KiB shmem pages and hugetlbfs pages, mapped aligned:
+ * PMDs where the huge pages fall on 2 MiB of the mapping, page tables for
+ * the rest, every page right.
+ */
+TEST_F_TIMEOUT(udmabuf, huge_and_small_folios_in_one_mapping, 120)
+{
+	int small = make_memfd(SHMEM, 2 * MB, F_SEAL_SHRINK);
+	int huge = make_memfd(HUGETLB, 8 * MB, F_SEAL_SHRINK);
+	unsigned char *s, *h, *map;
+	struct list l = { .head = { .count = 3 } };
+	int ubuf;
+
+	ASSERT_GE(small, 0);
+	ASSERT_GE(huge, 0);
+	s = map_fd(small, 2 * MB, 0);
+	h = map_fd(huge, 8 * MB, 0);
+	ASSERT_NE(MAP_FAILED, s);
+	ASSERT_NE(MAP_FAILED, h);
+	fill(s, 2 * MB, 3);
+	fill(h, 8 * MB, 5);
+	/* 2 MiB of small pages, 4 MiB of huge pages, 1 MiB mid-huge-page. */
+	l.items[0] = (struct udmabuf_create_item){ .memfd = small, .size = 2 * MB };
+	l.items[1] = (struct udmabuf_create_item){ .memfd = huge, .offset = 2 * MB,
+						   .size = 4 * MB };
+	l.items[2] = (struct udmabuf_create_item){ .memfd = huge, .offset = 6 * MB + 512 * 1024,
+						   .size = MB };
+	ubuf = create_list(self->devfd, &l);
+	ASSERT_GE(ubuf, 0);
+	map = map_at_pmd(ubuf, 7 * MB, 0, 0);
+	ASSERT_NE(MAP_FAILED, map);
+	EXPECT_TRUE(same(map, s, 2 * MB));
+	EXPECT_TRUE(same(map + 2 * MB, h + 2 * MB, 4 * MB));
+	EXPECT_TRUE(same(map + 6 * MB, h + 6 * MB + 512 * 1024, MB));
+	munmap(map, 7 * MB);
+	close(ubuf);
+	munmap(s, 2 * MB);
+	munmap(h, 8 * MB);
+	close(small);
+	close(huge);
 }
 
 TEST_F_TIMEOUT(udmabuf, table_is_small_for_1g_hugetlb, 120)

@@ -11,6 +11,7 @@
 
 #include <linux/dma-direction.h>
 #include <linux/gfp_types.h>
+#include <linux/mm_types.h>
 
 struct device;
 struct file;
@@ -58,6 +59,9 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 					    struct rdmabuf_vma_info *info,
 					    unsigned long *pgoff,
 					    unsigned long *address);
+unsigned int rdmabuf_pfnmap_pmd_order(void);
+vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
+					unsigned int order);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);

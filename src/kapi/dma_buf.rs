@@ -48,12 +48,26 @@ use super::vmap::VmapSlot;
 pub(crate) const O_RDWR: u32 = flags::O_RDWR;
 #[cfg(kapi_udmabuf)]
 const O_CLOEXEC: u32 = flags::O_CLOEXEC;
-/// `VM_FAULT_SIGBUS` and `VM_FAULT_ERROR` (checked in `src/kapi/helpers.c`:
+/// `VM_FAULT_SIGBUS`, `VM_FAULT_ERROR` and `VM_FAULT_FALLBACK` (checked in `src/kapi/helpers.c`:
 /// the kernel crate binds neither, `VM_FAULT_ERROR` being a macro).
 #[cfg(kapi_udmabuf)]
 const VM_FAULT_SIGBUS: u32 = 0x02;
 #[cfg(kapi_udmabuf)]
 const VM_FAULT_ERROR: u32 = 0x873;
+#[cfg(kapi_udmabuf)]
+const VM_FAULT_FALLBACK: u32 = 0x800;
+
+/// Returns the first page frame of buffer pages `first..first + nr` if they
+/// are physically contiguous.
+#[cfg(kapi_udmabuf)]
+fn contiguous_pages<P: BufferPages>(pages: &P, first: usize, nr: usize) -> Option<usize> {
+    let mut runs = pages.runs_from(first);
+    let mut merged = runs.next()?;
+    while merged.npages() < nr {
+        merged = merged.try_merge(&runs.next()?)?;
+    }
+    Some(merged.pfn())
+}
 
 /// How a dma-buf's pages are mapped into user space.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -353,6 +367,7 @@ impl<T: Exporter> OpsTable<T> {
     #[cfg(kapi_udmabuf)]
     const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
         fault: Some(Self::fault),
+        huge_fault: Some(Self::huge_fault),
         // SAFETY: All-zero is a valid `vm_operations_struct`.
         ..unsafe { core::mem::zeroed() }
     };
@@ -597,20 +612,85 @@ impl<T: Exporter> OpsTable<T> {
             return ret;
         }
 
+        // As upstream, the rest of the VMA is mapped now, one page at a
+        // time; but a PMD-sized piece that `huge_fault` can map whole is
+        // left to it (unless it holds the faulting address: this fault came
+        // here because that PMD could not be mapped huge).
+        // SAFETY: A plain query.
+        let pmd_order = unsafe { bindings::rdmabuf_pfnmap_pmd_order() };
+        // `pmd_pages` is 0 without huge PFN maps: nothing is left.
+        let pmd_pages = if pmd_order == 0 {
+            0
+        } else {
+            1usize << pmd_order
+        };
+        let pmd_size = pmd_pages * PAGE_SIZE;
         let (start, end) = (info.start, info.end);
         let mut addr = start;
+        let mut skip_to = 0;
         'prefault: for run in pages.runs_from(info.pgoff) {
             for n in 0..run.npages() {
                 if addr >= end {
                     break 'prefault;
                 }
+                let pfn = run.pfn() + n;
+                if pmd_pages != 0
+                    && addr & (pmd_size - 1) == 0
+                    && pfn & (pmd_pages - 1) == 0
+                    && run.npages() - n >= pmd_pages
+                    && end - addr >= pmd_size
+                    && !(addr..addr + pmd_size).contains(&address)
+                {
+                    skip_to = addr + pmd_size;
+                }
                 // Errors here are left to a real fault on that address.
-                if addr != address && insert(addr, run.pfn() + n) & VM_FAULT_ERROR != 0 {
+                if addr >= skip_to && addr != address && insert(addr, pfn) & VM_FAULT_ERROR != 0 {
                     break 'prefault;
                 }
                 addr += PAGE_SIZE;
             }
         }
         ret
+    }
+
+    /// Maps a PMD (or PUD) of the buffer with one entry where the pages
+    /// under it are physically contiguous and aligned, and the VMA covers
+    /// it; otherwise falls back to page faults.
+    ///
+    /// # Safety
+    ///
+    /// Called by the mm on a fault in a VMA set up by [`Self::mmap`].
+    #[cfg(kapi_udmabuf)]
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: u32,
+    ) -> bindings::vm_fault_t {
+        let mut info = bindings::rdmabuf_vma_info::default();
+        let mut pgoff = 0;
+        let mut address = 0;
+        // SAFETY: `vmf` is the fault being handled.
+        unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        let Some(nr) = 1usize.checked_shl(order) else {
+            return VM_FAULT_FALLBACK;
+        };
+        let size = nr * PAGE_SIZE;
+        let addr = address & !(size - 1);
+        if addr < info.start || addr.checked_add(size).is_none_or(|e| e > info.end) {
+            return VM_FAULT_FALLBACK;
+        }
+        // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
+        // VMA's file reference keeps the dma-buf alive.
+        let exported = unsafe { Self::exported(info.private) };
+        let first = info.pgoff + (addr - info.start) / PAGE_SIZE;
+        let Some(pfn) = contiguous_pages(&**exported.exporter.pages(), first, nr) else {
+            return VM_FAULT_FALLBACK;
+        };
+        if pfn % nr != 0 {
+            return VM_FAULT_FALLBACK;
+        }
+        // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers
+        // the whole aligned range; the `nr` pages from `pfn` are the
+        // buffer's pages `first..first + nr`, which outlive the VMA.
+        unsafe { bindings::rdmabuf_vmf_insert_pfn_order(vmf, pfn, order) }
     }
 }

@@ -9,6 +9,7 @@
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
+#include <linux/huge_mm.h>
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
 #include <linux/kthread.h>
@@ -118,7 +119,7 @@ void rdmabuf_inode_unlock_shared(struct file *file)
 }
 
 /* The constants src/kapi/dma_buf.rs hard-codes (the kernel crate lacks them). */
-static_assert(VM_FAULT_SIGBUS == 0x02 && VM_FAULT_ERROR == 0x873);
+static_assert(VM_FAULT_SIGBUS == 0x02 && VM_FAULT_ERROR == 0x873 && VM_FAULT_FALLBACK == 0x800);
 
 /* Static inlines: no-ops on x86, cache maintenance on VIVT caches. */
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size)
@@ -156,6 +157,36 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 	*pgoff = vmf->pgoff;
 	*address = vmf->address;
 	return vmf->vma;
+}
+
+/*
+ * Why C: PMD_ORDER and PUD_ORDER are macros and huge PFN maps a Kconfig
+ * choice. The largest order below PUD (PMD) that a PFN map can use here,
+ * 0 without huge PFN maps.
+ */
+unsigned int rdmabuf_pfnmap_pmd_order(void)
+{
+	return IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ? PMD_ORDER : 0;
+}
+
+/*
+ * Why C: as above. Maps 2^order pages from pfn at the fault's address
+ * rounded down to that order, or returns VM_FAULT_FALLBACK for an order
+ * the kernel cannot map so (vfio-pci does the same). Not made writable
+ * here: a shared PFN map's vm_page_prot is, as with vmf_insert_pfn().
+ */
+vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
+					unsigned int order)
+{
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+	if (order == PMD_ORDER)
+		return vmf_insert_pfn_pmd(vmf, pfn, false);
+#endif
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+	if (order == PUD_ORDER)
+		return vmf_insert_pfn_pud(vmf, pfn, false);
+#endif
+	return VM_FAULT_FALLBACK;
 }
 
 /* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */

@@ -443,6 +443,45 @@ static void udmabuf_cases(void)
 		}
 	}
 
+	/*
+	 * First touch of a 1 GiB hugetlbfs udmabuf mapped at a 2 MiB-aligned
+	 * address (the hint a program passes for huge mappings), and the page
+	 * tables that costs (PageTables, per-CPU deltas folded in first).
+	 */
+	fprintf(stderr, "# udmabuf_first_touch_1G_hugetlb\n");
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			volatile unsigned char sum = 0;
+			unsigned char *area, *map;
+			long pt0, pt1;
+			double t0;
+			int fd;
+
+			one_item(&l, hugetlb, GB);
+			fd = create_list(&drivers[k], &l);
+			area = mmap(NULL, GB + 2 * MB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (area == MAP_FAILED)
+				die("mmap reserve");
+			munmap(area, GB + 2 * MB);
+			area = (unsigned char *)(((uintptr_t)area + 2 * MB - 1) & ~(uintptr_t)(2 * MB - 1));
+			write_str("/proc/sys/vm/stat_refresh", "1");
+			pt0 = read_keyed("/proc/meminfo", "PageTables");
+			t0 = now_us();
+			map = mmap(area, GB, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+			if (map == MAP_FAILED)
+				die("mmap udmabuf");
+			for (size_t off = 0; off < GB; off += PAGE_SZ)
+				sum += map[off];
+			row("udmabuf_first_touch_1G_hugetlb", &drivers[k], rep, now_us() - t0, "us");
+			write_str("/proc/sys/vm/stat_refresh", "1");
+			pt1 = read_keyed("/proc/meminfo", "PageTables");
+			row("udmabuf_page_tables_1G_hugetlb", &drivers[k], rep, (pt1 - pt0) * 1024.0,
+			    "bytes");
+			munmap(map, GB);
+			close(fd);
+		}
+	}
+
 	if (vgem >= 0) {
 		fprintf(stderr, "# udmabuf_vgem_import_1G_hugetlb\n");
 		for (int rep = 0; rep < reps; rep++) {

@@ -20,9 +20,10 @@ TARGETS = [
     ("heap_alloc_burst_4K", 1.1), ("heap_alloc_paced_", 0.05),
     ("heap_alloc_frameset_", 0.05), ("heap_alloc_cold_", 1.1), ("heap_release_", 0.5),
     ("udmabuf_create_1G_hugetlb", 0.5), ("udmabuf_metadata_1G_hugetlb", 0.01),
-    ("heap_first_touch", 1.0), ("udmabuf_first_touch", 1.0),
+    ("heap_first_touch", 1.0), ("udmabuf_first_touch_256M", 1.0),
     ("udmabuf_create_64M_shmem", 1.0), ("udmabuf_create_list_", 1.0),
     ("udmabuf_create_mmap_read_", 1.0), ("udmabuf_metadata_64M_shmem", 0.55),
+    ("udmabuf_first_touch_1G_hugetlb", 0.2), ("udmabuf_page_tables_1G_hugetlb", 0.01),
 ]
 
 

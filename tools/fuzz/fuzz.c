@@ -193,6 +193,20 @@ static void op_heap(struct ctx *c)
 		keep(c, d.fd, d.len);
 }
 
+/* An address where `len` bytes would start on a 2 MiB boundary, or NULL. */
+static void *pmd_aligned_hint(size_t len)
+{
+	unsigned char *area = mmap(NULL, len + HPAGE_SZ, PROT_NONE,
+				   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uintptr_t aligned;
+
+	if (area == MAP_FAILED)
+		return NULL;
+	aligned = ((uintptr_t)area + HPAGE_SZ - 1) & ~(uintptr_t)(HPAGE_SZ - 1);
+	munmap(area, len + HPAGE_SZ);
+	return (void *)aligned;
+}
+
 static void op_mmap(struct ctx *c)
 {
 	int slot = pick(c, SLOTS), fd = c->bufs[slot];
@@ -204,13 +218,23 @@ static void op_mmap(struct ctx *c)
 
 	if (fd < 0)
 		return;
-	map = mmap(NULL, len, PROT_READ | PROT_WRITE, shared ? MAP_SHARED : MAP_PRIVATE, fd, off);
+	/* Half the time at a 2 MiB-aligned hint, where huge mappings apply. */
+	map = mmap(pick(c, 2) ? pmd_aligned_hint(len) : NULL, len, PROT_READ | PROT_WRITE,
+		   shared ? MAP_SHARED : MAP_PRIVATE, fd, off);
 	account(c, map == MAP_FAILED ? -1 : 0, off + len > size || !shared);
 	if (map == MAP_FAILED)
 		return;
 	/* Touch pages inside the buffer only (past it is SIGBUS, as upstream). */
 	for (size_t p = 0; off + p < size && p < len; p += PAGE_SZ * (1 + pick(c, 8)))
 		map[p] ^= (unsigned char)next(c);
+	/* Sometimes punch a page out (splitting a huge mapping), touch again. */
+	if (pick(c, 3) == 0 && len > PAGE_SZ) {
+		size_t hole = PAGE_SZ * (1 + pick(c, len / PAGE_SZ - 1));
+
+		munmap(map + hole, PAGE_SZ);
+		if (off < size)
+			map[0] ^= (unsigned char)next(c);
+	}
 	munmap(map, len);
 }
 
