@@ -245,6 +245,10 @@ impl Heap {
     /// checks again one period later; else frees pooled blocks down to the
     /// low watermark.
     fn decay_if_idle(self: Arc<Self>) {
+        // Decay was turned off while this was pending.
+        if idle_jiffies().is_none() {
+            return;
+        }
         let uses = self.uses.load(Relaxed);
         if self.uses_at_last_decay_check.xchg(uses, Relaxed) != uses {
             self.arm_decay();
