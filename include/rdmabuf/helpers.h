@@ -49,6 +49,7 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
+size_t rdmabuf_folios_of_order(struct folio *const *folios, size_t nr, unsigned int order);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);
@@ -60,6 +61,9 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 					    unsigned long *pgoff,
 					    unsigned long *address);
 unsigned int rdmabuf_pfnmap_pmd_order(void);
+int rdmabuf_insert_folio_pages(struct vm_area_struct *vma, unsigned long addr,
+			       struct folio *const *folios, unsigned long nr_folios,
+			       unsigned int order, unsigned long first, unsigned long nr);
 vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 					unsigned int order);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,

@@ -57,16 +57,26 @@ const VM_FAULT_ERROR: u32 = 0x873;
 #[cfg(kapi_udmabuf)]
 const VM_FAULT_FALLBACK: u32 = 0x800;
 
-/// Returns the first page frame of buffer pages `first..first + nr` if they
-/// are physically contiguous.
+/// Returns the first page frame of the `nr` buffer pages that the VMA maps
+/// at `addr` if one huge entry maps them: `addr` is aligned to `nr` pages,
+/// the VMA covers them all, and they are the pages of one folio (or run)
+/// from a page aligned alike. These pieces, and only these, are what
+/// `huge_fault` maps.
 #[cfg(kapi_udmabuf)]
-fn contiguous_pages<P: BufferPages>(pages: &P, first: usize, nr: usize) -> Option<usize> {
-    let mut runs = pages.runs_from(first);
-    let mut merged = runs.next()?;
-    while merged.npages() < nr {
-        merged = merged.try_merge(&runs.next()?)?;
+fn huge_piece<P: BufferPages>(
+    pages: &P,
+    info: &bindings::rdmabuf_vma_info,
+    addr: usize,
+    nr: usize,
+) -> Option<usize> {
+    let size = nr.checked_mul(PAGE_SIZE)?;
+    if addr % size != 0 || addr < info.start || addr.checked_add(size)? > info.end {
+        return None;
     }
-    Some(merged.pfn())
+    let run = pages
+        .runs_from(info.pgoff + (addr - info.start) / PAGE_SIZE)
+        .next()?;
+    (run.npages() >= nr && run.pfn() % nr == 0).then_some(run.pfn())
 }
 
 /// How a dma-buf's pages are mapped into user space.
@@ -596,7 +606,7 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
-        let pages = exported.exporter.pages();
+        let pages = &**exported.exporter.pages();
 
         let insert = |addr: usize, pfn: usize| -> u32 {
             // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
@@ -612,10 +622,13 @@ impl<T: Exporter> OpsTable<T> {
             return ret;
         }
 
-        // As upstream, the rest of the VMA is mapped now, one page at a
-        // time; but a PMD-sized piece that `huge_fault` can map whole is
-        // left to it (unless it holds the faulting address: this fault came
-        // here because that PMD could not be mapped huge).
+        // As upstream, the rest of the VMA is mapped now; but a stretch of
+        // folios at a time, with one page-table walk and lock per page table
+        // instead of per page. A piece that `huge_fault` maps whole is left
+        // to it, so these insertions never reach a range where it could
+        // have put a huge entry. Only if this fault is in such a piece (it
+        // came here because the piece could not be mapped huge) is that
+        // piece mapped page by page, as it may hold anything by now.
         // SAFETY: A plain query.
         let pmd_order = unsafe { bindings::rdmabuf_pfnmap_pmd_order() };
         // `pmd_pages` is 0 without huge PFN maps: nothing is left.
@@ -625,30 +638,50 @@ impl<T: Exporter> OpsTable<T> {
             1usize << pmd_order
         };
         let pmd_size = pmd_pages * PAGE_SIZE;
-        let (start, end) = (info.start, info.end);
-        let mut addr = start;
-        let mut skip_to = 0;
-        'prefault: for run in pages.runs_from(info.pgoff) {
-            for n in 0..run.npages() {
-                if addr >= end {
-                    break 'prefault;
-                }
-                let pfn = run.pfn() + n;
-                if pmd_pages != 0
-                    && addr & (pmd_size - 1) == 0
-                    && pfn & (pmd_pages - 1) == 0
-                    && run.npages() - n >= pmd_pages
-                    && end - addr >= pmd_size
-                    && !(addr..addr + pmd_size).contains(&address)
-                {
-                    skip_to = addr + pmd_size;
-                }
-                // Errors here are left to a real fault on that address.
-                if addr >= skip_to && addr != address && insert(addr, pfn) & VM_FAULT_ERROR != 0 {
-                    break 'prefault;
-                }
-                addr += PAGE_SIZE;
+        let mut addr = info.start;
+        for stretch in pages.folio_stretches_from(info.pgoff) {
+            if addr >= info.end {
+                break;
             }
+            let end = addr + stretch.npages().min((info.end - addr) / PAGE_SIZE) * PAGE_SIZE;
+            // Maps the stretch's pages at `from..to`. Errors here are left
+            // to a real fault on that address.
+            let map = |from: usize, to: usize| {
+                from >= to
+                    // SAFETY: The VMA is a PFN-mapped VMA of ours, which the
+                    // buffer outlives, and `from..to` is inside it and
+                    // outside every piece that `huge_fault` maps.
+                    || unsafe {
+                        stretch.insert(vma, from, (from - addr) / PAGE_SIZE, (to - from) / PAGE_SIZE)
+                    }
+            };
+            let mut from = addr;
+            let mut piece = if pmd_pages == 0 {
+                end
+            } else {
+                addr.next_multiple_of(pmd_size)
+            };
+            while piece < end && end - piece >= pmd_size {
+                if let Some(pfn) = huge_piece(pages, &info, piece, pmd_pages) {
+                    if !map(from, piece) {
+                        return ret;
+                    }
+                    if (piece..piece + pmd_size).contains(&address) {
+                        for n in 0..pmd_pages {
+                            let at = piece + n * PAGE_SIZE;
+                            if at != address && insert(at, pfn + n) & VM_FAULT_ERROR != 0 {
+                                return ret;
+                            }
+                        }
+                    }
+                    from = piece + pmd_size;
+                }
+                piece += pmd_size;
+            }
+            if !map(from, end) {
+                break;
+            }
+            addr = end;
         }
         ret
     }
@@ -670,27 +703,23 @@ impl<T: Exporter> OpsTable<T> {
         let mut address = 0;
         // SAFETY: `vmf` is the fault being handled.
         unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
-        let Some(nr) = 1usize.checked_shl(order) else {
+        let Some(size) = 1usize
+            .checked_shl(order)
+            .and_then(|nr| nr.checked_mul(PAGE_SIZE))
+        else {
             return VM_FAULT_FALLBACK;
         };
-        let size = nr * PAGE_SIZE;
         let addr = address & !(size - 1);
-        if addr < info.start || addr.checked_add(size).is_none_or(|e| e > info.end) {
-            return VM_FAULT_FALLBACK;
-        }
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
-        let first = info.pgoff + (addr - info.start) / PAGE_SIZE;
-        let Some(pfn) = contiguous_pages(&**exported.exporter.pages(), first, nr) else {
+        let Some(pfn) = huge_piece(&**exported.exporter.pages(), &info, addr, size / PAGE_SIZE)
+        else {
             return VM_FAULT_FALLBACK;
         };
-        if pfn % nr != 0 {
-            return VM_FAULT_FALLBACK;
-        }
         // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers
-        // the whole aligned range; the `nr` pages from `pfn` are the
-        // buffer's pages `first..first + nr`, which outlive the VMA.
+        // the whole aligned range; the pages from `pfn` on are the buffer's
+        // pages mapped there, which outlive the VMA.
         unsafe { bindings::rdmabuf_vmf_insert_pfn_order(vmf, pfn, order) }
     }
 }

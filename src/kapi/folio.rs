@@ -35,6 +35,15 @@ impl PinnedFolio {
         unsafe { bindings::rdmabuf_folio_nr_pages(self.0.as_ptr()) }
     }
 
+    /// Returns how many folios at the start of `folios` have `1 << order`
+    /// pages.
+    pub(crate) fn count_of_order(folios: &[PinnedFolio], order: u32) -> usize {
+        // SAFETY: `folios` is an array of `folios.len()` valid folio
+        // pointers (`PinnedFolio` is a transparent `NonNull<folio>`), which
+        // the call only reads.
+        unsafe { bindings::rdmabuf_folios_of_order(folios.as_ptr().cast(), folios.len(), order) }
+    }
+
     /// Returns the run of `npages` pages starting at page `first` of the
     /// folio, or `None` if that is not inside the folio.
     pub(crate) fn run(&self, first: usize, npages: usize) -> Option<PhysRun<'_>> {
@@ -65,6 +74,95 @@ impl Drop for PinnedFolio {
     }
 }
 
+/// Buffer pages that are consecutive pages of folios of one order: `npages`
+/// pages from page `first` of `folios[0]` on, going on into the folios after
+/// it. This is how kapi maps many small folios at a time.
+///
+/// # Invariants
+///
+/// `npages >= 1`, `first < 2^order` and `first + npages <= folios.len() <<
+/// order`. That every folio has order `order` is what the driver promises;
+/// kapi checks it for each folio where it maps one (a folio of another size
+/// stops the mapping), so a wrong promise cannot map memory outside the
+/// folios.
+#[cfg(kapi_udmabuf)]
+pub(crate) struct FolioStretch<'a> {
+    folios: &'a [PinnedFolio],
+    order: u32,
+    first: usize,
+    npages: usize,
+}
+
+#[cfg(kapi_udmabuf)]
+impl<'a> FolioStretch<'a> {
+    /// Makes the stretch of `npages` pages from page `first` of `folios[0]`
+    /// on, whose folios have order `order`; `None` if that is not inside
+    /// `folios`.
+    pub(crate) fn new(
+        folios: &'a [PinnedFolio],
+        order: u32,
+        first: usize,
+        npages: usize,
+    ) -> Option<Self> {
+        let folio_pages = 1usize.checked_shl(order)?;
+        let span = folios.len().checked_mul(folio_pages)?;
+        if npages == 0 || first >= folio_pages || first.checked_add(npages)? > span {
+            return None;
+        }
+        // INVARIANT: Just checked.
+        Some(Self {
+            folios,
+            order,
+            first,
+            npages,
+        })
+    }
+
+    /// Returns the number of pages in the stretch.
+    pub(crate) fn npages(&self) -> usize {
+        self.npages
+    }
+
+    /// Inserts `npages` pages of the stretch, from its page `skip` on, into
+    /// `vma` at `addr`, as `vmf_insert_pfn()` would, but with one page-table
+    /// walk and lock per page table. Stops at a folio of another order.
+    ///
+    /// Returns whether all of them were inserted.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is a PFN-mapped VMA whose lock the caller holds and that the
+    /// folios outlive; `addr..addr + npages * PAGE_SIZE` is inside it, and no
+    /// huge (PMD or PUD) entry can be in that range.
+    pub(super) unsafe fn insert(
+        &self,
+        vma: *mut bindings::vm_area_struct,
+        addr: usize,
+        skip: usize,
+        npages: usize,
+    ) -> bool {
+        if skip.checked_add(npages).is_none_or(|end| end > self.npages) {
+            return false;
+        }
+        // SAFETY: The folio pointers are valid (`PinnedFolio` is a
+        // transparent `NonNull<folio>`) and pinned; by the type invariant
+        // the pages `first + skip..` are inside the array, and the helper
+        // checks each folio's order. The rest is the caller's guarantee.
+        let ret = unsafe {
+            bindings::rdmabuf_insert_folio_pages(
+                vma,
+                addr,
+                self.folios.as_ptr().cast(),
+                self.folios.len(),
+                self.order,
+                self.first + skip,
+                npages,
+            )
+        };
+        ret == 0
+    }
+}
+
 /// The pages of a buffer, in buffer order: what kapi maps for devices
 /// ([`super::sg_table`]), into the kernel ([`super::vmap`]) and into user
 /// space ([`super::dma_buf`]).
@@ -79,6 +177,11 @@ pub(crate) trait BufferPages: Send + Sync + 'static {
 
     /// Returns the number of pages in the buffer.
     fn page_count(&self) -> usize;
+
+    /// Returns the same pages as [`Self::runs_from`], as stretches of
+    /// folios: what the fault handler maps many pages at a time from.
+    #[cfg(kapi_udmabuf)]
+    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>>;
 }
 
 /// A run of physically contiguous pages that stay allocated for `'a`.

@@ -71,18 +71,24 @@ impl MemfdLocked<'_> {
         u32::try_from(seals).ok()
     }
 
-    /// Pins the folios that back the bytes `start..=end` of the file, at most
-    /// `batch.room()` of them, appending them to `batch`.
+    /// Pins the folios that back the bytes `start..=end` of the file,
+    /// appending them to `folios`, at most as many as its spare capacity
+    /// holds (the caller reserves it; none is an error).
     ///
     /// Returns the offset in bytes of `start` inside the first pinned folio.
-    /// Fewer folios than cover the range are pinned when `batch` fills up.
-    pub(crate) fn pin_folios(&self, start: i64, end: i64, batch: &mut PinBatch) -> Result<usize> {
-        let room = u32::try_from(batch.room()).unwrap_or(u32::MAX);
+    /// Fewer folios than cover the range are pinned when the room runs out.
+    pub(crate) fn pin_folios(
+        &self,
+        start: i64,
+        end: i64,
+        folios: &mut KVVec<PinnedFolio>,
+    ) -> Result<usize> {
+        let spare = folios.spare_capacity_mut();
+        let room = u32::try_from(spare.len()).unwrap_or(u32::MAX);
         let mut offset: usize = 0;
-        let spare = batch.folios.spare_capacity_mut();
         // SAFETY: The file is valid; `spare` has room for `room` folio
         // pointers (`PinnedFolio` is a transparent `NonNull<folio>`), and
-        // `offset` is a valid `pgoff_t` to write to.
+        // `offset` is a valid `pgoff_t` to write to. A `room` of 0 fails.
         let ret = unsafe {
             bindings::memfd_pin_folios(
                 self.memfd.0.as_ptr(),
@@ -100,7 +106,7 @@ impl MemfdLocked<'_> {
         // SAFETY: `memfd_pin_folios` wrote `n <= room` pinned, non-null folio
         // pointers to the spare capacity: they are now initialised
         // `PinnedFolio`s that own their pins.
-        unsafe { batch.folios.inc_len(n) };
+        unsafe { folios.inc_len(n) };
         Ok(offset)
     }
 }
@@ -109,40 +115,6 @@ impl Drop for MemfdLocked<'_> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we hold the lock shared.
         unsafe { bindings::rdmabuf_inode_unlock_shared(self.memfd.0.as_ptr()) };
-    }
-}
-
-/// A bounded scratch list of freshly pinned folios.
-pub(crate) struct PinBatch {
-    folios: KVec<PinnedFolio>,
-}
-
-impl PinBatch {
-    /// Creates a batch with room for `capacity` folios.
-    pub(crate) fn with_capacity(capacity: usize) -> Result<Self> {
-        Ok(Self {
-            folios: KVec::with_capacity(capacity, GFP_KERNEL)?,
-        })
-    }
-
-    /// Returns the number of folios in the batch.
-    pub(crate) fn len(&self) -> usize {
-        self.folios.len()
-    }
-
-    /// Returns the number of pages in the folios of the batch.
-    pub(crate) fn pages(&self) -> usize {
-        self.folios.iter().map(PinnedFolio::nr_pages).sum()
-    }
-
-    /// Returns how many more folios fit.
-    pub(crate) fn room(&self) -> usize {
-        self.folios.capacity() - self.folios.len()
-    }
-
-    /// Takes the pinned folios out, in file order, leaving the batch empty.
-    pub(crate) fn drain(&mut self) -> impl Iterator<Item = PinnedFolio> + '_ {
-        self.folios.drain_all()
     }
 }
 

@@ -19,6 +19,7 @@ use crate::kapi::dma_buf::{
 };
 use crate::kapi::folio::{
     BufferPages,
+    FolioStretch,
     PhysRun,
     PinnedFolio, //
 };
@@ -37,6 +38,15 @@ impl BufferPages for FolioTable<PinnedFolio> {
 
     fn page_count(&self) -> usize {
         FolioTable::page_count(self)
+    }
+
+    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
+        // The table's segments are such stretches, so `new` never fails on
+        // one; stopping there leaves the rest to page faults.
+        self.segments_from(pgoff)
+            .map_while(|(folios, order, first, pages)| {
+                FolioStretch::new(folios, order, first, pages)
+            })
     }
 }
 

@@ -25,7 +25,6 @@ use crate::kapi::folio::PinnedFolio;
 use crate::kapi::memfd::{
     Memfd,
     MemfdLocked,
-    PinBatch,
     F_SEAL_FUTURE_WRITE,
     F_SEAL_SHRINK,
     F_SEAL_WRITE, //
@@ -40,10 +39,11 @@ use crate::uapi::{
 const SEALS_WANTED: u32 = F_SEAL_SHRINK;
 const SEALS_DENIED: u32 = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
-/// Folios pinned per `memfd_pin_folios` call: bounds the scratch array to
-/// 16 KiB whatever the size of the buffer (upstream allocates one pointer
-/// per page of the largest item).
-const PIN_BATCH: usize = 2048;
+/// Room for the first `memfd_pin_folios` call of an item, whose folios tell
+/// how many the rest of the item needs: folios are pinned straight into the
+/// table, which grows to what the buffer holds (upstream allocates a scratch
+/// array of one pointer per page of the largest item, and copies).
+const FIRST_PIN: usize = 2048;
 
 /// Creates a udmabuf from `items` and returns its new descriptor.
 pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> Result<i32> {
@@ -52,7 +52,6 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     let limit_pages =
         (i64::from(params::udmabuf_size_limit_mb()) as u64).wrapping_mul(1 << 20) >> PAGE_SHIFT;
     let mut total: u64 = 0;
-    let mut largest: u64 = 0;
     for item in items {
         if item.offset % PAGE_SIZE as u64 != 0 || item.size % PAGE_SIZE as u64 != 0 {
             return Err(EINVAL);
@@ -62,7 +61,6 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
         if total > limit_pages {
             return Err(EINVAL);
         }
-        largest = largest.max(pages);
     }
     if total == 0 {
         return Err(EINVAL);
@@ -70,12 +68,11 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     let total = usize::try_from(total).map_err(|_| EINVAL)?;
 
     let mut table = FolioTable::new();
-    let mut batch = PinBatch::with_capacity((largest as usize).min(PIN_BATCH))?;
     for item in items {
         let memfd = Memfd::get(item.memfd).ok_or(EBADFD)?;
         let locked = memfd.lock_shared();
         check_seals(&locked)?;
-        pin_item(&locked, item, &mut table, &mut batch)?;
+        pin_item(&locked, item, &mut table)?;
     }
     table.shrink_to_fit();
 
@@ -95,13 +92,11 @@ fn check_seals(memfd: &MemfdLocked<'_>) -> Result {
     Ok(())
 }
 
-/// Pins the folios of one item and appends them to `table`, a batch of
-/// folios at a time.
+/// Pins the folios of one item and appends them to `table`.
 fn pin_item(
     memfd: &MemfdLocked<'_>,
     item: &UdmabufCreateItem,
     table: &mut FolioTable<PinnedFolio>,
-    batch: &mut PinBatch,
 ) -> Result {
     let pages = (item.size >> PAGE_SHIFT) as usize;
     // An empty item pins nothing: upstream's memfd_pin_folios() call gets
@@ -116,19 +111,25 @@ fn pin_item(
         .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
         .wrapping_sub(1);
     let mut done = 0;
+    // Folios per page seen so far in the item, to size the next call's room.
+    let (mut seen_folios, mut seen_pages) = (0, 0);
     while done < pages {
         let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
-        let offset = memfd.pin_folios(from, end, batch)?;
-        if done == 0 {
-            // Size the table for the item from its first folios: one run per
-            // folio of the size seen so far, plus the batch itself.
-            let (folios, pinned) = (batch.len(), batch.pages());
-            table.reserve(folios + (pages.saturating_sub(pinned)) * folios / pinned.max(1))?;
-        }
-        let added = table.append(batch.drain(), offset >> PAGE_SHIFT, pages - done)?;
-        if added == 0 {
-            return Err(EINVAL);
-        }
+        let left = pages - done;
+        let room = if seen_pages == 0 {
+            left.min(FIRST_PIN)
+        } else {
+            // At least one folio; at most one per page left.
+            (left * seen_folios).div_ceil(seen_pages).clamp(1, left)
+        };
+        let before = table.folio_count();
+        let added = table.append_pinned(left, |folios| {
+            folios.reserve(room, GFP_KERNEL)?;
+            Ok(memfd.pin_folios(from, end, folios)? >> PAGE_SHIFT)
+        })?;
+        // Surplus folios were dropped: count what the table kept.
+        seen_folios += table.folio_count() - before;
+        seen_pages += added;
         done += added;
     }
     Ok(())
@@ -172,7 +173,6 @@ mod tests {
         // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
         let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
         let mut table = FolioTable::new();
-        let mut batch = PinBatch::with_capacity(4)?;
         for (first, count) in [(8u64, 32u64), (2, 8)] {
             let item = UdmabufCreateItem {
                 memfd: 0,
@@ -180,7 +180,7 @@ mod tests {
                 offset: first * PAGE_SIZE as u64,
                 size: count * PAGE_SIZE as u64,
             };
-            pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
+            pin_item(&memfd.lock_shared(), &item, &mut table)?;
         }
         assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
@@ -205,14 +205,13 @@ mod tests {
     fn udmabuf(dev: &Device, pages: usize) -> Result<DmaBuf> {
         let memfd = Memfd::new_shmem(c"rudmabuf-kunit", pages * PAGE_SIZE)?;
         let mut table = FolioTable::new();
-        let mut batch = PinBatch::with_capacity(64)?;
         let item = UdmabufCreateItem {
             memfd: 0,
             __pad: 0,
             offset: 0,
             size: (pages * PAGE_SIZE) as u64,
         };
-        pin_item(&memfd.lock_shared(), &item, &mut table, &mut batch)?;
+        pin_item(&memfd.lock_shared(), &item, &mut table)?;
         DmaBuf::export(
             Udmabuf::new(table, dev),
             pages * PAGE_SIZE,

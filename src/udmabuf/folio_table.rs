@@ -3,26 +3,43 @@
 //! The compact table of pinned folios behind a udmabuf.
 //!
 //! Upstream udmabuf keeps a `struct page *` per page of the buffer plus an
-//! array of pinned folios: 16 bytes per page, 4 MiB for a 1 GiB buffer. This
-//! table keeps one 16-byte [`Run`] per pinned folio instead: the folio, the
-//! first of its pages the buffer uses, and where in the buffer they go; a
-//! run's length is where the next run starts. A 1 GiB buffer over 2 MiB huge
-//! pages is 512 runs (8 KiB); over 4 KiB shmem pages it is one run per page,
-//! 16 bytes per page like upstream.
+//! array of the pinned folios: 16 bytes per 4 KiB page, 4 MiB for a 1 GiB
+//! buffer. This table keeps each pinned folio once, in one array, and
+//! describes the buffer by *segments*: a stretch of the buffer made of
+//! consecutive folios of that array that all have the same size (order),
+//! which the buffer may enter in the middle of its first folio. A page is
+//! found by arithmetic inside its segment, so no per-page or per-folio
+//! position is stored:
+//!
+//! - 4 KiB shmem: 8 bytes per page (the folio pointer) and one segment per
+//!   list item, or one for the whole buffer when the items follow each other
+//!   in the file, as a VM's one-item-per-page lists do;
+//! - 1 GiB over 2 MiB huge pages: 512 pointers and one segment, 4 KiB.
+//!
+//! The folio array is what `memfd_pin_folios()` fills: pins land in it
+//! directly, without a scratch array or a copy.
 //!
 //! # Invariants
 //!
-//! - Runs are in buffer order and tile the buffer without gaps: run `i`
-//!   covers buffer pages `start(i)..start(i + 1)` (the last one up to
-//!   `pages`), `start(0) == 0`, and every run is non-empty.
-//! - Every run is inside its folio: `first + len <= folio.nr_pages()`.
-//! - `first < 2^FIRST_BITS` and `start < 2^(64 - FIRST_BITS)`.
-//! - Each run owns its folio handle: for [`PinnedFolio`] one pin, released
-//!   when the run is dropped. A folio pinned twice (two list items over the
-//!   same memfd range) has two runs, each with its own pin.
+//! - Each element of `folios` owns its folio handle: for [`PinnedFolio`] one
+//!   pin, released when the element is dropped. A folio pinned twice (two
+//!   list items over the same memfd range) is in the array twice.
+//! - Segments are in buffer order and tile the buffer without gaps: segment
+//!   `i` covers buffer pages `start(i)..end(i)`, where `end(i)` is the next
+//!   segment's `start` (the last one's is `pages`); `start(0) == 0` and
+//!   every segment is non-empty.
+//! - Segment `s` of order `k` uses the folios from `folios[s.folio]` on, all
+//!   of `2^k` pages, entering the first at page `s.first() < 2^k`: buffer
+//!   page `start(s) + j` is page `(first + j) % 2^k` of folio
+//!   `s.folio + (first + j) / 2^k`.
+//! - The segments' folios follow each other in the array and use all of it:
+//!   each segment starts at the folio after the last one its predecessor
+//!   uses, and the last segment's last folio is the last of the array.
+//! - `k <= MAX_ORDER`, so `k` and `first` fit the packed `shape`.
 //!
-//! Lookup by buffer page is a binary search over `start` (O(log runs));
-//! walking pages in order (mmap prefault, sg tables, vmap) is O(runs).
+//! Lookup by buffer page is a binary search over the segments (a handful
+//! for most buffers) plus a shift; walking pages in order (mmap prefault,
+//! sg tables, vmap) is O(folios).
 
 use kernel::prelude::*;
 
@@ -32,41 +49,70 @@ use crate::kapi::folio::PinnedFolio;
 pub(crate) trait Folio {
     /// Returns the number of base pages in the folio.
     fn nr_pages(&self) -> usize;
+
+    /// Returns how many folios at the start of `folios` have `1 << order`
+    /// pages.
+    fn count_of_order(folios: &[Self], order: u32) -> usize
+    where
+        Self: Sized,
+    {
+        folios
+            .iter()
+            .take_while(|folio| folio.nr_pages() == 1 << order)
+            .count()
+    }
 }
 
 impl Folio for PinnedFolio {
     fn nr_pages(&self) -> usize {
         PinnedFolio::nr_pages(self)
     }
+
+    fn count_of_order(folios: &[Self], order: u32) -> usize {
+        // One call for a whole pin batch: this is the creation path.
+        PinnedFolio::count_of_order(folios, order)
+    }
 }
 
-/// Bits of a run's `first`: the largest folio is a 1 GiB huge page of 2^18
-/// pages (x86-64 PUD), so its pages are numbered below 2^18.
-const FIRST_BITS: u32 = 18;
-const FIRST_MASK: u64 = (1 << FIRST_BITS) - 1;
+/// Bits of a segment's `first`, below its order in `shape`. The largest
+/// folio today is a 1 GiB huge page of 2^18 pages (x86-64 PUD).
+const FIRST_BITS: u32 = 24;
+const FIRST_MASK: u32 = (1 << FIRST_BITS) - 1;
+/// The largest folio order a segment holds: one whose pages `first` can
+/// number.
+const MAX_ORDER: u32 = FIRST_BITS;
 
-/// Buffer pages `start..` come from the folio's pages `first..`; see the
-/// module documentation. `at` packs `start << FIRST_BITS | first`.
-struct Run<F> {
-    folio: F,
-    at: u64,
+/// Buffer pages from `start` on come from the folios `folios[folio..]`, all
+/// of one order, from page `first` of the first; see the module
+/// documentation. `shape` packs `order << FIRST_BITS | first`.
+#[derive(Clone, Copy)]
+struct Segment {
+    start: usize,
+    folio: u32,
+    shape: u32,
 }
 
-impl<F> Run<F> {
-    /// Returns the buffer page where the run starts.
-    fn start(&self) -> usize {
-        (self.at >> FIRST_BITS) as usize
+impl Segment {
+    /// Returns the order (log2 of the page count) of the segment's folios.
+    fn order(&self) -> u32 {
+        self.shape >> FIRST_BITS
     }
 
-    /// Returns the first page of the folio that the run uses.
+    /// Returns the page of the first folio where the segment starts.
     fn first(&self) -> usize {
-        (self.at & FIRST_MASK) as usize
+        (self.shape & FIRST_MASK) as usize
+    }
+
+    /// Returns the index of the segment's first folio.
+    fn folio(&self) -> usize {
+        self.folio as usize
     }
 }
 
-/// The runs of one buffer; see the module documentation.
+/// The pinned folios of one buffer; see the module documentation.
 pub(crate) struct FolioTable<F> {
-    runs: KVVec<Run<F>>,
+    folios: KVVec<F>,
+    segments: KVVec<Segment>,
     pages: usize,
 }
 
@@ -74,67 +120,99 @@ impl<F: Folio> FolioTable<F> {
     /// Creates an empty table.
     pub(crate) fn new() -> Self {
         Self {
-            runs: KVVec::new(),
+            folios: KVVec::new(),
+            segments: KVVec::new(),
             pages: 0,
         }
     }
 
-    /// Appends the folios of one pin call, in file order: the buffer uses the
-    /// first folio from page `first_offset` on, the others from their start,
-    /// and at most `max_pages` pages in all. Folios beyond that are dropped.
+    /// Appends freshly pinned folios: `pin` appends folios, in file order,
+    /// to the table's folio array (reserving what it needs) and returns the
+    /// page of the first one where the range starts. The buffer uses the
+    /// first folio from that page on, the others from their start, and at
+    /// most `max_pages` pages in all; the folios beyond are dropped.
     ///
-    /// Returns the number of pages appended. On error the table is as before
-    /// plus whatever runs were already appended; the remaining folios are
-    /// dropped.
-    pub(crate) fn append(
+    /// Returns the number of pages appended, at least one. On error the
+    /// table is as before and the new folios are dropped.
+    pub(crate) fn append_pinned(
         &mut self,
-        folios: impl IntoIterator<Item = F>,
-        first_offset: usize,
         max_pages: usize,
+        pin: impl FnOnce(&mut KVVec<F>) -> Result<usize>,
     ) -> Result<usize> {
-        let mut offset = first_offset;
-        let mut appended = 0;
-        for folio in folios {
-            // The first page must be inside the folio.
-            if offset >= folio.nr_pages() {
-                return Err(EINVAL);
-            }
-            let take = (folio.nr_pages() - offset).min(max_pages - appended);
-            if take == 0 {
-                // Past the range: dropping the folio releases it.
-                continue;
-            }
-            let (start, first) = (self.pages as u64, offset as u64);
-            if first > FIRST_MASK || start >= 1 << (64 - FIRST_BITS) {
-                return Err(EINVAL);
-            }
-            // INVARIANT: `start` continues the tiling, the run is non-empty
-            // and inside its folio, and both fields fit.
-            self.runs.push(
-                Run {
-                    folio,
-                    at: start << FIRST_BITS | first,
-                },
-                GFP_KERNEL,
-            )?;
-            self.pages += take;
-            appended += take;
-            offset = 0;
+        let (old_len, old_segments, old_pages) =
+            (self.folios.len(), self.segments.len(), self.pages);
+        let result =
+            pin(&mut self.folios).and_then(|first| self.add_segments(old_len, first, max_pages));
+        if result.is_err() {
+            // Restores the invariants: the new folios (dropping them
+            // releases them) and any segment over them go.
+            self.folios.truncate(old_len);
+            self.segments.truncate(old_segments);
+            self.pages = old_pages;
         }
+        result
+    }
+
+    /// Describes the folios from index `at` on, entered at page `first` of
+    /// the first, by segments of at most `max_pages` pages in all, and drops
+    /// the folios beyond.
+    fn add_segments(&mut self, mut at: usize, mut first: usize, max_pages: usize) -> Result<usize> {
+        let mut appended = 0;
+        while at < self.folios.len() && appended < max_pages {
+            let nr = self.folios[at].nr_pages();
+            let order = nr.trailing_zeros();
+            // The first page must be inside a folio of a known shape.
+            if !nr.is_power_of_two() || order > MAX_ORDER || first >= nr {
+                return Err(EINVAL);
+            }
+            let same = F::count_of_order(&self.folios[at..], order);
+            let take = (same * nr - first).min(max_pages - appended);
+            self.push_segment(at, order, first, take)?;
+            appended += take;
+            at += (first + take).div_ceil(nr);
+            first = 0;
+        }
+        if appended == 0 {
+            return Err(EINVAL);
+        }
+        // Past the range: dropping the folios releases them.
+        self.folios.truncate(at);
         Ok(appended)
     }
 
-    /// Makes room for `runs` more runs at once, so the table does not grow
-    /// (and copy itself) one doubling at a time.
-    pub(crate) fn reserve(&mut self, runs: usize) -> Result {
-        self.runs.reserve(runs, GFP_KERNEL)?;
+    /// Appends `pages` buffer pages from page `first` of folio `at` on,
+    /// whose folios have order `order`: extends the last segment if they
+    /// continue it, or adds one.
+    fn push_segment(&mut self, at: usize, order: u32, first: usize, pages: usize) -> Result {
+        let continues = self.segments.last().is_some_and(|last| {
+            // Same order, entered at its start, and the last segment uses
+            // all of its last folio, which is the one before `at`.
+            let used = last.first() + (self.pages - last.start);
+            last.order() == order && first == 0 && used == (at - last.folio()) << order
+        });
+        if !continues {
+            let folio = u32::try_from(at).map_err(|_| ENOMEM)?;
+            // INVARIANT: The segment starts where the buffer ends, at the
+            // folio after the last one used; `first < 2^order` and
+            // `order <= MAX_ORDER` were checked by the caller.
+            self.segments.push(
+                Segment {
+                    start: self.pages,
+                    folio,
+                    shape: order << FIRST_BITS | first as u32,
+                },
+                GFP_KERNEL,
+            )?;
+        }
+        self.pages += pages;
         Ok(())
     }
 
     /// Gives back spare capacity, so the table takes exactly what it needs.
     pub(crate) fn shrink_to_fit(&mut self) {
         // A failed shrink only keeps the larger allocation.
-        let _ = self.runs.shrink_to(self.runs.len(), GFP_KERNEL);
+        let _ = self.folios.shrink_to(self.folios.len(), GFP_KERNEL);
+        let _ = self.segments.shrink_to(self.segments.len(), GFP_KERNEL);
     }
 
     /// Returns the number of pages in the buffer.
@@ -142,53 +220,98 @@ impl<F: Folio> FolioTable<F> {
         self.pages
     }
 
-    /// Returns the number of runs (pinned folios).
-    pub(crate) fn run_count(&self) -> usize {
-        self.runs.len()
+    /// Returns the number of pinned folios.
+    pub(crate) fn folio_count(&self) -> usize {
+        self.folios.len()
+    }
+
+    /// Returns the number of segments.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fn segment_count(&self) -> usize {
+        self.segments.len()
     }
 
     /// Returns the bytes the table allocates.
     pub(crate) fn table_bytes(&self) -> usize {
-        self.runs.capacity() * core::mem::size_of::<Run<F>>()
+        self.folios.capacity() * size_of::<F>() + self.segments.capacity() * size_of::<Segment>()
     }
 
-    /// Returns where run `index` ends: where the next one starts.
+    /// Returns where segment `index` ends: where the next one starts.
     fn end(&self, index: usize) -> usize {
-        self.runs.get(index + 1).map_or(self.pages, Run::start)
+        self.segments
+            .get(index + 1)
+            .map_or(self.pages, |next| next.start)
     }
 
-    /// Returns the index of the run holding buffer page `pgoff`.
-    fn run_index(&self, pgoff: usize) -> Option<usize> {
+    /// Returns the index of the segment holding buffer page `pgoff`.
+    fn segment_index(&self, pgoff: usize) -> Option<usize> {
         if pgoff >= self.pages {
             return None;
         }
-        // The runs tile the buffer in order: the last run starting at or
-        // before `pgoff` holds it.
-        Some(self.runs.partition_point(|run| run.start() <= pgoff) - 1)
+        // The segments tile the buffer in order: the last one starting at
+        // or before `pgoff` holds it.
+        Some(
+            self.segments
+                .partition_point(|segment| segment.start <= pgoff)
+                - 1,
+        )
     }
 
     /// Returns the folio holding buffer page `pgoff` and the page's index in
     /// that folio.
     pub(crate) fn lookup(&self, pgoff: usize) -> Option<(&F, usize)> {
-        let run = &self.runs[self.run_index(pgoff)?];
-        Some((&run.folio, run.first() + (pgoff - run.start())))
+        let segment = &self.segments[self.segment_index(pgoff)?];
+        let at = segment.first() + (pgoff - segment.start);
+        let order = segment.order();
+        Some((
+            &self.folios[segment.folio() + (at >> order)],
+            at & ((1 << order) - 1),
+        ))
     }
 
-    /// Returns the runs from buffer page `pgoff` on; the first one is cut to
-    /// start at `pgoff`. Items are `(folio, first page in folio, pages)`.
+    /// Returns the segments from buffer page `pgoff` on, the first one cut
+    /// to start at `pgoff`, as `(folios, order, first page, pages)`: the
+    /// pages are `pages` consecutive pages of the folios of order `order` in
+    /// `folios`, from page `first` of the first one on.
+    pub(crate) fn segments_from(
+        &self,
+        pgoff: usize,
+    ) -> impl Iterator<Item = (&[F], u32, usize, usize)> {
+        let from = self.segment_index(pgoff).unwrap_or(self.segments.len());
+        (from..self.segments.len()).map(move |index| {
+            let segment = self.segments[index];
+            let order = segment.order();
+            let lo = segment.first() + (pgoff.max(segment.start) - segment.start);
+            let hi = segment.first() + (self.end(index) - segment.start);
+            let folios = &self.folios
+                [segment.folio() + (lo >> order)..segment.folio() + hi.div_ceil(1 << order)];
+            (folios, order, lo & ((1 << order) - 1), hi - lo)
+        })
+    }
+
+    /// Returns the folios from buffer page `pgoff` on, one item per folio;
+    /// the first one is cut to start at `pgoff`. Items are
+    /// `(folio, first page in folio, pages)`.
     pub(crate) fn runs_from(
         &self,
         pgoff: usize,
     ) -> impl Iterator<Item = (&F, usize, usize)> + Clone {
-        let from = self.run_index(pgoff).unwrap_or(self.runs.len());
-        (from..self.runs.len()).map(move |index| {
-            let run = &self.runs[index];
-            let skip = pgoff.saturating_sub(run.start());
-            (
-                &run.folio,
-                run.first() + skip,
-                self.end(index) - run.start() - skip,
-            )
+        let from = self.segment_index(pgoff).unwrap_or(self.segments.len());
+        (from..self.segments.len()).flat_map(move |index| {
+            let segment = self.segments[index];
+            let order = segment.order();
+            // Positions of the pages in the segment's folios, as if they
+            // were one array: `lo..hi`.
+            let lo = segment.first() + (pgoff.max(segment.start) - segment.start);
+            let hi = segment.first() + (self.end(index) - segment.start);
+            ((lo >> order)..hi.div_ceil(1 << order)).map(move |n| {
+                let (from, to) = ((n << order).max(lo), ((n + 1) << order).min(hi));
+                (
+                    &self.folios[segment.folio() + n],
+                    from - (n << order),
+                    to - from,
+                )
+            })
         })
     }
 }
@@ -239,6 +362,22 @@ mod tests {
         Ok(v)
     }
 
+    /// Appends `folios` to `table` as a pin call would, entering the first
+    /// at page `first`.
+    fn append(
+        table: &mut FolioTable<FakeFolio>,
+        folios: KVec<FakeFolio>,
+        first: usize,
+        max_pages: usize,
+    ) -> Result<usize> {
+        table.append_pinned(max_pages, |array| {
+            for folio in folios {
+                array.push(folio, GFP_KERNEL)?;
+            }
+            Ok(first)
+        })
+    }
+
     /// Appends to `model` what one append should add: per buffer page, the
     /// expected (folio id, page in folio).
     fn model_append(
@@ -281,11 +420,12 @@ mod tests {
     fn small_folios_from_start() -> Result {
         let mut table = FolioTable::new();
         let sizes = [1, 1, 1, 1];
-        assert_eq!(table.append(folios(0, &sizes)?, 0, 4)?, 4);
+        assert_eq!(append(&mut table, folios(0, &sizes)?, 0, 4)?, 4);
         let mut model = KVec::new();
         model_append(&mut model, 0, &sizes, 0, 4)?;
         assert!(matches_model(&table, &model));
-        assert_eq!(table.run_count(), 4);
+        assert_eq!(table.folio_count(), 4);
+        assert_eq!(table.segment_count(), 1);
         Ok(())
     }
 
@@ -295,7 +435,7 @@ mod tests {
             for want in [1, 2, 512 - first, 700] {
                 let mut table = FolioTable::new();
                 let sizes = [512, 512];
-                let got = table.append(folios(0, &sizes)?, first, want)?;
+                let got = append(&mut table, folios(0, &sizes)?, first, want)?;
                 assert_eq!(got, want.min(1024 - first));
                 let mut model = KVec::new();
                 model_append(&mut model, 0, &sizes, first, want)?;
@@ -317,7 +457,7 @@ mod tests {
         ];
         let mut expected = 0;
         for (base, sizes, first, want) in items {
-            assert_eq!(table.append(folios(base, sizes)?, first, want)?, want);
+            assert_eq!(append(&mut table, folios(base, sizes)?, first, want)?, want);
             expected += want;
             model_append(&mut model, base, sizes, first, expected)?;
         }
@@ -333,8 +473,8 @@ mod tests {
         let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
         // Only 3 pages wanted: the last two folios are not used.
-        assert_eq!(table.append(folios(0, &[2, 2, 2, 2])?, 0, 3)?, 3);
-        assert_eq!(table.run_count(), 2);
+        assert_eq!(append(&mut table, folios(0, &[2, 2, 2, 2])?, 0, 3)?, 3);
+        assert_eq!(table.folio_count(), 2);
         assert_eq!(DROPPED.load(Relaxed) - before, 2);
         drop(table);
         assert_eq!(DROPPED.load(Relaxed) - before, 4);
@@ -343,16 +483,66 @@ mod tests {
 
     #[test]
     fn offset_past_folio_is_rejected() -> Result {
+        let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
-        assert!(table.append(folios(0, &[4])?, 4, 1).is_err());
+        assert!(append(&mut table, folios(0, &[4])?, 4, 1).is_err());
         assert_eq!(table.page_count(), 0);
+        assert_eq!(table.folio_count(), 0);
+        assert_eq!(DROPPED.load(Relaxed) - before, 1);
         Ok(())
     }
 
     #[test]
-    fn runs_from_cuts_the_first_run() -> Result {
+    fn failed_append_leaves_the_table_as_before() -> Result {
+        let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
-        table.append(folios(0, &[8, 8])?, 2, 12)?;
+        let mut model = KVec::new();
+        assert_eq!(append(&mut table, folios(0, &[1, 1])?, 0, 2)?, 2);
+        model_append(&mut model, 0, &[1, 1], 0, 2)?;
+        // A folio of no power-of-two size after good ones: all three go.
+        assert!(append(&mut table, folios(10, &[1, 2, 3])?, 0, 6).is_err());
+        assert_eq!(DROPPED.load(Relaxed) - before, 3);
+        assert!(matches_model(&table, &model));
+        assert_eq!((table.folio_count(), table.segment_count()), (2, 1));
+        // And the table still grows as before.
+        assert_eq!(append(&mut table, folios(20, &[1])?, 0, 1)?, 1);
+        model_append(&mut model, 20, &[1], 0, 3)?;
+        assert!(matches_model(&table, &model));
+        Ok(())
+    }
+
+    #[test]
+    fn segments_join_what_follows_on() -> Result {
+        let mut table = FolioTable::new();
+        let mut model = KVec::new();
+        // One-page items, as a VM's list of guest pages: one segment.
+        for i in 0..8 {
+            assert_eq!(append(&mut table, folios(i, &[1])?, 0, 1)?, 1);
+            model_append(&mut model, i, &[1], 0, i + 1)?;
+        }
+        assert_eq!(table.segment_count(), 1);
+        // Huge folios: a new segment; a second item continuing whole
+        // folios joins it.
+        append(&mut table, folios(100, &[512, 512])?, 0, 1024)?;
+        model_append(&mut model, 100, &[512, 512], 0, 8 + 1024)?;
+        append(&mut table, folios(200, &[512])?, 0, 512)?;
+        model_append(&mut model, 200, &[512], 0, 8 + 1536)?;
+        assert_eq!(table.segment_count(), 2);
+        // An item entering a folio mid-way, or after a partly used one,
+        // starts a segment.
+        append(&mut table, folios(300, &[512])?, 5, 10)?;
+        model_append(&mut model, 300, &[512], 5, 8 + 1546)?;
+        append(&mut table, folios(400, &[512])?, 0, 3)?;
+        model_append(&mut model, 400, &[512], 0, 8 + 1549)?;
+        assert_eq!(table.segment_count(), 4);
+        assert!(matches_model(&table, &model));
+        Ok(())
+    }
+
+    #[test]
+    fn runs_from_cuts_the_first_folio() -> Result {
+        let mut table = FolioTable::new();
+        append(&mut table, folios(0, &[8, 8])?, 2, 12)?;
         let runs: KVec<(usize, usize, usize)> = {
             let mut v = KVec::new();
             for (f, first, len) in table.runs_from(3) {
@@ -367,16 +557,37 @@ mod tests {
     }
 
     #[test]
-    fn metadata_grows_with_runs_not_pages() -> Result {
-        // 1 GiB over 2 MiB folios: 512 runs for 262144 pages.
+    fn metadata_is_a_pointer_per_folio() -> Result {
+        // What the figures below count in bytes: a pinned folio is one
+        // pointer, a segment two words.
+        assert_eq!(size_of::<PinnedFolio>(), 8);
+        assert_eq!(size_of::<Segment>(), 16);
+        // 64 MiB of 4 KiB folios: a pointer per page and one segment.
+        let mut table = FolioTable::new();
+        let small = KVec::from_elem(1usize, 16384, GFP_KERNEL)?;
+        assert_eq!(append(&mut table, folios(0, &small)?, 0, 16384)?, 16384);
+        table.shrink_to_fit();
+        assert_eq!(
+            table.table_bytes(),
+            16384 * size_of::<FakeFolio>() + size_of::<Segment>()
+        );
+        assert_eq!(
+            table.lookup(16383).map(|(f, i)| (f.id, i)),
+            Some((16383, 0))
+        );
+        // 1 GiB over 2 MiB folios: 512 folios for 262144 pages.
         let mut table = FolioTable::new();
         let sizes = [512; 512];
-        assert_eq!(table.append(folios(0, &sizes)?, 0, 512 * 512)?, 512 * 512);
+        assert_eq!(
+            append(&mut table, folios(0, &sizes)?, 0, 512 * 512)?,
+            512 * 512
+        );
         table.shrink_to_fit();
-        assert_eq!(table.run_count(), 512);
-        assert_eq!(table.table_bytes(), 512 * size_of::<Run<FakeFolio>>());
-        // With a real pinned folio (one pointer), a run is 16 bytes.
-        assert_eq!(size_of::<Run<PinnedFolio>>(), 16);
+        assert_eq!(table.folio_count(), 512);
+        assert_eq!(
+            table.table_bytes(),
+            512 * size_of::<FakeFolio>() + size_of::<Segment>()
+        );
         assert_eq!(
             table.lookup(512 * 512 - 1).map(|(f, i)| (f.id, i)),
             Some((511, 511))

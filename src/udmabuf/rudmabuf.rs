@@ -120,7 +120,7 @@ impl UdmabufFile {
             return Err(EINVAL);
         }
         let count = head.count as usize;
-        let mut items = KVec::from_elem(UdmabufCreateItem::default(), count, GFP_KERNEL)?;
+        let mut items = KVVec::from_elem(UdmabufCreateItem::default(), count, GFP_KERNEL)?;
         let bytes = items.as_mut_slice().as_bytes_mut();
         UserSlice::new(UserPtr::from_addr(arg + head_size), bytes.len())
             .reader()

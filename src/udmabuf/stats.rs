@@ -26,7 +26,7 @@ static LAST_SG_ENTRIES: Atomic<u32> = Atomic::new(0);
 fn account<F: Folio>(table: &FolioTable<F>, struct_bytes: usize, sign: isize) {
     let figures = [
         (&BUFFERS, 1),
-        (&PINNED_FOLIOS, table.run_count()),
+        (&PINNED_FOLIOS, table.folio_count()),
         (&PINNED_PAGES, table.page_count()),
         (&TABLE_BYTES, table.table_bytes()),
         (&METADATA_BYTES, table.table_bytes() + struct_bytes),
