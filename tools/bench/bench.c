@@ -363,6 +363,35 @@ static void udmabuf_cases(void)
 		}
 	}
 
+	/* The default list_limit's worth: 1024 items of 64 KiB, all of shm64. */
+	{
+		size_t n = 1024;
+		struct udmabuf_create_list *mid = calloc(1, sizeof(*mid) +
+							 n * sizeof(struct udmabuf_create_item));
+
+		if (!mid)
+			die("calloc");
+		mid->count = n;
+		for (size_t i = 0; i < n; i++)
+			mid->list[i] = (struct udmabuf_create_item){
+				.memfd = shm64, .offset = (n - 1 - i) * 64 * 1024UL,
+				.size = 64 * 1024 };
+		fprintf(stderr, "# udmabuf_create_list_1024_items\n");
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				double t0 = now_us();
+				int fd = ioctl(drivers[k].devfd, UDMABUF_CREATE_LIST, mid);
+
+				if (fd < 0)
+					die("UDMABUF_CREATE_LIST of 1024 items");
+				close(fd);
+				row("udmabuf_create_list_1024_items", &drivers[k], rep,
+				    now_us() - t0, "us");
+			}
+		}
+		free(mid);
+	}
+
 	/*
 	 * What VM tools do: one item per guest page, list_limit raised to
 	 * 65536 on both drivers. The list is 1.5 MiB, on the heap.

@@ -11,7 +11,7 @@ set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 kdir=$1
-reps=${2:-7}
+reps=${2:-9}
 out=$top/tools/bench/results
 work=$top/build/bench
 mkdir -p "$out" "$work"
