@@ -365,6 +365,100 @@ TEST_F_TIMEOUT(udmabuf, list_of_many_items_over_one_memfd, 120)
 	close(memfd);
 }
 
+/*
+ * A VM's list: one item per guest page, the items following each other in
+ * one memfd. The driver pins such runs as one range under one lookup of the
+ * descriptor: the result is the same pages, and errors still come item by
+ * item, in order.
+ */
+TEST_F_TIMEOUT(udmabuf, items_that_continue_each_other, 120)
+{
+	size_t n = 1024, size = n * PAGE_SZ, hsize = 2 * HPAGE_SZ;
+	struct udmabuf_create_list *l = calloc(1, sizeof(*l) + n * sizeof(l->list[0]));
+	int memfd = make_memfd(SHMEM, size, F_SEAL_SHRINK);
+	int huge = make_memfd(HUGETLB, hsize, F_SEAL_SHRINK);
+	long before = read_stat(STATS, "table_bytes");
+	unsigned char *mem, *hmem, *buf;
+	int ubuf;
+
+	ASSERT_NE(NULL, l);
+	ASSERT_GE(memfd, 0);
+	ASSERT_GE(huge, 0) TH_LOG("hugetlbfs: %s", strerror(errno));
+	mem = map_fd(memfd, size, 0);
+	hmem = map_fd(huge, hsize, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	ASSERT_NE(MAP_FAILED, hmem);
+	fill(mem, size, 5);
+	fill(hmem, hsize, 6);
+
+	/* 1024 one-page items, in file order: the buffer is the memfd. */
+	l->count = n;
+	for (size_t i = 0; i < n; i++)
+		l->list[i] = (struct udmabuf_create_item){
+			.memfd = memfd, .offset = i * PAGE_SZ, .size = PAGE_SZ };
+	ubuf = ioctl(self->devfd, UDMABUF_CREATE_LIST, l);
+	ASSERT_GE(ubuf, 0) TH_LOG("create_list: %s", strerror(errno));
+	/* A pointer per page and one segment: 8 bytes a page, not 16. */
+	EXPECT_LE(read_stat(STATS, "table_bytes") - before, (long)(n * 8 + 64));
+	EXPECT_EQ((long)n, read_stat(STATS, "pinned_folios"));
+	buf = map_fd(ubuf, size, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	EXPECT_TRUE(same(mem, buf, size));
+	munmap(buf, size);
+	close(ubuf);
+
+	/*
+	 * Two halves of one 2 MiB huge page: in file order one pin of the
+	 * folio, in reverse order two; the same bytes either way.
+	 */
+	l->count = 2;
+	for (int reverse = 0; reverse < 2; reverse++) {
+		for (int i = 0; i < 2; i++)
+			l->list[i] = (struct udmabuf_create_item){ .memfd = huge,
+				.offset = (reverse ? 1 - i : i) * HPAGE_SZ / 2, .size = HPAGE_SZ / 2 };
+		ubuf = ioctl(self->devfd, UDMABUF_CREATE_LIST, l);
+		ASSERT_GE(ubuf, 0) TH_LOG("create_list: %s", strerror(errno));
+		EXPECT_EQ(reverse ? 2 : 1, read_stat(STATS, "pinned_folios"));
+		buf = map_fd(ubuf, HPAGE_SZ, 0);
+		ASSERT_NE(MAP_FAILED, buf);
+		for (int i = 0; i < 2; i++)
+			EXPECT_TRUE(same(hmem + l->list[i].offset, buf + i * HPAGE_SZ / 2,
+					 HPAGE_SZ / 2));
+		munmap(buf, HPAGE_SZ);
+		close(ubuf);
+	}
+
+	/* Errors, as upstream gives them item by item. */
+	l->count = 3;
+	l->list[0] = (struct udmabuf_create_item){ .memfd = memfd, .size = PAGE_SZ };
+	l->list[1] = (struct udmabuf_create_item){ .memfd = memfd, .offset = PAGE_SZ,
+						  .size = PAGE_SZ };
+	l->list[2] = (struct udmabuf_create_item){ .memfd = 1000, .offset = 2 * PAGE_SZ,
+						  .size = PAGE_SZ };
+	EXPECT_ERRNO(EBADFD, ioctl(self->devfd, UDMABUF_CREATE_LIST, l));
+	/* An empty item between two that would continue each other. */
+	l->list[1].size = 0;
+	l->list[2] = (struct udmabuf_create_item){ .memfd = memfd, .offset = PAGE_SZ,
+						  .size = PAGE_SZ };
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, UDMABUF_CREATE_LIST, l));
+	/* Continuing past the end of the file. */
+	l->count = 2;
+	l->list[0] = (struct udmabuf_create_item){ .memfd = memfd, .offset = size - PAGE_SZ,
+						  .size = PAGE_SZ };
+	l->list[1] = (struct udmabuf_create_item){ .memfd = memfd, .offset = size,
+						  .size = PAGE_SZ };
+	EXPECT_ERRNO(EINVAL, ioctl(self->devfd, UDMABUF_CREATE_LIST, l));
+	/* A bad item after good ones leaves nothing pinned. */
+	EXPECT_EQ(0, read_stat(STATS, "pinned_pages"));
+	EXPECT_EQ(0, read_stat(STATS, "buffers"));
+
+	munmap(mem, size);
+	munmap(hmem, hsize);
+	close(memfd);
+	close(huge);
+	free(l);
+}
+
 TEST_F_TIMEOUT(udmabuf, list_over_several_memfds_and_backings, 120)
 {
 	int fds[3];

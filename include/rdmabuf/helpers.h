@@ -49,7 +49,8 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
-size_t rdmabuf_folios_of_order(struct folio *const *folios, size_t nr, unsigned int order);
+size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
+				unsigned long *nr_pages);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);

@@ -35,13 +35,17 @@ impl PinnedFolio {
         unsafe { bindings::rdmabuf_folio_nr_pages(self.0.as_ptr()) }
     }
 
-    /// Returns how many folios at the start of `folios` have `1 << order`
-    /// pages.
-    pub(crate) fn count_of_order(folios: &[PinnedFolio], order: u32) -> usize {
+    /// Returns the number of pages of `folios[0]` and how many folios at
+    /// the start of `folios` have that many; `(0, 0)` if it is empty.
+    pub(crate) fn leading_same_size(folios: &[PinnedFolio]) -> (usize, usize) {
+        let mut nr_pages = 0;
         // SAFETY: `folios` is an array of `folios.len()` valid folio
         // pointers (`PinnedFolio` is a transparent `NonNull<folio>`), which
-        // the call only reads.
-        unsafe { bindings::rdmabuf_folios_of_order(folios.as_ptr().cast(), folios.len(), order) }
+        // the call only reads; `nr_pages` is valid to write.
+        let count = unsafe {
+            bindings::rdmabuf_folios_same_size(folios.as_ptr().cast(), folios.len(), &mut nr_pages)
+        };
+        (nr_pages, count)
     }
 
     /// Returns the run of `npages` pages starting at page `first` of the

@@ -76,12 +76,14 @@ unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn)
 	return folio_nr_pages(folio);
 }
 
-/* Why C: folio_order() is a static inline; one call scans a whole pin batch. */
-size_t rdmabuf_folios_of_order(struct folio *const *folios, size_t nr, unsigned int order)
+/* Why C: folio_nr_pages() is a static inline; one call scans a whole pin batch. */
+size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
+				unsigned long *nr_pages)
 {
 	size_t i;
 
-	for (i = 0; i < nr && folio_order(folios[i]) == order; i++)
+	*nr_pages = nr ? folio_nr_pages(folios[0]) : 0;
+	for (i = 0; i < nr && folio_nr_pages(folios[i]) == *nr_pages; i++)
 		;
 	return i;
 }

@@ -72,8 +72,8 @@ impl MemfdLocked<'_> {
     }
 
     /// Pins the folios that back the bytes `start..=end` of the file,
-    /// appending them to `folios`, at most as many as its spare capacity
-    /// holds (the caller reserves it; none is an error).
+    /// appending them to `folios`: at most `max`, and at most as many as its
+    /// spare capacity holds (the caller reserves it; none is an error).
     ///
     /// Returns the offset in bytes of `start` inside the first pinned folio.
     /// Fewer folios than cover the range are pinned when the room runs out.
@@ -82,9 +82,10 @@ impl MemfdLocked<'_> {
         start: i64,
         end: i64,
         folios: &mut KVVec<PinnedFolio>,
+        max: usize,
     ) -> Result<usize> {
         let spare = folios.spare_capacity_mut();
-        let room = u32::try_from(spare.len()).unwrap_or(u32::MAX);
+        let room = u32::try_from(spare.len().min(max)).unwrap_or(u32::MAX);
         let mut offset: usize = 0;
         // SAFETY: The file is valid; `spare` has room for `room` folio
         // pointers (`PinnedFolio` is a transparent `NonNull<folio>`), and

@@ -68,11 +68,34 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     let total = usize::try_from(total).map_err(|_| EINVAL)?;
 
     let mut table = FolioTable::new();
-    for item in items {
-        let memfd = Memfd::get(item.memfd).ok_or(EBADFD)?;
+    // Consecutive items of one descriptor (a VM's list is all one memfd)
+    // share one lookup, one seal check and one hold of the inode lock, and
+    // non-empty items that continue each other in the file are pinned as one
+    // range. Checks and errnos come in upstream's order: each item's
+    // descriptor, seals and pin are checked before the next item's.
+    let mut rest = items;
+    while let Some(head) = rest.first() {
+        let same_fd = rest
+            .iter()
+            .take_while(|item| item.memfd == head.memfd)
+            .count();
+        let (group, tail) = rest.split_at(same_fd);
+        rest = tail;
+        let memfd = Memfd::get(head.memfd).ok_or(EBADFD)?;
         let locked = memfd.lock_shared();
         check_seals(&locked)?;
-        pin_item(&locked, item, &mut table)?;
+        let mut at = 0;
+        while let Some(item) = group.get(at) {
+            let (offset, mut size) = (item.offset, item.size);
+            at += 1;
+            while let Some(next) = group.get(at).filter(|next| {
+                size != 0 && next.size != 0 && offset.checked_add(size) == Some(next.offset)
+            }) {
+                size += next.size;
+                at += 1;
+            }
+            pin_range(&locked, offset, size, &mut table)?;
+        }
     }
     table.shrink_to_fit();
 
@@ -92,13 +115,15 @@ fn check_seals(memfd: &MemfdLocked<'_>) -> Result {
     Ok(())
 }
 
-/// Pins the folios of one item and appends them to `table`.
-fn pin_item(
+/// Pins the folios of the `size` bytes at `offset` of `memfd` (an item, or
+/// items that continue each other) and appends them to `table`.
+fn pin_range(
     memfd: &MemfdLocked<'_>,
-    item: &UdmabufCreateItem,
+    offset: u64,
+    size: u64,
     table: &mut FolioTable<PinnedFolio>,
 ) -> Result {
-    let pages = (item.size >> PAGE_SHIFT) as usize;
+    let pages = (size >> PAGE_SHIFT) as usize;
     // An empty item pins nothing: upstream's memfd_pin_folios() call gets
     // `end < start` and fails with EINVAL, after the descriptor and seals.
     if pages == 0 {
@@ -106,7 +131,7 @@ fn pin_item(
     }
     // As upstream, in `loff_t`: an offset past `i64::MAX` is negative and
     // rejected by memfd_pin_folios, as is a range past the end of the file.
-    let start = item.offset as i64;
+    let start = offset as i64;
     let end = start
         .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
         .wrapping_sub(1);
@@ -125,7 +150,7 @@ fn pin_item(
         let before = table.folio_count();
         let added = table.append_pinned(left, |folios| {
             folios.reserve(room, GFP_KERNEL)?;
-            Ok(memfd.pin_folios(from, end, folios)? >> PAGE_SHIFT)
+            Ok(memfd.pin_folios(from, end, folios, left)? >> PAGE_SHIFT)
         })?;
         // Surplus folios were dropped: count what the table kept.
         seen_folios += table.folio_count() - before;
@@ -180,7 +205,7 @@ mod tests {
                 offset: first * PAGE_SIZE as u64,
                 size: count * PAGE_SIZE as u64,
             };
-            pin_item(&memfd.lock_shared(), &item, &mut table)?;
+            pin_range(&memfd.lock_shared(), item.offset, item.size, &mut table)?;
         }
         assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
@@ -211,7 +236,7 @@ mod tests {
             offset: 0,
             size: (pages * PAGE_SIZE) as u64,
         };
-        pin_item(&memfd.lock_shared(), &item, &mut table)?;
+        pin_range(&memfd.lock_shared(), item.offset, item.size, &mut table)?;
         DmaBuf::export(
             Udmabuf::new(table, dev),
             pages * PAGE_SIZE,

@@ -50,16 +50,21 @@ pub(crate) trait Folio {
     /// Returns the number of base pages in the folio.
     fn nr_pages(&self) -> usize;
 
-    /// Returns how many folios at the start of `folios` have `1 << order`
-    /// pages.
-    fn count_of_order(folios: &[Self], order: u32) -> usize
+    /// Returns the number of pages of `folios[0]` and how many folios at
+    /// the start of `folios` have that many; `(0, 0)` if `folios` is empty.
+    fn leading_same_size(folios: &[Self]) -> (usize, usize)
     where
         Self: Sized,
     {
-        folios
+        let Some(first) = folios.first() else {
+            return (0, 0);
+        };
+        let nr = first.nr_pages();
+        let count = folios
             .iter()
-            .take_while(|folio| folio.nr_pages() == 1 << order)
-            .count()
+            .take_while(|folio| folio.nr_pages() == nr)
+            .count();
+        (nr, count)
     }
 }
 
@@ -68,9 +73,9 @@ impl Folio for PinnedFolio {
         PinnedFolio::nr_pages(self)
     }
 
-    fn count_of_order(folios: &[Self], order: u32) -> usize {
+    fn leading_same_size(folios: &[Self]) -> (usize, usize) {
         // One call for a whole pin batch: this is the creation path.
-        PinnedFolio::count_of_order(folios, order)
+        PinnedFolio::leading_same_size(folios)
     }
 }
 
@@ -159,13 +164,12 @@ impl<F: Folio> FolioTable<F> {
     fn add_segments(&mut self, mut at: usize, mut first: usize, max_pages: usize) -> Result<usize> {
         let mut appended = 0;
         while at < self.folios.len() && appended < max_pages {
-            let nr = self.folios[at].nr_pages();
+            let (nr, same) = F::leading_same_size(&self.folios[at..]);
             let order = nr.trailing_zeros();
             // The first page must be inside a folio of a known shape.
             if !nr.is_power_of_two() || order > MAX_ORDER || first >= nr {
                 return Err(EINVAL);
             }
-            let same = F::count_of_order(&self.folios[at..], order);
             let take = (same * nr - first).min(max_pages - appended);
             self.push_segment(at, order, first, take)?;
             appended += take;
