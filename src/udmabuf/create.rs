@@ -39,10 +39,10 @@ use crate::uapi::{
 const SEALS_WANTED: u32 = F_SEAL_SHRINK;
 const SEALS_DENIED: u32 = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
 
-/// Room for the first `memfd_pin_folios` call of an item, whose folios tell
-/// how many the rest of the item needs: folios are pinned straight into the
-/// table, which grows to what the buffer holds (upstream allocates a scratch
-/// array of one pointer per page of the largest item, and copies).
+/// Room for the buffer's first `memfd_pin_folios` call, whose folios tell
+/// how many the rest of the buffer needs: folios are pinned straight into
+/// the table, which grows to what the buffer holds (upstream allocates a
+/// scratch array of one pointer per page of the largest item, and copies).
 const FIRST_PIN: usize = 2048;
 
 /// Creates a udmabuf from `items` and returns its new descriptor.
@@ -94,7 +94,7 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
                 size += next.size;
                 at += 1;
             }
-            pin_range(&locked, offset, size, &mut table)?;
+            pin_range(&locked, offset, size, total, &mut table)?;
         }
     }
     table.shrink_to_fit();
@@ -121,6 +121,7 @@ fn pin_range(
     memfd: &MemfdLocked<'_>,
     offset: u64,
     size: u64,
+    buffer_pages: usize,
     table: &mut FolioTable<PinnedFolio>,
 ) -> Result {
     let pages = (size >> PAGE_SHIFT) as usize;
@@ -136,26 +137,23 @@ fn pin_range(
         .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
         .wrapping_sub(1);
     let mut done = 0;
-    // Folios per page seen so far in the item, to size the next call's room.
-    let (mut seen_folios, mut seen_pages) = (0, 0);
     while done < pages {
         let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
         let left = pages - done;
-        let room = if seen_pages == 0 {
-            left.min(FIRST_PIN)
-        } else {
-            // At least one folio; at most one per page left.
-            (left * seen_folios).div_ceil(seen_pages).clamp(1, left)
+        // Room for the rest of the buffer at the folios per page seen so
+        // far, so that the table grows once, not per item; before any
+        // folio, room for a first batch that tells.
+        let buffer_left = buffer_pages.saturating_sub(table.page_count()).max(left);
+        let room = match table.page_count() {
+            0 => left.min(FIRST_PIN),
+            seen => (buffer_left * table.folio_count())
+                .div_ceil(seen)
+                .clamp(1, buffer_left),
         };
-        let before = table.folio_count();
-        let added = table.append_pinned(left, |folios| {
+        done += table.append_pinned(left, |folios| {
             folios.reserve(room, GFP_KERNEL)?;
             Ok(memfd.pin_folios(from, end, folios, left)? >> PAGE_SHIFT)
         })?;
-        // Surplus folios were dropped: count what the table kept.
-        seen_folios += table.folio_count() - before;
-        seen_pages += added;
-        done += added;
     }
     Ok(())
 }
@@ -205,7 +203,7 @@ mod tests {
                 offset: first * PAGE_SIZE as u64,
                 size: count * PAGE_SIZE as u64,
             };
-            pin_range(&memfd.lock_shared(), item.offset, item.size, &mut table)?;
+            pin_range(&memfd.lock_shared(), item.offset, item.size, 40, &mut table)?;
         }
         assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
@@ -236,7 +234,13 @@ mod tests {
             offset: 0,
             size: (pages * PAGE_SIZE) as u64,
         };
-        pin_range(&memfd.lock_shared(), item.offset, item.size, &mut table)?;
+        pin_range(
+            &memfd.lock_shared(),
+            item.offset,
+            item.size,
+            pages,
+            &mut table,
+        )?;
         DmaBuf::export(
             Udmabuf::new(table, dev),
             pages * PAGE_SIZE,
