@@ -68,6 +68,12 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     let total = usize::try_from(total).map_err(|_| EINVAL)?;
 
     let mut table = FolioTable::new();
+    // A segment per range at least: room for them at once.
+    let ranges = 1 + items
+        .windows(2)
+        .filter(|pair| !continues(&pair[0], &pair[1]))
+        .count();
+    table.reserve_segments(ranges)?;
     // Consecutive items of one descriptor (a VM's list is all one memfd)
     // share one lookup, one seal check and one hold of the inode lock, and
     // non-empty items that continue each other in the file are pinned as one
@@ -88,9 +94,7 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
         while let Some(item) = group.get(at) {
             let (offset, mut size) = (item.offset, item.size);
             at += 1;
-            while let Some(next) = group.get(at).filter(|next| {
-                size != 0 && next.size != 0 && offset.checked_add(size) == Some(next.offset)
-            }) {
+            while let Some(next) = group.get(at).filter(|next| continues(&group[at - 1], next)) {
                 size += next.size;
                 at += 1;
             }
@@ -104,6 +108,15 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     let name = params::udmabuf_device_name();
     DmaBuf::export(Udmabuf::new(table, dev), total << PAGE_SHIFT, O_RDWR, name)?
         .into_fd(flags & UDMABUF_FLAGS_CLOEXEC != 0)
+}
+
+/// Returns whether `next` is a non-empty range of the same descriptor that
+/// starts where non-empty `item` ends.
+fn continues(item: &UdmabufCreateItem, next: &UdmabufCreateItem) -> bool {
+    item.memfd == next.memfd
+        && item.size != 0
+        && next.size != 0
+        && item.offset.checked_add(item.size) == Some(next.offset)
 }
 
 /// Upstream's `check_memfd_seals()`.

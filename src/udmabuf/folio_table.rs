@@ -212,6 +212,12 @@ impl<F: Folio> FolioTable<F> {
         Ok(())
     }
 
+    /// Makes room for `segments` more segments at once.
+    pub(crate) fn reserve_segments(&mut self, segments: usize) -> Result {
+        self.segments.reserve(segments, GFP_KERNEL)?;
+        Ok(())
+    }
+
     /// Gives back spare capacity, so the table takes exactly what it needs.
     pub(crate) fn shrink_to_fit(&mut self) {
         // A failed shrink only keeps the larger allocation.
