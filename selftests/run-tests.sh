@@ -96,6 +96,12 @@ hugepages() {
 	echo "# hugepages: $(cat /proc/sys/vm/nr_hugepages) of $1 reserved"
 }
 
+# The runner gives the guest two CPUs; the concurrency tests and the heap's
+# zeroing thread need them online (an MP table listing one would not do).
+cpus=$(grep -c '^processor' /proc/cpuinfo)
+echo "# cpus online: $cpus"
+if [ "$cpus" -ge 2 ]; then result PASS vm/two-cpus-online; else result FAIL vm/two-cpus-online; fi
+
 case "$what" in
 own | all)
 	kunit
