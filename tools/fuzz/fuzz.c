@@ -227,13 +227,21 @@ static void op_mmap(struct ctx *c)
 	/* Touch pages inside the buffer only (past it is SIGBUS, as upstream). */
 	for (size_t p = 0; off + p < size && p < len; p += PAGE_SZ * (1 + pick(c, 8)))
 		map[p] ^= (unsigned char)next(c);
-	/* Sometimes punch a page out (splitting a huge mapping), touch again. */
+	/*
+	 * Sometimes punch a page out (splitting a huge mapping), touch again.
+	 * Another thread may map something into the hole at once, so the rest
+	 * is unmapped around it.
+	 */
 	if (pick(c, 3) == 0 && len > PAGE_SZ) {
 		size_t hole = PAGE_SZ * (1 + pick(c, len / PAGE_SZ - 1));
 
 		munmap(map + hole, PAGE_SZ);
 		if (off < size)
 			map[0] ^= (unsigned char)next(c);
+		munmap(map, hole);
+		if (hole + PAGE_SZ < len)
+			munmap(map + hole + PAGE_SZ, len - hole - PAGE_SZ);
+		return;
 	}
 	munmap(map, len);
 }
