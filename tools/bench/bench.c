@@ -427,26 +427,34 @@ static void udmabuf_cases(void)
 		free(big);
 	}
 
-	/* The whole life of a buffer a program reads once: create, mmap, read. */
-	fprintf(stderr, "# udmabuf_create_mmap_read_64M_shmem\n");
-	for (int rep = 0; rep < reps; rep++) {
-		for (int k = 0; k < 2; k++) {
-			volatile unsigned char sum = 0;
-			unsigned char *map;
-			double t0 = now_us();
-			int fd;
+	/*
+	 * The whole life of a buffer a program reads once: create, mmap (at
+	 * whatever address the kernel picks), read every page.
+	 */
+	struct { const char *name; int memfd; size_t size; } reads[] = {
+		{ "udmabuf_create_mmap_read_64M_shmem", shm64, 64 * MB },
+		{ "udmabuf_create_mmap_read_256M_hugetlb", hugetlb, 256 * MB },
+	};
+	for (unsigned int c = 0; c < 2; c++) {
+		fprintf(stderr, "# %s\n", reads[c].name);
+		for (int rep = 0; rep < reps; rep++) {
+			for (int k = 0; k < 2; k++) {
+				volatile unsigned char sum = 0;
+				unsigned char *map;
+				double t0 = now_us();
+				int fd;
 
-			one_item(&l, shm64, 64 * MB);
-			fd = create_list(&drivers[k], &l);
-			map = mmap(NULL, 64 * MB, PROT_READ, MAP_SHARED, fd, 0);
-			if (map == MAP_FAILED)
-				die("mmap udmabuf");
-			for (size_t off = 0; off < 64 * MB; off += PAGE_SZ)
-				sum += map[off];
-			munmap(map, 64 * MB);
-			close(fd);
-			row("udmabuf_create_mmap_read_64M_shmem", &drivers[k], rep, now_us() - t0,
-			    "us");
+				one_item(&l, reads[c].memfd, reads[c].size);
+				fd = create_list(&drivers[k], &l);
+				map = mmap(NULL, reads[c].size, PROT_READ, MAP_SHARED, fd, 0);
+				if (map == MAP_FAILED)
+					die("mmap udmabuf");
+				for (size_t off = 0; off < reads[c].size; off += PAGE_SZ)
+					sum += map[off];
+				munmap(map, reads[c].size);
+				close(fd);
+				row(reads[c].name, &drivers[k], rep, now_us() - t0, "us");
+			}
 		}
 	}
 
