@@ -286,7 +286,7 @@ impl<F: Folio> FolioTable<F> {
     pub(crate) fn segments_from(
         &self,
         pgoff: usize,
-    ) -> impl Iterator<Item = (&[F], u32, usize, usize)> {
+    ) -> impl Iterator<Item = (&[F], u32, usize, usize)> + Clone {
         let from = self.segment_index(pgoff).unwrap_or(self.segments.len());
         (from..self.segments.len()).map(move |index| {
             let segment = self.segments[index];
@@ -306,23 +306,16 @@ impl<F: Folio> FolioTable<F> {
         &self,
         pgoff: usize,
     ) -> impl Iterator<Item = (&F, usize, usize)> + Clone {
-        let from = self.segment_index(pgoff).unwrap_or(self.segments.len());
-        (from..self.segments.len()).flat_map(move |index| {
-            let segment = self.segments[index];
-            let order = segment.order();
-            // Positions of the pages in the segment's folios, as if they
-            // were one array: `lo..hi`.
-            let lo = segment.first() + (pgoff.max(segment.start) - segment.start);
-            let hi = segment.first() + (self.end(index) - segment.start);
-            ((lo >> order)..hi.div_ceil(1 << order)).map(move |n| {
-                let (from, to) = ((n << order).max(lo), ((n + 1) << order).min(hi));
-                (
-                    &self.folios[segment.folio() + n],
-                    from - (n << order),
-                    to - from,
-                )
+        self.segments_from(pgoff)
+            .flat_map(|(folios, order, first, pages)| {
+                // The pages are `first..first + pages` of the folios taken
+                // as one array.
+                let (lo, hi) = (first, first + pages);
+                folios.iter().enumerate().map(move |(n, folio)| {
+                    let (from, to) = ((n << order).max(lo), ((n + 1) << order).min(hi));
+                    (folio, from - (n << order), to - from)
+                })
             })
-        })
     }
 }
 

@@ -289,6 +289,23 @@ static void one_item(struct list *l, int memfd, size_t size)
 	l->items[0] = (struct udmabuf_create_item){ .memfd = memfd, .size = size };
 }
 
+/* Times UDMABUF_CREATE_LIST + close of a list held on the heap. */
+static void time_list(const char *name, struct udmabuf_create_list *list)
+{
+	fprintf(stderr, "# %s\n", name);
+	for (int rep = 0; rep < reps; rep++) {
+		for (int k = 0; k < 2; k++) {
+			double t0 = now_us();
+			int fd = ioctl(drivers[k].devfd, UDMABUF_CREATE_LIST, list);
+
+			if (fd < 0)
+				die(name);
+			close(fd);
+			row(name, &drivers[k], rep, now_us() - t0, "us");
+		}
+	}
+}
+
 /* Counts the physically contiguous ranges of a memfd range (root only):
  * what C udmabuf's sg_alloc_table_from_pages() merges into entries. */
 static long contiguous_ranges(int memfd, size_t size)
@@ -376,19 +393,7 @@ static void udmabuf_cases(void)
 			mid->list[i] = (struct udmabuf_create_item){
 				.memfd = shm64, .offset = (n - 1 - i) * 64 * 1024UL,
 				.size = 64 * 1024 };
-		fprintf(stderr, "# udmabuf_create_list_1024_items\n");
-		for (int rep = 0; rep < reps; rep++) {
-			for (int k = 0; k < 2; k++) {
-				double t0 = now_us();
-				int fd = ioctl(drivers[k].devfd, UDMABUF_CREATE_LIST, mid);
-
-				if (fd < 0)
-					die("UDMABUF_CREATE_LIST of 1024 items");
-				close(fd);
-				row("udmabuf_create_list_1024_items", &drivers[k], rep,
-				    now_us() - t0, "us");
-			}
-		}
+		time_list("udmabuf_create_list_1024_items", mid);
 		free(mid);
 	}
 
@@ -409,19 +414,7 @@ static void udmabuf_cases(void)
 		for (size_t i = 0; i < n; i++)
 			big->list[i] = (struct udmabuf_create_item){
 				.memfd = shm256, .offset = i * PAGE_SZ, .size = PAGE_SZ };
-		fprintf(stderr, "# udmabuf_create_list_65536_items\n");
-		for (int rep = 0; rep < reps; rep++) {
-			for (int k = 0; k < 2; k++) {
-				double t0 = now_us();
-				int fd = ioctl(drivers[k].devfd, UDMABUF_CREATE_LIST, big);
-
-				if (fd < 0)
-					die("UDMABUF_CREATE_LIST of 65536 items");
-				close(fd);
-				row("udmabuf_create_list_65536_items", &drivers[k], rep,
-				    now_us() - t0, "us");
-			}
-		}
+		time_list("udmabuf_create_list_65536_items", big);
 		write_str("/sys/module/udmabuf/parameters/list_limit", "1024");
 		write_str("/sys/module/rudmabuf/parameters/list_limit", "1024");
 		free(big);
