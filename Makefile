@@ -57,8 +57,10 @@ setup:
 kdir:
 	@echo $(KDIR)
 
+# CONFIG_OBJTOOL_WERROR=y on the command line: objtool's warnings (a
+# function that falls through, an unreachable call) fail the build too.
 lint:
-	$(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_FLAGS) CLIPPY=1 W=e modules
+	$(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_FLAGS) CLIPPY=1 W=e CONFIG_OBJTOOL_WERROR=y modules
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml --check \
 		$$(find src -name '*.rs' ! -name '*generated*')
 

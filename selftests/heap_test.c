@@ -40,11 +40,15 @@ static long pooled_pages(void)
 	       read_stat(STATS, "pool_pages_order0");
 }
 
-/* Waits up to 20 s for the deferred-free thread to empty its queue. */
+/*
+ * Waits up to 20 s for the zeroing threads to empty the queue and pool the
+ * last block they took (read in this order: a block leaves the queue only
+ * after it is counted in zeroing_blocks).
+ */
 static int wait_queue_empty(void)
 {
 	for (int i = 0; i < 200; i++) {
-		if (read_stat(STATS, "queued_pages") == 0)
+		if (read_stat(STATS, "queued_pages") == 0 && read_stat(STATS, "zeroing_blocks") == 0)
 			return 0;
 		usleep(100 * 1000);
 	}
@@ -225,8 +229,7 @@ TEST_F_TIMEOUT(heap, pools_drain_under_memory_pressure, 120)
 	ASSERT_EQ(0, write_str(PARAMS "pool_idle_ms", "0"));
 	/*
 	 * Start from nothing reclaimable: what earlier tests freed is zeroed
-	 * and pooled, then given back; a block the thread is zeroing is in no
-	 * figure until pooled, hence two clean looks 100 ms apart. The heaps
+	 * and pooled, then given back; two clean looks 100 ms apart. The heaps
 	 * that the KUnit cases made at module load may still hold queued pages
 	 * until their pending idle work runs (at once now that decay is off).
 	 * Nothing else in this kernel counts NR_KERNEL_MISC_RECLAIMABLE.

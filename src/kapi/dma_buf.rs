@@ -76,7 +76,9 @@ fn huge_piece<P: BufferPages>(
     let run = pages
         .runs_from(info.pgoff + (addr - info.start) / PAGE_SIZE)
         .next()?;
-    (run.npages() >= nr && run.pfn() % nr == 0).then_some(run.pfn())
+    // `checked_rem`, not `%`: no division-by-zero panic call, which objtool
+    // reports as a function that falls through (`nr` is never zero).
+    (run.npages() >= nr && run.pfn().checked_rem(nr)? == 0).then_some(run.pfn())
 }
 
 /// How a dma-buf's pages are mapped into user space.

@@ -9,7 +9,11 @@
 //! them to their pool, or to the buddy allocator when the pool is full. The
 //! shrinker frees pooled pages first, then queued blocks without zeroing.
 //!
-//! When allocations outrun the thread (the pool of an order is empty), an
+//! When the backlog grows past [`HELP_PAGES`], the thread wakes helper
+//! threads (one per further CPU, at most [`MAX_HELPERS`], at the same low
+//! priority) that zero queued blocks alongside it until the queue is empty.
+//!
+//! When allocations outrun the threads (the pool of an order is empty), an
 //! allocation takes the block at the head of the free queue if it has the
 //! order it wants and zeroes it itself: that costs what `__GFP_ZERO` would,
 //! and it takes the block off the thread's backlog instead of making a
@@ -36,7 +40,9 @@ use kernel::new_condvar;
 use kernel::new_spinlock;
 use kernel::prelude::*;
 use kernel::sync::atomic::{
+    Acquire,
     Atomic,
+    Full,
     Relaxed, //
 };
 use kernel::sync::{
@@ -59,12 +65,17 @@ use crate::kapi::pages::{
     ReclaimableList, //
 };
 use crate::kapi::shrinker::ShrinkerOps;
+use crate::kapi::task::KThread;
 use crate::orders::ORDERS;
 
 /// Releases of this many pages or more wake the worker at once.
 const KICK_NOW_PAGES: usize = 256;
 /// Smaller releases wake it this many milliseconds later.
 const KICK_MS: u32 = 5;
+/// A backlog of this many pages (8 MiB) or more wakes the helper threads.
+pub(crate) const HELP_PAGES: usize = 2048;
+/// At most this many helper threads zero alongside the worker thread.
+pub(crate) const MAX_HELPERS: u32 = 3;
 
 /// One pool per order of [`ORDERS`] (8, 4 and 0).
 #[pin_data]
@@ -115,6 +126,9 @@ pub(crate) struct Heap {
     queue: SpinLock<FreeQueue>,
     #[pin]
     queue_work: CondVar,
+    /// Wakes the helper threads when the backlog reaches [`HELP_PAGES`].
+    #[pin]
+    help_work: CondVar,
     /// Wakes the worker a little later for small releases.
     #[pin]
     kick: DelayedWork<Heap>,
@@ -126,6 +140,10 @@ pub(crate) struct Heap {
     uses: Atomic<usize>,
     uses_at_last_decay_check: Atomic<usize>,
     decayed_pages: Atomic<usize>,
+    /// Pages zeroed by the helper threads.
+    helped_pages: Atomic<usize>,
+    /// Blocks the threads have taken off the queue and not yet pooled.
+    zeroing: Atomic<usize>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
     cap_pages: fn() -> usize,
     /// Figures for debugfs and the shrinker's count.
@@ -147,11 +165,14 @@ impl Heap {
                 stopping: false,
             })),
             queue_work <- new_condvar!(),
+            help_work <- new_condvar!(),
             kick <- new_delayed_work!("rsystem_heap::kick"),
             decay <- new_delayed_work!("rsystem_heap::decay"),
             uses: Atomic::new(0),
             uses_at_last_decay_check: Atomic::new(0),
             decayed_pages: Atomic::new(0),
+            helped_pages: Atomic::new(0),
+            zeroing: Atomic::new(0),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
             queued_pages: Atomic::new(0),
@@ -285,20 +306,34 @@ impl Heap {
     }
 
     /// The worker's step: zeroes one queued block and pools it. Returns
-    /// whether there was one.
-    pub(crate) fn zero_one(&self) -> bool {
-        let Some(mut block) = self.pop_queued() else {
-            return false;
-        };
-        block.zero();
-        self.put_zeroed(block);
-        true
+    /// its number of pages, or `None` when the queue is empty.
+    pub(crate) fn zero_one(&self) -> Option<usize> {
+        // Counted before the pop and until the block is pooled: who reads
+        // `queued_pages` and then `zeroing_blocks` as 0 saw no block in
+        // between.
+        self.zeroing.fetch_add(1, Full);
+        let pages = self.pop_queued().map(|mut block| {
+            let pages = block.nr_pages();
+            block.zero();
+            self.put_zeroed(block);
+            pages
+        });
+        self.zeroing.fetch_sub(1, Full);
+        pages
     }
 
-    /// The deferred-free thread: zeroes queued blocks until asked to stop.
+    /// The deferred-free thread: zeroes queued blocks until asked to stop,
+    /// waking the helpers while the backlog is at least [`HELP_PAGES`].
     pub(crate) fn worker(&self) {
         loop {
-            while self.zero_one() {}
+            loop {
+                if self.queued() >= HELP_PAGES {
+                    self.help_work.notify_all();
+                }
+                if self.zero_one().is_none() {
+                    break;
+                }
+            }
             let mut queue = self.queue.lock();
             while !queue.stopping && queue.blocks.len() == 0 {
                 // Freezable: the thread does not hold up suspend. A kernel
@@ -311,10 +346,30 @@ impl Heap {
         }
     }
 
-    /// Asks the worker to exit (before the thread is stopped).
+    /// A helper thread: once woken by the worker, zeroes queued blocks
+    /// until the queue is empty, then sleeps until the next large backlog.
+    pub(crate) fn helper(&self) {
+        loop {
+            while let Some(pages) = self.zero_one() {
+                self.helped_pages.fetch_add(pages, Relaxed);
+            }
+            let mut queue = self.queue.lock();
+            // `queued_pages` grows under this lock, so a backlog that the
+            // worker saw cannot be missed between the check and the sleep.
+            while !queue.stopping && self.queued() < HELP_PAGES {
+                let _ = self.help_work.wait_interruptible_freezable(&mut queue);
+            }
+            if queue.stopping {
+                return;
+            }
+        }
+    }
+
+    /// Asks the worker and the helpers to exit (before they are stopped).
     pub(crate) fn stop_worker(&self) {
         *self.queue.lock().as_mut().project().stopping = true;
         self.queue_work.notify_all();
+        self.help_work.notify_all();
     }
 
     /// Pops one pooled block, largest order first.
@@ -346,15 +401,66 @@ impl Heap {
             writeln!(f, "pool_pages_order{order}: {pages}")?;
         }
         writeln!(f, "queued_pages: {}", self.queued())?;
+        writeln!(f, "zeroing_blocks: {}", self.zeroing.load(Acquire))?;
         writeln!(f, "alloc_from_pool: {}", self.from_pool.load(Relaxed))?;
         writeln!(f, "alloc_from_queue: {}", self.from_queue.load(Relaxed))?;
         writeln!(f, "alloc_from_buddy: {}", self.from_buddy.load(Relaxed))?;
         writeln!(f, "decayed_pages: {}", self.decayed_pages.load(Relaxed))?;
         writeln!(
             f,
+            "helper_zeroed_pages: {}",
+            self.helped_pages.load(Relaxed)
+        )?;
+        writeln!(
+            f,
             "shrinker_freed_pages: {}",
             self.shrunk_pages.load(Relaxed)
         )
+    }
+}
+
+/// The deferred-free thread and its helpers, asked to exit before they are
+/// stopped.
+pub(crate) struct ZeroThreads {
+    heap: Arc<Heap>,
+    thread: Option<KThread<Heap>>,
+    helpers: KVec<KThread<Heap>>,
+}
+
+impl ZeroThreads {
+    pub(crate) fn start(heap: Arc<Heap>) -> Result<Self> {
+        let mut threads = Self {
+            heap: heap.clone(),
+            thread: None,
+            helpers: KVec::new(),
+        };
+        // Nice 19: zeroing yields to everything else. On error, drop stops
+        // the threads started so far.
+        threads.thread = Some(KThread::run(
+            c"rsystem_heap-zero",
+            19,
+            heap.clone(),
+            Heap::worker,
+        )?);
+        // One helper per further CPU: a backlog is zeroed on every CPU that
+        // has nothing better to do.
+        // Room first: a started thread must not be dropped unasked.
+        let helpers = kernel::cpu::nr_cpu_ids().saturating_sub(1).min(MAX_HELPERS);
+        threads.helpers.reserve(helpers as usize, GFP_KERNEL)?;
+        for _ in 0..helpers {
+            let helper = KThread::run(c"rsystem_heap-help", 19, heap.clone(), Heap::helper)?;
+            // Cannot fail: room was reserved above.
+            let _ = threads.helpers.push_within_capacity(helper);
+        }
+        Ok(threads)
+    }
+}
+
+impl Drop for ZeroThreads {
+    fn drop(&mut self) {
+        self.heap.stop_worker();
+        drop(self.thread.take());
+        self.helpers.clear();
     }
 }
 
@@ -525,6 +631,51 @@ mod tests {
         Ok(())
     }
 
+    /// A cap of 32 MiB.
+    fn cap_32m() -> usize {
+        8192
+    }
+
+    #[test]
+    fn helpers_zero_a_large_backlog_with_the_worker() -> Result {
+        use kernel::time::{
+            delay::fsleep,
+            Delta, //
+        };
+        let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
+        let threads = ZeroThreads::start(heap.clone())?;
+        let helpers = threads.helpers.len();
+        // 32 MiB of dirty 1 MiB blocks: four times the helpers' threshold.
+        let mut blocks = KVec::new();
+        for _ in 0..32 {
+            let mut b = block(0)?;
+            b.fill(0x3c);
+            blocks.push(b, GFP_KERNEL)?;
+        }
+        queue(&heap, blocks)?;
+        for _ in 0..1000 {
+            if heap.queued() == 0 {
+                break;
+            }
+            fsleep(Delta::from_millis(10));
+        }
+        // Stopping waits for the threads, so every popped block is pooled.
+        drop(threads);
+        let pooled = heap.pooled();
+        let mut all_zero = true;
+        while let Some(b) = heap.pop_pooled() {
+            all_zero &= b.is_zero();
+        }
+        assert_eq!(heap.queued(), 0);
+        assert_eq!(pooled, 32 * 256);
+        assert!(all_zero);
+        // With a second CPU the helper took part.
+        if helpers > 0 {
+            assert!(heap.helped_pages.load(Relaxed) > 0);
+        }
+        Ok(())
+    }
+
     #[test]
     fn deferred_free_ends_with_zeroed_pooled_pages() -> Result {
         let heap = heap()?;
@@ -537,9 +688,9 @@ mod tests {
         assert_eq!(heap.queued(), 17);
         assert_eq!(heap.pooled(), 0);
         // The worker's step, twice.
-        assert!(heap.zero_one());
-        assert!(heap.zero_one());
-        assert!(!heap.zero_one());
+        assert_eq!(heap.zero_one(), Some(16));
+        assert_eq!(heap.zero_one(), Some(1));
+        assert_eq!(heap.zero_one(), None);
         assert_eq!(heap.queued(), 0);
         assert_eq!(heap.pooled(), 17);
         let b = heap.take(1, false).ok_or(ENOMEM)?;

@@ -31,8 +31,10 @@ mod pool;
 
 use allocate::SystemHeap;
 use kapi::shrinker::Shrinker;
-use kapi::task::KThread;
-use pool::Heap;
+use pool::{
+    Heap,
+    ZeroThreads, //
+};
 
 module! {
     type: RsystemHeapModule,
@@ -50,37 +52,13 @@ fn pool_cap_pages() -> usize {
     mb.saturating_mul((1 << 20) / PAGE_SIZE)
 }
 
-/// The deferred-free thread, asked to exit before it is stopped.
-struct Worker {
-    heap: Arc<Heap>,
-    thread: Option<KThread<Heap>>,
-}
-
-impl Worker {
-    fn start(heap: Arc<Heap>) -> Result<Self> {
-        // Nice 19: zeroing yields to everything else.
-        let thread = KThread::run(c"rsystem_heap-zero", 19, heap.clone(), Heap::worker)?;
-        Ok(Self {
-            heap,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        self.heap.stop_worker();
-        drop(self.thread.take());
-    }
-}
-
 /// Everything the heap runs on. Only an init failure drops it: after the
 /// heap is registered the module cannot be unloaded.
 struct RsystemHeapModule {
     _stats: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
     _debugfs: Dir,
     _shrinker: Shrinker<Heap>,
-    _worker: Worker,
+    _zero_threads: ZeroThreads,
 }
 
 fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,7 +70,7 @@ impl kernel::Module for RsystemHeapModule {
         let name = kapi::params::system_heap_name();
         // Built in order; on any error what was built is torn down by drop.
         let heap = Arc::pin_init(Heap::new(pool_cap_pages), GFP_KERNEL)?;
-        let worker = Worker::start(heap.clone())?;
+        let zero_threads = ZeroThreads::start(heap.clone())?;
         let shrinker = Shrinker::register(c"rsystem_heap-pool", heap.clone())?;
         let debugfs = Dir::new(c"rsystem_heap");
         let stats = KBox::pin_init(
@@ -108,7 +86,7 @@ impl kernel::Module for RsystemHeapModule {
             _stats: stats,
             _debugfs: debugfs,
             _shrinker: shrinker,
-            _worker: worker,
+            _zero_threads: zero_threads,
         })
     }
 }

@@ -103,10 +103,11 @@ static int heap_alloc(struct driver *d, size_t len)
 	return data.fd;
 }
 
-/* Waits for our deferred-free thread to be idle (no-op for the C heap). */
+/* Waits for our zeroing threads to be idle (no-op for the C heap). */
 static void settle(void)
 {
-	for (int i = 0; i < 300 && read_stat(OUR_STATS, "queued_pages") > 0; i++)
+	for (int i = 0; i < 300 && (read_stat(OUR_STATS, "queued_pages") > 0 ||
+				    read_stat(OUR_STATS, "zeroing_blocks") > 0); i++)
 		usleep(10 * 1000);
 }
 
