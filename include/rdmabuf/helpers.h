@@ -90,6 +90,7 @@ bool rdmabuf_dma_heap_mem_accounting(void);
 int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long pfn, unsigned long size);
 struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name);
+int rdmabuf_sched_set_idle(struct task_struct *task);
 struct shrinker *rdmabuf_shrinker_alloc(const char *name);
 void rdmabuf_shrinker_setup(struct shrinker *shrinker,
 			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
@@ -116,6 +117,7 @@ const char *rudmabuf_device_name(void);
 /* src/system_heap/params.c */
 const char *rsystem_heap_name(void);
 int rsystem_heap_pool_max_mb(void);
+int rsystem_heap_zero_helpers(void);
 int rsystem_heap_pool_low_mb(void);
 int rsystem_heap_pool_idle_ms(void);
 

@@ -16,6 +16,7 @@
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
+#include <uapi/linux/sched/types.h>
 #include <linux/shmem_fs.h>
 #include <linux/shrinker.h>
 #include <linux/string.h>
@@ -460,6 +461,14 @@ int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
 			    unsigned long pfn, unsigned long size)
 {
 	return remap_pfn_range(vma, addr, pfn, size, vma->vm_page_prot);
+}
+
+/* Why C: struct sched_attr is opaque in kernel::bindings. */
+int rdmabuf_sched_set_idle(struct task_struct *task)
+{
+	struct sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_IDLE };
+
+	return sched_setattr_nocheck(task, &attr);
 }
 
 /* Why C: kthread_create() is a macro. */

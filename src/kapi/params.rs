@@ -66,6 +66,13 @@ pub(crate) fn system_heap_pool_idle_ms() -> i32 {
     unsafe { bindings::rsystem_heap_pool_idle_ms() }
 }
 
+/// `rsystem_heap.zero_helpers`: helper zeroing threads (-1: automatic).
+#[cfg(kapi_heap)]
+pub(crate) fn system_heap_zero_helpers() -> i32 {
+    // SAFETY: A plain accessor of a module parameter, callable at any time.
+    unsafe { bindings::rsystem_heap_zero_helpers() }
+}
+
 /// `rsystem_heap.pool_max_mb`: the most memory the page pools keep, in MiB.
 #[cfg(kapi_heap)]
 pub(crate) fn system_heap_pool_max_mb() -> i32 {

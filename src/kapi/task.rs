@@ -10,6 +10,7 @@ use core::ffi::{
 };
 use core::ptr::NonNull;
 
+use kernel::error::to_result;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -19,6 +20,16 @@ use super::bindings;
 pub(crate) fn fatal_signal_pending() -> bool {
     // SAFETY: Reads the current task's signal state.
     unsafe { bindings::rdmabuf_fatal_signal_pending() }
+}
+
+/// How a [`KThread`] is scheduled.
+#[derive(Clone, Copy)]
+pub(crate) enum Policy {
+    /// `SCHED_NORMAL` at this nice level.
+    Normal(i32),
+    /// `SCHED_IDLE`: runs only on a CPU that nothing else wants, and any
+    /// normal task that wakes there preempts it at once.
+    Idle,
 }
 
 /// What a [`KThread`] runs, and the data it runs on.
@@ -47,9 +58,14 @@ unsafe impl<T: Send + Sync + 'static> Send for KThread<T> {}
 unsafe impl<T: Send + Sync + 'static> Sync for KThread<T> {}
 
 impl<T: Send + Sync + 'static> KThread<T> {
-    /// Creates and starts a thread called `name` at nice level `nice`, made
-    /// freezable, that calls `run(&data)`.
-    pub(crate) fn run(name: &'static CStr, nice: i32, data: Arc<T>, run: fn(&T)) -> Result<Self> {
+    /// Creates and starts a thread called `name`, scheduled by `policy` and
+    /// made freezable, that calls `run(&data)`.
+    pub(crate) fn run(
+        name: &'static CStr,
+        policy: Policy,
+        data: Arc<T>,
+        run: fn(&T),
+    ) -> Result<Self> {
         let start = KBox::new(Start { data, run }, GFP_KERNEL)?;
         let arg = core::ptr::from_ref::<Start<T>>(&start).cast_mut().cast();
         // SAFETY: `thread_fn::<T>` takes `arg`, a `Start<T>` that stays at a
@@ -59,13 +75,21 @@ impl<T: Send + Sync + 'static> KThread<T> {
         };
         let task = NonNull::new(kernel::error::from_err_ptr(task)?).ok_or(ENOMEM)?;
         // SAFETY: `task` is the new, not yet running thread.
-        unsafe {
-            bindings::get_task_struct(task.as_ptr());
-            bindings::sched_set_normal(task.as_ptr(), nice);
-            bindings::wake_up_process(task.as_ptr());
+        unsafe { bindings::get_task_struct(task.as_ptr()) };
+        // INVARIANT: Created with `start` and referenced above. From here on
+        // an error drops `thread`, which stops the thread before it runs.
+        let thread = Self { task, start };
+        match policy {
+            // SAFETY: `task` is a live thread we hold a reference on.
+            Policy::Normal(nice) => unsafe { bindings::sched_set_normal(task.as_ptr(), nice) },
+            Policy::Idle => {
+                // SAFETY: As above.
+                to_result(unsafe { bindings::rdmabuf_sched_set_idle(task.as_ptr()) })?;
+            }
         }
-        // INVARIANT: Created with `start` and referenced above.
-        Ok(Self { task, start })
+        // SAFETY: As above.
+        unsafe { bindings::wake_up_process(task.as_ptr()) };
+        Ok(thread)
     }
 
     /// # Safety

@@ -4,9 +4,15 @@
 
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{
+    Arc,
+    UniqueArc, //
+};
 
-use crate::buffer::HeapBuffer;
+use crate::buffer::{
+    HeapBuffer,
+    HeapPages, //
+};
 use crate::kapi::dma_buf::DmaBuf;
 use crate::kapi::dma_heap::{
     self,
@@ -51,21 +57,18 @@ impl SystemHeap {
 impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
         let account = dma_heap::mem_accounting();
-        let mut blocks = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
-        let buffer = self
-            .fill(blocks.as_mut(), len, account)
-            .and_then(|()| HeapBuffer::new(self.heap.clone(), blocks.as_mut(), account));
-        let buffer = match buffer {
-            Ok(buffer) => buffer,
-            Err(e) => {
-                // Nothing left the heap: the chunks are still zero.
-                if !account {
-                    self.heap.put_all_zeroed(blocks.as_mut());
-                }
-                return Err(e);
+        // Filled in place: one allocation for the pages and their list.
+        let mut pages =
+            UniqueArc::pin_init(HeapPages::new(self.heap.clone(), account), GFP_KERNEL)?;
+        if let Err(e) = self.fill(pages.as_mut().blocks(), len, account) {
+            // Nothing left the heap: the chunks are still zero. (Charged
+            // chunks are freed with `pages`.)
+            if !account {
+                self.heap.put_all_zeroed(pages.as_mut().blocks());
             }
-        };
-        DmaBuf::export(buffer, len, fd_flags, self.name)
+            return Err(e);
+        }
+        DmaBuf::export(HeapBuffer::new(pages.into()), len, fd_flags, self.name)
     }
 }
 

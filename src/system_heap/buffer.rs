@@ -52,6 +52,23 @@ impl PinnedDrop for HeapPages {
     }
 }
 
+impl HeapPages {
+    /// No blocks yet: [`SystemHeap`](crate::allocate::SystemHeap) fills
+    /// them in place before the buffer is shared.
+    pub(crate) fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self> {
+        pin_init!(Self {
+            heap,
+            blocks <- PageList::new(),
+            accounted,
+        })
+    }
+
+    /// The blocks, to fill.
+    pub(crate) fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
+        self.project().blocks
+    }
+}
+
 impl BufferPages for HeapPages {
     fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
         let mut skip = pgoff;
@@ -82,28 +99,12 @@ pub(crate) struct HeapBuffer {
 }
 
 impl HeapBuffer {
-    /// Creates a buffer that takes over `blocks`.
-    pub(crate) fn new(
-        heap: Arc<Heap>,
-        blocks: Pin<&mut PageList>,
-        accounted: bool,
-    ) -> Result<impl PinInit<Self, Error>> {
-        let pages = Arc::pin_init(
-            try_pin_init!(HeapPages {
-                heap,
-                blocks <- PageList::new(),
-                accounted,
-            })
-            .pin_chain(move |this| {
-                this.project().blocks.append(blocks);
-                Ok(())
-            }),
-            GFP_KERNEL,
-        )?;
-        Ok(try_pin_init!(Self {
+    /// Creates the buffer of `pages`.
+    pub(crate) fn new(pages: Arc<HeapPages>) -> impl PinInit<Self, Error> {
+        try_pin_init!(Self {
             mapped <- new_mutex!(KVec::new()),
             pages,
-        }))
+        })
     }
 }
 

@@ -23,6 +23,15 @@ static int pool_idle_ms = 5000;
 module_param(pool_idle_ms, int, 0644);
 MODULE_PARM_DESC(pool_idle_ms, "Idle time (no allocation or release) after which the pools decay to pool_low_mb, in ms (0: never). Default is 5000.");
 
+static int zero_helpers = -1;
+module_param(zero_helpers, int, 0444);
+MODULE_PARM_DESC(zero_helpers, "Helper threads that zero a large backlog beside the zeroing thread (-1: one per further CPU, at most 3). Default is -1.");
+
+int rsystem_heap_zero_helpers(void)
+{
+	return READ_ONCE(zero_helpers);
+}
+
 int rsystem_heap_pool_low_mb(void)
 {
 	return READ_ONCE(pool_low_mb);

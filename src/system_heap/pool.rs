@@ -65,7 +65,10 @@ use crate::kapi::pages::{
     ReclaimableList, //
 };
 use crate::kapi::shrinker::ShrinkerOps;
-use crate::kapi::task::KThread;
+use crate::kapi::task::{
+    KThread,
+    Policy, //
+};
 use crate::orders::ORDERS;
 
 /// Releases of this many pages or more wake the worker at once.
@@ -138,6 +141,9 @@ pub(crate) struct Heap {
     /// Allocations and releases so far; the decay work compares it with
     /// what it saw one idle period earlier.
     uses: Atomic<usize>,
+    /// The kick and the decay work are pending (or about to be).
+    kick_armed: Atomic<bool>,
+    decay_armed: Atomic<bool>,
     uses_at_last_decay_check: Atomic<usize>,
     decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads.
@@ -169,6 +175,8 @@ impl Heap {
             kick <- new_delayed_work!("rsystem_heap::kick"),
             decay <- new_delayed_work!("rsystem_heap::decay"),
             uses: Atomic::new(0),
+            kick_armed: Atomic::new(false),
+            decay_armed: Atomic::new(false),
             uses_at_last_decay_check: Atomic::new(0),
             decayed_pages: Atomic::new(0),
             helped_pages: Atomic::new(0),
@@ -189,9 +197,7 @@ impl Heap {
     pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
         self.uses.fetch_add(1, Relaxed);
         if !account {
-            let pooled = self.pools.lock().as_mut().list(index).pop();
-            if let Some(block) = pooled {
-                self.pooled_pages[index].fetch_sub(block.nr_pages(), Relaxed);
+            if let Some(block) = self.pop_pooled_of(index) {
                 self.from_pool.fetch_add(1, Relaxed);
                 return Some(block);
             }
@@ -235,37 +241,52 @@ impl Heap {
     /// milliseconds through a delayed work item. Waking a sleeping thread
     /// on another CPU costs an inter-processor interrupt on the releasing
     /// path; a timer armed here does not, and it gathers small releases.
+    ///
+    /// Both delayed works are armed through a flag that the work clears
+    /// when it runs: a release that finds one armed costs a load, not the
+    /// workqueue's interrupt-disabled pending test.
     pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: Pin<&mut PageList>) {
         let pages = blocks.pages();
+        if pages == 0 {
+            return;
+        }
         let mut queue = heap.queue.lock();
         queue.as_mut().project().blocks.append(blocks);
         heap.queued_pages.fetch_add(pages, Relaxed);
         drop(queue);
-        heap.uses.fetch_add(1, Relaxed);
+        heap.uses.fetch_add(1, Full);
         heap.arm_decay();
         if pages >= KICK_NOW_PAGES {
             heap.queue_work.notify_one();
-        } else {
-            // Already pending: that kick will do.
+        } else if arm(&heap.kick_armed) {
+            // The kick clears the flag before it wakes the worker, so a
+            // release that saw it set is seen by that wake-up.
             let _ = workqueue::system()
                 .enqueue_delayed::<_, 0>(heap.clone(), msecs_to_jiffies(KICK_MS));
         }
     }
 
-    /// Arms the decay work one idle period from now, unless it is pending
+    /// Arms the decay work one idle period from now, unless it is armed
     /// or decay is off.
     fn arm_decay(self: &Arc<Self>) {
+        if self.decay_armed.load(Relaxed) {
+            return;
+        }
         let Some(idle) = idle_jiffies() else {
             return;
         };
-        // Already pending: it re-arms itself while the heap is in use.
-        let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), idle);
+        if arm(&self.decay_armed) {
+            let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), idle);
+        }
     }
 
     /// The decay work: if the heap was used during the last idle period,
     /// checks again one period later; else frees pooled blocks down to the
     /// low watermark.
     fn decay_if_idle(self: Arc<Self>) {
+        // Before reading `uses`: a use that saw the flag still set is seen
+        // below.
+        self.decay_armed.xchg(false, Full);
         // Decay was turned off while this was pending.
         if idle_jiffies().is_none() {
             return;
@@ -372,16 +393,21 @@ impl Heap {
         self.help_work.notify_all();
     }
 
+    /// Pops a block from the pool of order index `index`. An empty pool is
+    /// not locked: its figure is raised before a push and lowered after a
+    /// pop, so 0 means empty (or a push under way).
+    fn pop_pooled_of(&self, index: usize) -> Option<PageBlock> {
+        if self.pooled_pages[index].load(Relaxed) == 0 {
+            return None;
+        }
+        let block = self.pools.lock().as_mut().list(index).pop()?;
+        self.pooled_pages[index].fetch_sub(block.nr_pages(), Relaxed);
+        Some(block)
+    }
+
     /// Pops one pooled block, largest order first.
     fn pop_pooled(&self) -> Option<PageBlock> {
-        let mut pools = self.pools.lock();
-        for index in 0..ORDERS.len() {
-            if let Some(block) = pools.as_mut().list(index).pop() {
-                self.pooled_pages[index].fetch_sub(block.nr_pages(), Relaxed);
-                return Some(block);
-            }
-        }
-        None
+        (0..ORDERS.len()).find_map(|index| self.pop_pooled_of(index))
     }
 
     /// Returns the pages in the pools.
@@ -438,17 +464,28 @@ impl ZeroThreads {
         // the threads started so far.
         threads.thread = Some(KThread::run(
             c"rsystem_heap-zero",
-            19,
+            Policy::Normal(19),
             heap.clone(),
             Heap::worker,
         )?);
-        // One helper per further CPU: a backlog is zeroed on every CPU that
-        // has nothing better to do.
+        // By default one helper per further CPU: a backlog is zeroed on
+        // every CPU that has nothing better to do.
+        let helpers = match u32::try_from(crate::kapi::params::system_heap_zero_helpers()) {
+            Ok(n) => n,
+            Err(_) => kernel::cpu::nr_cpu_ids().saturating_sub(1),
+        }
+        .min(MAX_HELPERS);
         // Room first: a started thread must not be dropped unasked.
-        let helpers = kernel::cpu::nr_cpu_ids().saturating_sub(1).min(MAX_HELPERS);
         threads.helpers.reserve(helpers as usize, GFP_KERNEL)?;
         for _ in 0..helpers {
-            let helper = KThread::run(c"rsystem_heap-help", 19, heap.clone(), Heap::helper)?;
+            // SCHED_IDLE: a helper takes only a CPU that nothing else wants,
+            // never the one an allocating task wakes on.
+            let helper = KThread::run(
+                c"rsystem_heap-help",
+                Policy::Idle,
+                heap.clone(),
+                Heap::helper,
+            )?;
             // Cannot fail: room was reserved above.
             let _ = threads.helpers.push_within_capacity(helper);
         }
@@ -477,6 +514,11 @@ impl WorkItem<1> for Heap {
     }
 }
 
+/// Sets `flag`; returns whether it was clear (the caller arms the work).
+fn arm(flag: &Atomic<bool>) -> bool {
+    !flag.load(Relaxed) && !flag.xchg(true, Full)
+}
+
 /// The idle period (`pool_idle_ms`) in jiffies, or `None` when decay is off.
 fn idle_jiffies() -> Option<kernel::time::Jiffies> {
     let ms = u32::try_from(crate::kapi::params::system_heap_pool_idle_ms()).ok()?;
@@ -493,6 +535,7 @@ impl WorkItem for Heap {
     type Pointer = Arc<Heap>;
 
     fn run(heap: Arc<Heap>) {
+        heap.kick_armed.xchg(false, Full);
         heap.queue_work.notify_one();
     }
 }
