@@ -17,6 +17,17 @@ use kernel::sync::{
 use super::bindings;
 use super::folio::BufferPages;
 
+/// Test-only: the next `vm_map_ram` of this module fails, as it does when
+/// the kernel is out of memory or of vmalloc space.
+#[cfg(CONFIG_KUNIT = "y")]
+static FAIL_NEXT_MAP: kernel::sync::atomic::Atomic<bool> = kernel::sync::atomic::Atomic::new(false);
+
+/// Test-only: makes the next kernel mapping of a buffer fail.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn fail_next_map() {
+    FAIL_NEXT_MAP.store(true, kernel::sync::atomic::Relaxed);
+}
+
 /// A contiguous kernel mapping of all the pages of a buffer, made with
 /// `vm_map_ram` and unmapped on drop.
 ///
@@ -48,6 +59,10 @@ impl<P: BufferPages> VMapping<P> {
         }
         if array.len() != count {
             return Err(EINVAL);
+        }
+        #[cfg(CONFIG_KUNIT = "y")]
+        if FAIL_NEXT_MAP.xchg(false, kernel::sync::atomic::Relaxed) {
+            return Err(ENOMEM);
         }
         // SAFETY: `array` holds `count` valid pages that `pages` keeps
         // allocated; -1 is `NUMA_NO_NODE`.

@@ -167,6 +167,22 @@ mod tests {
     }
 
     #[test]
+    fn failed_vmap_is_enomem_as_upstream() -> Result {
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap {
+            heap,
+            name: c"kunit",
+        };
+        let dmabuf = system.allocate(16 * PAGE_SIZE, 0o2, 0)?;
+        // Upstream's system_heap_vmap() returns ENOMEM when vmap() fails.
+        crate::kapi::vmap::fail_next_map();
+        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(ENOMEM));
+        // Nothing was left mapped: the next vmap works.
+        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        Ok(())
+    }
+
+    #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         assert!(map_past_the_bounce_buffer()?);
         Ok(())

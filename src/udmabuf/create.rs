@@ -312,6 +312,17 @@ mod tests {
     }
 
     #[test]
+    fn failed_vmap_is_einval_as_upstream() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 16)?;
+        // Upstream's vmap_udmabuf() returns EINVAL when vm_map_ram() fails.
+        crate::kapi::vmap::fail_next_map();
+        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(EINVAL));
+        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        Ok(())
+    }
+
+    #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         assert!(map_past_the_bounce_buffer()?);
         Ok(())
