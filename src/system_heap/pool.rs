@@ -225,6 +225,8 @@ impl Heap {
         if pooled + block.nr_pages() > (self.cap_pages)() {
             return;
         }
+        #[cfg(CONFIG_KUNIT = "y")]
+        tests::between_cap_check_and_add();
         self.pooled_pages[index].fetch_add(block.nr_pages(), Relaxed);
         pools.as_mut().list(index).push(block);
     }
@@ -570,6 +572,7 @@ impl ShrinkerOps for Heap {
 mod tests {
     use super::*;
     use kernel::sync::Arc;
+    use kernel::time::Delta;
 
     // Helpers return `Result` and leave asserting to the tests, whose
     // `assert!` reports to KUnit instead of panicking.
@@ -654,6 +657,71 @@ mod tests {
         Ok(())
     }
 
+    /// Pages over the cap seen by [`put_and_take_at_the_cap`], and how many
+    /// of its threads are done.
+    static OVER_THE_CAP: Atomic<usize> = Atomic::new(0);
+    static THREADS_DONE: Atomic<usize> = Atomic::new(0);
+    /// Widens the window between the cap check and the add while set.
+    static WIDEN_CAP_WINDOW: Atomic<bool> = Atomic::new(false);
+
+    /// Called by `put_zeroed` between its cap check and its add: spins
+    /// 20 µs while the concurrency test runs, so that two puts that are not
+    /// serialised would both pass the check.
+    pub(super) fn between_cap_check_and_add() {
+        if WIDEN_CAP_WINDOW.load(Relaxed) {
+            kernel::time::delay::udelay(Delta::from_micros(20));
+        }
+    }
+
+    /// A thread's work: 2000 times, pools a fresh page into pools at or
+    /// next to their cap, notes whether they then hold more than the cap,
+    /// and takes a page back.
+    fn put_and_take_at_the_cap(heap: &Heap) {
+        for _ in 0..2000 {
+            let Some(b) = PageBlock::alloc_zeroed(ORDERS[2], false) else {
+                break;
+            };
+            heap.put_zeroed(b);
+            let over = heap.pooled().saturating_sub(cap_300());
+            OVER_THE_CAP.fetch_add(over, Relaxed);
+            drop(heap.take(2, false));
+        }
+        THREADS_DONE.fetch_add(1, Relaxed);
+    }
+
+    #[test]
+    fn pool_cap_holds_under_concurrent_puts() -> Result {
+        use kernel::time::delay::fsleep;
+        let heap = heap()?;
+        for _ in 0..cap_300() - 1 {
+            heap.put_zeroed(block(2)?);
+        }
+        OVER_THE_CAP.store(0, Relaxed);
+        THREADS_DONE.store(0, Relaxed);
+        WIDEN_CAP_WINDOW.store(true, Relaxed);
+        // Two puts that race for the last page: checked and added under the
+        // pools' lock, only one gets it.
+        let mut threads = KVec::new();
+        for _ in 0..2 {
+            let run = put_and_take_at_the_cap;
+            let thread = KThread::run(c"rsystem_heap-kunit", Policy::Normal(0), heap.clone(), run)?;
+            threads.push(thread, GFP_KERNEL)?;
+        }
+        // Dropping a thread that has not started yet would stop it unrun.
+        for _ in 0..3000 {
+            if THREADS_DONE.load(Relaxed) == 2 {
+                break;
+            }
+            fsleep(Delta::from_millis(10));
+        }
+        drop(threads);
+        WIDEN_CAP_WINDOW.store(false, Relaxed);
+        assert_eq!(THREADS_DONE.load(Relaxed), 2);
+        assert_eq!(OVER_THE_CAP.load(Relaxed), 0);
+        assert!(heap.pooled() <= cap_300());
+        Ok(())
+    }
+
     #[test]
     fn shrinker_count_and_scan() -> Result {
         let heap = heap()?;
@@ -681,10 +749,7 @@ mod tests {
 
     #[test]
     fn helpers_zero_a_large_backlog_with_the_worker() -> Result {
-        use kernel::time::{
-            delay::fsleep,
-            Delta, //
-        };
+        use kernel::time::delay::fsleep;
         let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
         let threads = ZeroThreads::start(heap.clone())?;
         let helpers = threads.helpers.len();
