@@ -10,8 +10,8 @@
 //! shrinker frees pooled pages first, then queued blocks without zeroing.
 //!
 //! When the backlog grows past [`HELP_PAGES`], the thread wakes helper
-//! threads (one per further CPU, at most [`MAX_HELPERS`], at the same low
-//! priority) that zero queued blocks alongside it until the queue is empty.
+//! threads (one per further CPU, at most [`MAX_HELPERS`], `SCHED_IDLE`)
+//! that zero queued blocks alongside it until the queue is empty.
 //!
 //! When allocations outrun the threads (the pool of an order is empty), an
 //! allocation takes the block at the head of the free queue if it has the
@@ -76,9 +76,9 @@ const KICK_NOW_PAGES: usize = 256;
 /// Smaller releases wake it this many milliseconds later.
 const KICK_MS: u32 = 5;
 /// A backlog of this many pages (8 MiB) or more wakes the helper threads.
-pub(crate) const HELP_PAGES: usize = 2048;
+const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
-pub(crate) const MAX_HELPERS: u32 = 3;
+const MAX_HELPERS: u32 = 3;
 
 /// One pool per order of [`ORDERS`] (8, 4 and 0).
 #[pin_data]
@@ -141,10 +141,10 @@ pub(crate) struct Heap {
     /// Allocations and releases so far; the decay work compares it with
     /// what it saw one idle period earlier.
     uses: Atomic<usize>,
+    uses_at_last_decay_check: Atomic<usize>,
     /// The kick and the decay work are pending (or about to be).
     kick_armed: Atomic<bool>,
     decay_armed: Atomic<bool>,
-    uses_at_last_decay_check: Atomic<usize>,
     decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads.
     helped_pages: Atomic<usize>,
@@ -328,7 +328,7 @@ impl Heap {
         Some(block)
     }
 
-    /// The worker's step: zeroes one queued block and pools it. Returns
+    /// A zeroing thread's step: zeroes one queued block and pools it. Returns
     /// its number of pages, or `None` when the queue is empty.
     pub(crate) fn zero_one(&self) -> Option<usize> {
         // Counted before the pop and until the block is pooled: who reads
@@ -451,35 +451,36 @@ impl Heap {
 /// stopped.
 pub(crate) struct ZeroThreads {
     heap: Arc<Heap>,
-    thread: Option<KThread<Heap>>,
+    /// Stopped when the fields drop, after `Drop` has asked it to exit.
+    _worker: KThread<Heap>,
     helpers: KVec<KThread<Heap>>,
 }
 
 impl ZeroThreads {
     pub(crate) fn start(heap: Arc<Heap>) -> Result<Self> {
-        let mut threads = Self {
-            heap: heap.clone(),
-            thread: None,
-            helpers: KVec::new(),
-        };
-        // Nice 19: zeroing yields to everything else. On error, drop stops
-        // the threads started so far.
-        threads.thread = Some(KThread::run(
-            c"rsystem_heap-zero",
-            Policy::Normal(19),
-            heap.clone(),
-            Heap::worker,
-        )?);
         // By default one helper per further CPU: a backlog is zeroed on
         // every CPU that has nothing better to do.
-        let helpers = match u32::try_from(crate::kapi::params::system_heap_zero_helpers()) {
+        let count = match u32::try_from(crate::kapi::params::system_heap_zero_helpers()) {
             Ok(n) => n,
             Err(_) => kernel::cpu::nr_cpu_ids().saturating_sub(1),
         }
         .min(MAX_HELPERS);
-        // Room first: a started thread must not be dropped unasked.
-        threads.helpers.reserve(helpers as usize, GFP_KERNEL)?;
-        for _ in 0..helpers {
+        // Room first: a started thread must not be dropped unasked, so
+        // nothing may fail between a start and `Self`, whose drop asks.
+        let helpers = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        // Nice 19: zeroing yields to everything else.
+        let thread = KThread::run(
+            c"rsystem_heap-zero",
+            Policy::Normal(19),
+            heap.clone(),
+            Heap::worker,
+        )?;
+        let mut threads = Self {
+            heap: heap.clone(),
+            _worker: thread,
+            helpers,
+        };
+        for _ in 0..count {
             // SCHED_IDLE: a helper takes only a CPU that nothing else wants,
             // never the one an allocating task wakes on.
             let helper = KThread::run(
@@ -496,10 +497,9 @@ impl ZeroThreads {
 }
 
 impl Drop for ZeroThreads {
+    /// Asks the threads to exit; dropping the fields then stops them.
     fn drop(&mut self) {
         self.heap.stop_worker();
-        drop(self.thread.take());
-        self.helpers.clear();
     }
 }
 
@@ -657,6 +657,18 @@ mod tests {
         Ok(())
     }
 
+    /// Sleeps in 10 ms steps until `done()` or `steps` have passed; returns
+    /// `done()`.
+    fn wait_until(steps: u32, done: impl Fn() -> bool) -> bool {
+        for _ in 0..steps {
+            if done() {
+                return true;
+            }
+            kernel::time::delay::fsleep(Delta::from_millis(10));
+        }
+        done()
+    }
+
     /// Pages over the cap seen by [`put_and_take_at_the_cap`], and how many
     /// of its threads are done.
     static OVER_THE_CAP: Atomic<usize> = Atomic::new(0);
@@ -691,7 +703,6 @@ mod tests {
 
     #[test]
     fn pool_cap_holds_under_concurrent_puts() -> Result {
-        use kernel::time::delay::fsleep;
         let heap = heap()?;
         for _ in 0..cap_300() - 1 {
             heap.put_zeroed(block(2)?);
@@ -708,12 +719,7 @@ mod tests {
             threads.push(thread, GFP_KERNEL)?;
         }
         // Dropping a thread that has not started yet would stop it unrun.
-        for _ in 0..3000 {
-            if THREADS_DONE.load(Relaxed) == 2 {
-                break;
-            }
-            fsleep(Delta::from_millis(10));
-        }
+        wait_until(3000, || THREADS_DONE.load(Relaxed) == 2);
         drop(threads);
         WIDEN_CAP_WINDOW.store(false, Relaxed);
         assert_eq!(THREADS_DONE.load(Relaxed), 2);
@@ -749,7 +755,6 @@ mod tests {
 
     #[test]
     fn helpers_zero_a_large_backlog_with_the_worker() -> Result {
-        use kernel::time::delay::fsleep;
         let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
         let threads = ZeroThreads::start(heap.clone())?;
         let helpers = threads.helpers.len();
@@ -761,12 +766,7 @@ mod tests {
             blocks.push(b, GFP_KERNEL)?;
         }
         queue(&heap, blocks)?;
-        for _ in 0..1000 {
-            if heap.queued() == 0 {
-                break;
-            }
-            fsleep(Delta::from_millis(10));
-        }
+        wait_until(1000, || heap.queued() == 0);
         // Stopping waits for the threads, so every popped block is pooled.
         drop(threads);
         let pooled = heap.pooled();
