@@ -9,6 +9,13 @@
 //! them to their pool, or to the buddy allocator when the pool is full. The
 //! shrinker frees pooled pages first, then queued blocks without zeroing.
 //!
+//! A release of 1 MiB or more wakes the worker. Smaller ones do not: while
+//! the heap is in use the worker looks at the queue every [`POLL_MS`], and
+//! only after [`PARK_AFTER_POLLS`] empty looks does it sleep until woken
+//! (it is then *parked*, and the next release of any size wakes it). So a
+//! small release costs neither a wake-up nor a timer, and an idle heap
+//! costs no wake-ups.
+//!
 //! When the backlog grows past [`HELP_PAGES`], the thread wakes helper
 //! threads (one per further CPU, at most [`MAX_HELPERS`], `SCHED_IDLE`)
 //! that zero queued blocks alongside it until the queue is empty.
@@ -71,10 +78,13 @@ use crate::kapi::task::{
 };
 use crate::orders::ORDERS;
 
-/// Releases of this many pages or more wake the worker at once.
-const KICK_NOW_PAGES: usize = 256;
-/// Smaller releases wake it this many milliseconds later.
-const KICK_MS: u32 = 5;
+/// Releases of this many pages or more wake the worker.
+const WAKE_PAGES: usize = 256;
+/// While the heap is in use, the worker looks for smaller releases this
+/// often (milliseconds)...
+const POLL_MS: u32 = 5;
+/// ...until this many looks in a row found nothing (about 100 ms).
+const PARK_AFTER_POLLS: u32 = 20;
 /// A backlog of this many pages (8 MiB) or more wakes the helper threads.
 const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
@@ -118,6 +128,8 @@ pub(crate) struct FreeQueue {
     blocks: ReclaimableList,
     /// The worker is asked to exit.
     stopping: bool,
+    /// The worker sleeps until woken: a release must wake it.
+    parked: bool,
 }
 
 /// The shared state of the heap.
@@ -132,22 +144,20 @@ pub(crate) struct Heap {
     /// Wakes the helper threads when the backlog reaches [`HELP_PAGES`].
     #[pin]
     help_work: CondVar,
-    /// Wakes the worker a little later for small releases.
+    /// Decays idle pools.
     #[pin]
-    kick: DelayedWork<Heap>,
-    /// Decays idle pools (work item 1).
-    #[pin]
-    decay: DelayedWork<Heap, 1>,
+    decay: DelayedWork<Heap>,
     /// Allocations and releases so far; the decay work compares it with
     /// what it saw one idle period earlier.
     uses: Atomic<usize>,
     uses_at_last_decay_check: Atomic<usize>,
-    /// The kick and the decay work are pending (or about to be).
-    kick_armed: Atomic<bool>,
+    /// The decay work is pending (or about to be).
     decay_armed: Atomic<bool>,
     decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads.
     helped_pages: Atomic<usize>,
+    /// Releases that woke the worker.
+    wakeups: Atomic<usize>,
     /// Blocks the threads have taken off the queue and not yet pooled.
     zeroing: Atomic<usize>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
@@ -169,17 +179,17 @@ impl Heap {
             queue <- new_spinlock!(pin_init!(FreeQueue {
                 blocks <- ReclaimableList::new(),
                 stopping: false,
+                parked: false,
             })),
             queue_work <- new_condvar!(),
             help_work <- new_condvar!(),
-            kick <- new_delayed_work!("rsystem_heap::kick"),
             decay <- new_delayed_work!("rsystem_heap::decay"),
             uses: Atomic::new(0),
-            kick_armed: Atomic::new(false),
             decay_armed: Atomic::new(false),
             uses_at_last_decay_check: Atomic::new(0),
             decayed_pages: Atomic::new(0),
             helped_pages: Atomic::new(0),
+            wakeups: Atomic::new(0),
             zeroing: Atomic::new(0),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
@@ -238,33 +248,37 @@ impl Heap {
         }
     }
 
-    /// Queues a released buffer's blocks for zeroing, in O(1), and wakes
-    /// the worker: at once for 1 MiB or more, else within a few
-    /// milliseconds through a delayed work item. Waking a sleeping thread
-    /// on another CPU costs an inter-processor interrupt on the releasing
-    /// path; a timer armed here does not, and it gathers small releases.
+    /// Queues a released buffer's blocks for zeroing, in O(1). Wakes the
+    /// worker for 1 MiB or more, or when it is parked; else the worker
+    /// finds the blocks within [`POLL_MS`]. Waking a thread on another CPU
+    /// costs an inter-processor interrupt on the releasing path, and arming
+    /// a timer costs about as much under emulation: a small release into a
+    /// heap in use does neither.
     ///
-    /// Both delayed works are armed through a flag that the work clears
-    /// when it runs: a release that finds one armed costs a load, not the
+    /// The decay work is armed through a flag that the work clears when it
+    /// runs: a release that finds it armed costs a load, not the
     /// workqueue's interrupt-disabled pending test.
     pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: Pin<&mut PageList>) {
         let pages = blocks.pages();
         if pages == 0 {
             return;
         }
-        let mut queue = heap.queue.lock();
-        queue.as_mut().project().blocks.append(blocks);
-        heap.queued_pages.fetch_add(pages, Relaxed);
-        drop(queue);
+        let wake = {
+            let mut guard = heap.queue.lock();
+            let queue = guard.as_mut().project();
+            queue.blocks.append(blocks);
+            heap.queued_pages.fetch_add(pages, Relaxed);
+            // Read and cleared under the lock the worker parks under: a
+            // worker that parked before this append is woken, one that
+            // would park after it sees the blocks first. Cleared, so later
+            // releases do not wake it again before it runs.
+            pages >= WAKE_PAGES || core::mem::take(queue.parked)
+        };
         heap.uses.fetch_add(1, Full);
         heap.arm_decay();
-        if pages >= KICK_NOW_PAGES {
+        if wake {
+            heap.wakeups.fetch_add(1, Relaxed);
             heap.queue_work.notify_one();
-        } else if arm(&heap.kick_armed) {
-            // The kick clears the flag before it wakes the worker, so a
-            // release that saw it set is seen by that wake-up.
-            let _ = workqueue::system()
-                .enqueue_delayed::<_, 0>(heap.clone(), msecs_to_jiffies(KICK_MS));
         }
     }
 
@@ -278,7 +292,7 @@ impl Heap {
             return;
         };
         if arm(&self.decay_armed) {
-            let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), idle);
+            let _ = workqueue::system().enqueue_delayed(self.clone(), idle);
         }
     }
 
@@ -347,6 +361,8 @@ impl Heap {
 
     /// The deferred-free thread: zeroes queued blocks until asked to stop,
     /// waking the helpers while the backlog is at least [`HELP_PAGES`].
+    /// When the queue is empty it looks again every [`POLL_MS`], and parks
+    /// after [`PARK_AFTER_POLLS`] empty looks.
     pub(crate) fn worker(&self) {
         loop {
             loop {
@@ -358,11 +374,22 @@ impl Heap {
                 }
             }
             let mut queue = self.queue.lock();
+            let mut polls = 0;
             while !queue.stopping && queue.blocks.len() == 0 {
-                // Freezable: the thread does not hold up suspend. A kernel
-                // thread gets no signals, so the result says nothing.
-                let _ = self.queue_work.wait_interruptible_freezable(&mut queue);
+                // A kernel thread gets no signals, so the waits' results
+                // say nothing; a wake-up without blocks counts as a look.
+                if polls < PARK_AFTER_POLLS {
+                    polls += 1;
+                    let poll = msecs_to_jiffies(POLL_MS);
+                    let _ = self.queue_work.wait_interruptible_timeout(&mut queue, poll);
+                } else {
+                    *queue.as_mut().project().parked = true;
+                    // Freezable: the thread does not hold up suspend for
+                    // longer than its looks take.
+                    let _ = self.queue_work.wait_interruptible_freezable(&mut queue);
+                }
             }
+            *queue.as_mut().project().parked = false;
             if queue.stopping {
                 return;
             }
@@ -439,6 +466,7 @@ impl Heap {
             "helper_zeroed_pages: {}",
             self.helped_pages.load(Relaxed)
         )?;
+        writeln!(f, "release_wakeups: {}", self.wakeups.load(Relaxed))?;
         writeln!(
             f,
             "shrinker_freed_pages: {}",
@@ -504,11 +532,10 @@ impl Drop for ZeroThreads {
 }
 
 impl_has_delayed_work! {
-    impl HasDelayedWork<Self> for Heap { self.kick }
-    impl HasDelayedWork<Self, 1> for Heap { self.decay }
+    impl HasDelayedWork<Self> for Heap { self.decay }
 }
 
-impl WorkItem<1> for Heap {
+impl WorkItem for Heap {
     type Pointer = Arc<Heap>;
 
     fn run(heap: Arc<Heap>) {
@@ -531,15 +558,6 @@ fn idle_jiffies() -> Option<kernel::time::Jiffies> {
 fn low_watermark_pages() -> usize {
     let mb = usize::try_from(crate::kapi::params::system_heap_pool_low_mb()).unwrap_or(0);
     mb.saturating_mul((1 << 20) / kernel::page::PAGE_SIZE)
-}
-
-impl WorkItem for Heap {
-    type Pointer = Arc<Heap>;
-
-    fn run(heap: Arc<Heap>) {
-        heap.kick_armed.xchg(false, Full);
-        heap.queue_work.notify_one();
-    }
 }
 
 impl ShrinkerOps for Heap {
@@ -780,6 +798,35 @@ mod tests {
         // With a second CPU the helper took part.
         if helpers > 0 {
             assert!(heap.helped_pages.load(Relaxed) > 0);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn small_releases_reach_a_looking_and_a_parked_worker() -> Result {
+        let heap = heap()?;
+        let threads = ZeroThreads::start(heap.clone())?;
+        let dirty = || -> Result<PageBlock> {
+            let mut b = block(2)?;
+            b.fill(0x11);
+            Ok(b)
+        };
+        // Looking: a 4 KiB release is found without a wake-up (unless the
+        // worker parked meanwhile, which takes 20 looks).
+        queue(&heap, [dirty()?])?;
+        wait_until(1000, || heap.pooled() == 1);
+        // Parked after its empty looks, the worker must be woken.
+        let parked = wait_until(1000, || heap.queue.lock().parked);
+        let wakeups = heap.wakeups.load(Relaxed);
+        queue(&heap, [dirty()?])?;
+        assert_eq!(heap.wakeups.load(Relaxed), wakeups + 1);
+        wait_until(1000, || heap.pooled() == 2);
+        drop(threads);
+        assert!(parked);
+        assert_eq!(heap.queued(), 0);
+        assert_eq!(heap.pooled(), 2);
+        while let Some(b) = heap.pop_pooled() {
+            assert!(b.is_zero());
         }
         Ok(())
     }
