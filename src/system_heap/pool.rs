@@ -12,9 +12,9 @@
 //! A release of 1 MiB or more wakes the worker. Smaller ones do not: while
 //! the heap is in use the worker looks at the queue every [`POLL_MS`], and
 //! only after [`PARK_AFTER_POLLS`] empty looks does it sleep until woken
-//! (it is then *parked*, and the next release of any size wakes it). So a
-//! small release costs neither a wake-up nor a timer, and an idle heap
-//! costs no wake-ups.
+//! (it is then *parked*, and the next small release arms a [`KICK_MS`]
+//! timer that wakes it). So a small release into a heap in use costs
+//! neither a wake-up nor a timer, and an idle heap costs no wake-ups.
 //!
 //! When the backlog grows past [`HELP_PAGES`], the thread wakes helper
 //! threads (one per further CPU, at most [`MAX_HELPERS`], `SCHED_IDLE`)
@@ -85,6 +85,8 @@ const WAKE_PAGES: usize = 256;
 const POLL_MS: u32 = 5;
 /// ...until this many looks in a row found nothing (about 100 ms).
 const PARK_AFTER_POLLS: u32 = 20;
+/// A small release wakes a parked worker this many milliseconds later.
+const KICK_MS: u32 = 5;
 /// A backlog of this many pages (8 MiB) or more wakes the helper threads.
 const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
@@ -144,9 +146,12 @@ pub(crate) struct Heap {
     /// Wakes the helper threads when the backlog reaches [`HELP_PAGES`].
     #[pin]
     help_work: CondVar,
-    /// Decays idle pools.
+    /// Wakes a parked worker a little after a small release.
     #[pin]
-    decay: DelayedWork<Heap>,
+    kick: DelayedWork<Heap>,
+    /// Decays idle pools (work item 1).
+    #[pin]
+    decay: DelayedWork<Heap, 1>,
     /// Allocations and releases so far; the decay work compares it with
     /// what it saw one idle period earlier.
     uses: Atomic<usize>,
@@ -156,7 +161,7 @@ pub(crate) struct Heap {
     decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads.
     helped_pages: Atomic<usize>,
-    /// Releases that woke the worker.
+    /// Releases that woke the worker or armed its kick.
     wakeups: Atomic<usize>,
     /// Blocks the threads have taken off the queue and not yet pooled.
     zeroing: Atomic<usize>,
@@ -183,6 +188,7 @@ impl Heap {
             })),
             queue_work <- new_condvar!(),
             help_work <- new_condvar!(),
+            kick <- new_delayed_work!("rsystem_heap::kick"),
             decay <- new_delayed_work!("rsystem_heap::decay"),
             uses: Atomic::new(0),
             decay_armed: Atomic::new(false),
@@ -249,11 +255,13 @@ impl Heap {
     }
 
     /// Queues a released buffer's blocks for zeroing, in O(1). Wakes the
-    /// worker for 1 MiB or more, or when it is parked; else the worker
-    /// finds the blocks within [`POLL_MS`]. Waking a thread on another CPU
-    /// costs an inter-processor interrupt on the releasing path, and arming
-    /// a timer costs about as much under emulation: a small release into a
-    /// heap in use does neither.
+    /// worker for 1 MiB or more; arms the kick when it is parked; else the
+    /// worker finds the blocks within [`POLL_MS`]. Waking a thread on
+    /// another CPU costs an inter-processor interrupt on the releasing
+    /// path, and arming a timer costs about as much under emulation: a
+    /// small release into a heap in use does neither. The kick gathers the
+    /// small releases that follow an idle period, so the worker does not
+    /// zero beside a burst of them.
     ///
     /// The decay work is armed through a flag that the work clears when it
     /// runs: a release that finds it armed costs a load, not the
@@ -263,7 +271,7 @@ impl Heap {
         if pages == 0 {
             return;
         }
-        let wake = {
+        let parked = {
             let mut guard = heap.queue.lock();
             let queue = guard.as_mut().project();
             queue.blocks.append(blocks);
@@ -271,14 +279,20 @@ impl Heap {
             // Read and cleared under the lock the worker parks under: a
             // worker that parked before this append is woken, one that
             // would park after it sees the blocks first. Cleared, so later
-            // releases do not wake it again before it runs.
-            pages >= WAKE_PAGES || core::mem::take(queue.parked)
+            // releases do not arm the kick again before it runs.
+            core::mem::take(queue.parked)
         };
         heap.uses.fetch_add(1, Full);
         heap.arm_decay();
-        if wake {
+        if pages >= WAKE_PAGES {
             heap.wakeups.fetch_add(1, Relaxed);
             heap.queue_work.notify_one();
+        } else if parked {
+            heap.wakeups.fetch_add(1, Relaxed);
+            // Already pending (a kick armed before a large release woke the
+            // worker) wakes it all the same.
+            let _ = workqueue::system()
+                .enqueue_delayed::<_, 0>(heap.clone(), msecs_to_jiffies(KICK_MS));
         }
     }
 
@@ -292,7 +306,7 @@ impl Heap {
             return;
         };
         if arm(&self.decay_armed) {
-            let _ = workqueue::system().enqueue_delayed(self.clone(), idle);
+            let _ = workqueue::system().enqueue_delayed::<_, 1>(self.clone(), idle);
         }
     }
 
@@ -532,10 +546,20 @@ impl Drop for ZeroThreads {
 }
 
 impl_has_delayed_work! {
-    impl HasDelayedWork<Self> for Heap { self.decay }
+    impl HasDelayedWork<Self> for Heap { self.kick }
+    impl HasDelayedWork<Self, 1> for Heap { self.decay }
 }
 
+/// The kick: wakes the worker.
 impl WorkItem for Heap {
+    type Pointer = Arc<Heap>;
+
+    fn run(heap: Arc<Heap>) {
+        heap.queue_work.notify_one();
+    }
+}
+
+impl WorkItem<1> for Heap {
     type Pointer = Arc<Heap>;
 
     fn run(heap: Arc<Heap>) {
@@ -815,7 +839,7 @@ mod tests {
         // worker parked meanwhile, which takes 20 looks).
         queue(&heap, [dirty()?])?;
         wait_until(1000, || heap.pooled() == 1);
-        // Parked after its empty looks, the worker must be woken.
+        // Parked after its empty looks, the worker must be kicked.
         let parked = wait_until(1000, || heap.queue.lock().parked);
         let wakeups = heap.wakeups.load(Relaxed);
         queue(&heap, [dirty()?])?;
