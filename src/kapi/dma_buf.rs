@@ -240,7 +240,6 @@ impl DmaBuf {
         Ok(ret == 1)
     }
 
-    #[cfg(kapi_heap)]
     /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
     pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
@@ -250,12 +249,20 @@ impl DmaBuf {
     }
 
     /// `dma_buf_end_cpu_access`.
-    #[cfg(kapi_heap)]
     pub(crate) fn end_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
         kernel::error::to_result(unsafe {
             bindings::dma_buf_end_cpu_access(self.0.as_ptr(), dir.into())
         })
+    }
+
+    #[cfg(kapi_udmabuf)]
+    /// Drops the reference and runs the release now: the last `fput` from
+    /// a kernel thread is otherwise deferred to a work item.
+    pub(crate) fn release_now(self) {
+        drop(self);
+        // SAFETY: Runs the deferred `fput`s; no locks are held.
+        unsafe { bindings::flush_delayed_fput() };
     }
 
     /// Attaches `dev` as an importer, as a device driver would.

@@ -73,8 +73,38 @@ impl PinnedFolio {
 #[cfg(kapi_udmabuf)]
 impl Drop for PinnedFolio {
     fn drop(&mut self) {
+        #[cfg(CONFIG_KUNIT = "y")]
+        unpin_stats::unpinning();
         // SAFETY: By the type invariant we own one pin on the folio.
         unsafe { bindings::unpin_folio(self.0.as_ptr()) };
+    }
+}
+
+/// Test-only: folios unpinned, and how many of them while a DMA mapping
+/// made by this module was live.
+#[cfg(all(kapi_udmabuf, CONFIG_KUNIT = "y"))]
+pub(crate) mod unpin_stats {
+    use kernel::sync::atomic::{
+        Atomic,
+        Relaxed, //
+    };
+
+    static UNPINS: Atomic<usize> = Atomic::new(0);
+    static UNPINS_UNDER_A_DMA_MAPPING: Atomic<usize> = Atomic::new(0);
+
+    pub(super) fn unpinning() {
+        UNPINS.fetch_add(1, Relaxed);
+        if super::super::sg_table::live_dma_mappings() > 0 {
+            UNPINS_UNDER_A_DMA_MAPPING.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Returns (unpins, unpins under a live DMA mapping) so far.
+    pub(crate) fn get() -> (usize, usize) {
+        (
+            UNPINS.load(Relaxed),
+            UNPINS_UNDER_A_DMA_MAPPING.load(Relaxed),
+        )
     }
 }
 

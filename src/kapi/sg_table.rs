@@ -227,6 +227,8 @@ impl<P: BufferPages> DmaMappedSgt<P> {
         to_result(unsafe {
             bindings::dma_map_sgtable(as_raw(dev), sgt.sgt.get(), dir.into(), sync.attrs())
         })?;
+        #[cfg(CONFIG_KUNIT = "y")]
+        LIVE_DMA_MAPPINGS.fetch_add(1, kernel::sync::atomic::Relaxed);
         // INVARIANT: Just mapped with these arguments.
         Ok(Self {
             sgt,
@@ -253,7 +255,20 @@ impl<P: BufferPages> Drop for DmaMappedSgt<P> {
                 self.sync.attrs(),
             )
         };
+        #[cfg(CONFIG_KUNIT = "y")]
+        LIVE_DMA_MAPPINGS.fetch_sub(1, kernel::sync::atomic::Relaxed);
     }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+static LIVE_DMA_MAPPINGS: kernel::sync::atomic::Atomic<usize> =
+    kernel::sync::atomic::Atomic::new(0);
+
+/// Test-only: the tables mapped through [`DmaMappedSgt`] and not yet
+/// unmapped, in this module.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) fn live_dma_mappings() -> usize {
+    LIVE_DMA_MAPPINGS.load(kernel::sync::atomic::Relaxed)
 }
 
 /// A shared handle to a [`DmaMappedSgt`]: what `map_dma_buf` hands to an

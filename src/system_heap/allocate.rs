@@ -184,7 +184,10 @@ mod tests {
 
     #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        let live = crate::kapi::sg_table::live_dma_mappings();
         assert!(map_past_the_bounce_buffer()?);
+        // Every mapping made was undone.
+        assert_eq!(crate::kapi::sg_table::live_dma_mappings(), live);
         Ok(())
     }
 }

@@ -322,9 +322,36 @@ mod tests {
         Ok(())
     }
 
+    /// As upstream's release, the buffer's own CPU-access mapping (made
+    /// for the misc device on the first begin_cpu_access) is unmapped
+    /// before its folios are unpinned: no unpin sees a live mapping.
+    #[test]
+    fn release_unmaps_before_it_unpins() -> Result {
+        use crate::kapi::folio::unpin_stats;
+        use crate::kapi::sg_table::live_dma_mappings;
+
+        let importer = TestImporter::new(c"rudmabuf-kunit-release", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 16)?;
+        dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+        dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
+        let live = live_dma_mappings();
+        let (unpins, under_a_mapping) = unpin_stats::get();
+        dmabuf.release_now();
+        let (unpins_after, under_a_mapping_after) = unpin_stats::get();
+        // The buffer's mapping was the only one, and release undid it.
+        assert_eq!(live, 1);
+        assert_eq!(live_dma_mappings(), 0);
+        assert!(unpins_after > unpins);
+        assert_eq!(under_a_mapping_after, under_a_mapping);
+        Ok(())
+    }
+
     #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        let live = crate::kapi::sg_table::live_dma_mappings();
         assert!(map_past_the_bounce_buffer()?);
+        // Every mapping made was undone.
+        assert_eq!(crate::kapi::sg_table::live_dma_mappings(), live);
         Ok(())
     }
 }
