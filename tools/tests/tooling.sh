@@ -28,6 +28,23 @@ grep -q "rmmod rudmabuf failed'; :" <<<"$init" && ok "--allow-unload-fail tolera
 tools/vm/run --no-such-option -- true >/dev/null 2>&1
 [ $? = 2 ] && ok "vm/run rejects an unknown option" || bad "vm/run accepts an unknown option"
 
+# The runner's verdict on a console log: a kernel report fails the run,
+# except one logged by the kernel's own boot before init ran.
+log=$(mktemp)
+report='[    0.124000] BUG: KASAN: wild-memory-access in rcu_is_watching+0x24/0x40'
+scan() { printf '%s\n' "$@" >"$log"; tools/vm/run --scan-log "$log" >/dev/null 2>&1; echo $?; }
+[ "$(scan 'rdmabuf-vm: boot done' 'rdmabuf-vm: exit=0')" = 0 ] && ok "a clean log passes" ||
+	bad "a clean log does not pass"
+[ "$(scan 'rdmabuf-vm: boot done' "$report" 'rdmabuf-vm: exit=0')" = 3 ] &&
+	ok "a report after the boot fails the run" || bad "a report after the boot does not fail the run"
+[ "$(scan "$report" 'rdmabuf-vm: boot done' 'rdmabuf-vm: exit=0')" = 0 ] &&
+	ok "a report of the kernel's boot is not counted" || bad "a report of the kernel's boot is counted"
+[ "$(scan "$report" 'rdmabuf-vm: exit=0')" = 3 ] &&
+	ok "without the boot marker every report counts" || bad "without the boot marker a report is not counted"
+[ "$(scan 'rdmabuf-vm: boot done' 'rdmabuf-vm: exit=1')" = 1 ] &&
+	ok "the command's status is the run's" || bad "the command's status is lost"
+rm -f "$log"
+
 # No kernel build from targets that need none: with an empty kernel cache
 # that holds only the unpacked source, and no kernel tarball, any attempt
 # to build a kernel fails at once, and so does make.
