@@ -7,6 +7,9 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+#[cfg(kapi_udmabuf)]
+use kernel::alloc::KVVec;
+
 use super::bindings;
 
 /// A folio held with one `FOLL_PIN` reference, released on drop.
@@ -71,17 +74,37 @@ impl PinnedFolio {
 }
 
 #[cfg(kapi_udmabuf)]
+impl PinnedFolio {
+    /// Unpins every folio of `folios` in one `unpin_folios()` call and
+    /// empties it. This is how a udmabuf's table goes: one call, not one
+    /// per folio (a 64 MiB buffer of 4 KiB shmem has 16384).
+    pub(crate) fn unpin_all(folios: &mut KVVec<PinnedFolio>) {
+        #[cfg(CONFIG_KUNIT = "y")]
+        unpin_stats::unpinning(folios.len());
+        // SAFETY: `PinnedFolio` is a transparent folio pointer, so the
+        // vector's buffer is an array of `folios.len()` folio pointers, on
+        // each of which (by the type invariant) its element owns one pin:
+        // `unpin_folios` releases one pin per array entry.
+        unsafe { bindings::unpin_folios(folios.as_mut_ptr().cast(), folios.len()) };
+        // The pins are gone: forget the handles, so that their `drop` does
+        // not unpin again.
+        folios.drain_all().for_each(core::mem::forget);
+    }
+}
+
+#[cfg(kapi_udmabuf)]
 impl Drop for PinnedFolio {
     fn drop(&mut self) {
-        #[cfg(CONFIG_KUNIT = "y")]
-        unpin_stats::unpinning();
         // SAFETY: By the type invariant we own one pin on the folio.
         unsafe { bindings::unpin_folio(self.0.as_ptr()) };
     }
 }
 
-/// Test-only: folios unpinned, and how many of them while a DMA mapping
-/// made by this module was live.
+/// Test-only: folios unpinned by [`PinnedFolio::unpin_all`], and how many
+/// of them while a DMA mapping made by this module was live. Counted per
+/// call, not per folio: a per-folio count made the benchmark's create and
+/// close of 64 MiB of 4 KiB shmem 1.15-1.22x C instead of about 1.0x (its
+/// kernel has KUnit built in).
 #[cfg(all(kapi_udmabuf, CONFIG_KUNIT = "y"))]
 pub(crate) mod unpin_stats {
     use kernel::sync::atomic::{
@@ -92,10 +115,10 @@ pub(crate) mod unpin_stats {
     static UNPINS: Atomic<usize> = Atomic::new(0);
     static UNPINS_UNDER_A_DMA_MAPPING: Atomic<usize> = Atomic::new(0);
 
-    pub(super) fn unpinning() {
-        UNPINS.fetch_add(1, Relaxed);
+    pub(super) fn unpinning(folios: usize) {
+        UNPINS.fetch_add(folios, Relaxed);
         if super::super::sg_table::live_dma_mappings() > 0 {
-            UNPINS_UNDER_A_DMA_MAPPING.fetch_add(1, Relaxed);
+            UNPINS_UNDER_A_DMA_MAPPING.fetch_add(folios, Relaxed);
         }
     }
 

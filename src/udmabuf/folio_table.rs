@@ -66,6 +66,14 @@ pub(crate) trait Folio {
             .count();
         (nr, count)
     }
+
+    /// Releases and removes every folio of `folios` (the table's drop).
+    fn release_all(folios: &mut KVVec<Self>)
+    where
+        Self: Sized,
+    {
+        folios.clear();
+    }
 }
 
 impl Folio for PinnedFolio {
@@ -76,6 +84,11 @@ impl Folio for PinnedFolio {
     fn leading_same_size(folios: &[Self]) -> (usize, usize) {
         // One call for a whole pin batch: this is the creation path.
         PinnedFolio::leading_same_size(folios)
+    }
+
+    fn release_all(folios: &mut KVVec<Self>) {
+        // One unpin call for the whole table.
+        PinnedFolio::unpin_all(folios)
     }
 }
 
@@ -115,10 +128,16 @@ impl Segment {
 }
 
 /// The pinned folios of one buffer; see the module documentation.
-pub(crate) struct FolioTable<F> {
+pub(crate) struct FolioTable<F: Folio> {
     folios: KVVec<F>,
     segments: KVVec<Segment>,
     pages: usize,
+}
+
+impl<F: Folio> Drop for FolioTable<F> {
+    fn drop(&mut self) {
+        F::release_all(&mut self.folios);
+    }
 }
 
 impl<F: Folio> FolioTable<F> {
