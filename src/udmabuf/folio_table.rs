@@ -22,8 +22,10 @@
 //! # Invariants
 //!
 //! - Each element of `folios` owns its folio handle: for [`PinnedFolio`] one
-//!   pin, released when the element is dropped. A folio pinned twice (two
-//!   list items over the same memfd range) is in the array twice.
+//!   pin, released when the element is dropped, or, when the table is
+//!   dropped, for all elements at once ([`Folio::release_all`]). A folio
+//!   pinned twice (two list items over the same memfd range) is in the
+//!   array twice.
 //! - Segments are in buffer order and tile the buffer without gaps: segment
 //!   `i` covers buffer pages `start(i)..end(i)`, where `end(i)` is the next
 //!   segment's `start` (the last one's is `pages`); `start(0) == 0` and
