@@ -30,9 +30,21 @@ use crate::pool::Heap;
 pub(crate) struct SystemHeap {
     pub(crate) heap: Arc<Heap>,
     pub(crate) name: &'static CStr,
+    /// The dma-heap core's `mem_accounting`, read once: the parameter is
+    /// read-only (0444), so it is fixed from boot.
+    account: bool,
 }
 
 impl SystemHeap {
+    /// The allocator of `heap`, exported as `name`.
+    pub(crate) fn new(heap: Arc<Heap>, name: &'static CStr) -> Self {
+        Self {
+            heap,
+            name,
+            account: dma_heap::mem_accounting(),
+        }
+    }
+
     /// Fills `blocks` with `len` bytes of zeroed chunks, largest first, the
     /// order never growing; upstream's loop with the pools in front.
     fn fill(&self, mut blocks: Pin<&mut PageList>, len: usize, account: bool) -> Result {
@@ -56,7 +68,7 @@ impl SystemHeap {
 
 impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
-        let account = dma_heap::mem_accounting();
+        let account = self.account;
         // Filled in place: one allocation for the pages and their list.
         let mut pages =
             UniqueArc::pin_init(HeapPages::new(self.heap.clone(), account), GFP_KERNEL)?;
@@ -88,10 +100,7 @@ mod tests {
         let dev = importer.dev();
 
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap {
-            heap: heap.clone(),
-            name: c"kunit",
-        };
+        let system = SystemHeap::new(heap.clone(), c"kunit");
         // 1 MiB + 64 KiB + 4 KiB: one chunk of each order, largest first.
         let len = (256 + 16 + 1) * PAGE_SIZE;
         let dmabuf = system.allocate(len, 0o2, 0)?;
@@ -125,10 +134,7 @@ mod tests {
     fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
         let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap {
-            heap,
-            name: c"kunit",
-        };
+        let system = SystemHeap::new(heap, c"kunit");
         let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
         let attach = dmabuf.attach(importer.dev())?;
         attach.device_writes(DataDirection::FromDevice, 0xa5, false)?;
@@ -153,10 +159,7 @@ mod tests {
     fn map_past_the_bounce_buffer() -> Result<bool> {
         let importer = TestImporter::new(c"rsystem_heap-kunit-big", 64)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap {
-            heap,
-            name: c"kunit",
-        };
+        let system = SystemHeap::new(heap, c"kunit");
         let dmabuf = system.allocate(importer.past_the_bounce_buffer(), 0o2, 0)?;
         let attach = dmabuf.attach(importer.dev())?;
         let mapped = attach.device_writes(DataDirection::Bidirectional, 3, false);
@@ -169,10 +172,7 @@ mod tests {
     #[test]
     fn failed_vmap_is_enomem_as_upstream() -> Result {
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
-        let system = SystemHeap {
-            heap,
-            name: c"kunit",
-        };
+        let system = SystemHeap::new(heap, c"kunit");
         let dmabuf = system.allocate(16 * PAGE_SIZE, 0o2, 0)?;
         // Upstream's system_heap_vmap() returns ENOMEM when vmap() fails.
         crate::kapi::vmap::fail_next_map();

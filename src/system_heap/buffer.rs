@@ -92,9 +92,11 @@ impl BufferPages for HeapPages {
 #[pin_data]
 pub(crate) struct HeapBuffer {
     /// The tables importers have mapped, synced by begin/end_cpu_access as
-    /// upstream syncs its mapped attachments.
+    /// upstream syncs its mapped attachments. `None` until the first map:
+    /// a buffer that is never mapped makes no call to the allocator for
+    /// its list, not even to drop an empty one.
     #[pin]
-    mapped: Mutex<KVec<MappedSgTable<HeapPages>>>,
+    mapped: Mutex<Option<KVec<MappedSgTable<HeapPages>>>>,
     pages: Arc<HeapPages>,
 }
 
@@ -102,7 +104,7 @@ impl HeapBuffer {
     /// Creates the buffer of `pages`.
     pub(crate) fn new(pages: Arc<HeapPages>) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            mapped <- new_mutex!(KVec::new()),
+            mapped <- new_mutex!(None),
             pages,
         })
     }
@@ -127,23 +129,28 @@ impl Exporter for HeapBuffer {
             Segments::PerRun,
             CpuSync::OnMapAndUnmap,
         )?;
-        self.mapped.lock().push(sgt.clone(), GFP_KERNEL)?;
+        self.mapped
+            .lock()
+            .get_or_insert_with(KVec::new)
+            .push(sgt.clone(), GFP_KERNEL)?;
         Ok(sgt)
     }
 
     fn unmap(&self, sgt: MappedSgTable<HeapPages>) {
-        self.mapped.lock().retain(|m| !m.same(&sgt));
+        if let Some(mapped) = &mut *self.mapped.lock() {
+            mapped.retain(|m| !m.same(&sgt));
+        }
     }
 
     fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        for sgt in self.mapped.lock().iter() {
+        for sgt in self.mapped.lock().iter().flatten() {
             sgt.sync_for_cpu(dir);
         }
         Ok(())
     }
 
     fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        for sgt in self.mapped.lock().iter() {
+        for sgt in self.mapped.lock().iter().flatten() {
             sgt.sync_for_device(dir);
         }
         Ok(())

@@ -344,8 +344,14 @@ impl Heap {
         Some(block)
     }
 
-    /// Takes the queued block at the head if it has order `order`.
+    /// Takes the queued block at the head if it has order `order`. An empty
+    /// queue is not locked: its figure is raised under the lock right after
+    /// an append, so 0 means empty (or an append under way, whose blocks
+    /// the worker zeroes).
     fn pop_queued_of_order(&self, order: u32) -> Option<PageBlock> {
+        if self.queued() == 0 {
+            return None;
+        }
         let mut queue = self.queue.lock();
         if queue.blocks.head_order() != Some(order) {
             return None;

@@ -77,7 +77,7 @@ impl kernel::Module for RsystemHeapModule {
             debugfs.read_callback_file(c"stats", heap.clone(), &show_stats),
             GFP_KERNEL,
         )?;
-        let allocator = Arc::new(SystemHeap { heap, name }, GFP_KERNEL)?;
+        let allocator = Arc::new(SystemHeap::new(heap, name), GFP_KERNEL)?;
         kapi::dma_heap::add(name, allocator)?;
         pr_info!(
             "heap '{name}' registered; heaps cannot be removed, so this module stays loaded\n"
