@@ -72,8 +72,9 @@ kmake -s kvm_guest.config >&2
 	die "merge_config failed: see $out/merge.log"
 kmake -s olddefconfig >&2
 
-# Every symbol of the fragments must keep its value: a missing dependency
-# silently drops a symbol in olddefconfig.
+# Every symbol of the fragments must keep its value (a later fragment's
+# value over an earlier one's): a missing dependency silently drops a symbol
+# in olddefconfig.
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -85,7 +86,7 @@ while IFS= read -r line; do
 			bad=1
 		} ;;
 	esac
-done < <(cat $fragments | grep -E '^CONFIG_')
+done < <(cat $fragments | grep -E '^CONFIG_' | awk -F= '{ last[$1] = $0 } END { for (s in last) print last[s] }')
 [ "$bad" = 0 ] || die "the config lost symbols (missing dependencies?); fix tools/kernel/*.config"
 
 kmake -s rustavailable >&2 || die "Rust is not available to the kernel build: run tools/setup.sh"
