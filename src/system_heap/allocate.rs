@@ -47,7 +47,7 @@ impl SystemHeap {
 
     /// Fills `blocks` with `len` bytes of zeroed chunks, largest first, the
     /// order never growing; upstream's loop with the pools in front.
-    fn fill(&self, mut blocks: Pin<&mut PageList>, len: usize, account: bool) -> Result {
+    fn fill(&self, mut blocks: Pin<&mut PageList>, len: usize) -> Result {
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
@@ -56,7 +56,7 @@ impl SystemHeap {
                 return Err(EINTR);
             }
             let block = candidates(remaining, max_order)
-                .find_map(|index| self.heap.take(index, account))
+                .find_map(|index| self.heap.take(index, self.account))
                 .ok_or(ENOMEM)?;
             remaining = remaining.saturating_sub(block.nr_pages() * PAGE_SIZE);
             max_order = block.order();
@@ -68,14 +68,13 @@ impl SystemHeap {
 
 impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
-        let account = self.account;
         // Filled in place: one allocation for the pages and their list.
         let mut pages =
-            UniqueArc::pin_init(HeapPages::new(self.heap.clone(), account), GFP_KERNEL)?;
-        if let Err(e) = self.fill(pages.as_mut().blocks(), len, account) {
+            UniqueArc::pin_init(HeapPages::new(self.heap.clone(), self.account), GFP_KERNEL)?;
+        if let Err(e) = self.fill(pages.as_mut().blocks(), len) {
             // Nothing left the heap: the chunks are still zero. (Charged
             // chunks are freed with `pages`.)
-            if !account {
+            if !self.account {
                 self.heap.put_all_zeroed(pages.as_mut().blocks());
             }
             return Err(e);

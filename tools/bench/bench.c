@@ -147,8 +147,8 @@ static const char *size_name(size_t len)
  * 1. Heap allocate+close latency in three states. A 4 KiB allocation takes
  * tens of microseconds, within the guest's timer and interrupt noise: each
  * of its samples is the median of SMALL_ROUNDS rounds, each in the same
- * state. The median, not the mean: under TCG about one round in three,
- * with either driver, stalls for some 100 us (the emulator, not the
+ * state. The median, not the mean: under TCG a quarter to half of the
+ * rounds, with either driver, stall for some 100 us (the emulator, not the
  * driver), and how many of 16 rounds do moves a mean by more than the
  * difference being measured.
  */
