@@ -4,15 +4,19 @@
 //!
 //! C header: [include/linux/dma-buf.h](srctree/include/linux/dma-buf.h)
 //!
-//! An exporter implements [`Exporter`]; [`DmaBuf::export`] hands a boxed
-//! exporter to `dma_buf_export` with an ops table whose trampolines call the
-//! trait. The dma-buf owns the box from then on and drops it in `release`.
+//! An exporter implements [`Exporter`]; [`DmaBuf::export`] hands it to
+//! `dma_buf_export`, in one reference-counted allocation with the kernel
+//! mapping that kapi manages ([`Exported`]), with an ops table whose
+//! trampolines call the trait. The dma-buf owns a reference from then on and
+//! drops it in `release`; each sg table mapped for a device holds another,
+//! so the pages outlive every mapping of them.
 
 use core::ffi::{
     c_int,
     c_void, //
 };
 use core::marker::PhantomData;
+use core::ops::Deref;
 use core::ptr::NonNull;
 
 use kernel::device::Device;
@@ -30,16 +34,26 @@ use kernel::mm::virt::{
 };
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::Arc;
+use kernel::sync::{
+    Arc,
+    ArcBorrow, //
+};
 use kernel::types::ForeignOwnable;
 use kernel::ModuleMetadata;
 
 use super::bindings;
 use super::device::as_raw;
-use super::folio::BufferPages;
+#[cfg(kapi_udmabuf)]
+use super::folio::FolioStretch;
+use super::folio::{
+    BufferPages,
+    PhysRun, //
+};
 use super::sg_table::{
     direction_from_raw,
-    MappedSgTable, //
+    CpuSync,
+    MappedSgTable,
+    Segments, //
 };
 use super::vmap::VmapSlot;
 
@@ -112,20 +126,21 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     const VMAP_ERROR: Error = ENOMEM;
 
     /// Returns the pages of the buffer.
-    fn pages(&self) -> &Arc<Self::Pages>;
+    fn pages(&self) -> &Self::Pages;
 
-    /// `map_dma_buf`: builds and maps an sg table for an importer's device.
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<Self::Pages>>;
+    /// `map_dma_buf`: builds and maps an sg table for an importer's device,
+    /// with [`Buffer::sg_table`].
+    fn map(this: Buffer<'_, Self>, dev: &Device, dir: DataDirection) -> Result<SgMapping<Self>>;
 
     /// `unmap_dma_buf`: the importer is done with `sgt`. Dropping the last
     /// handle unmaps it.
-    fn unmap(&self, sgt: MappedSgTable<Self::Pages>) {
+    fn unmap(&self, sgt: SgMapping<Self>) {
         drop(sgt);
     }
 
     /// `begin_cpu_access`, after kapi invalidated the kernel mapping's
     /// cache lines.
-    fn begin_cpu_access(&self, _dir: DataDirection) -> Result {
+    fn begin_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
 
@@ -133,16 +148,74 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     fn end_cpu_access(&self, _dir: DataDirection) -> Result {
         build_error!(VTABLE_DEFAULT_ERROR)
     }
+
+    /// `release`: the dma-buf is gone, and with it every attachment. The
+    /// exporter drops the sg tables it kept (each holds a reference on the
+    /// buffer), so that the buffer goes when the last importer's table does.
+    fn release(&self) {}
 }
 
 /// What a dma-buf's private data points to: the exporter and the kernel
-/// mapping that kapi manages for it. The mapping drops first.
+/// mapping that kapi manages for it, in one allocation shared by the
+/// dma-buf and the sg tables mapped from it.
+///
+/// # Invariants
+///
+/// `vmap` maps only the pages of `exporter`, and drops before them (fields
+/// drop in declaration order).
 #[pin_data]
-struct Exported<T: Exporter> {
+pub(crate) struct Exported<T: Exporter> {
     #[pin]
-    vmap: VmapSlot<T::Pages>,
+    vmap: VmapSlot,
     #[pin]
     exporter: T,
+}
+
+/// The pages of an exported buffer are those of its exporter: what the sg
+/// tables mapped from it hold a reference on.
+impl<T: Exporter> BufferPages for Exported<T> {
+    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
+        self.exporter.pages().runs_from(pgoff)
+    }
+
+    fn page_count(&self) -> usize {
+        self.exporter.pages().page_count()
+    }
+
+    #[cfg(kapi_udmabuf)]
+    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
+        self.exporter.pages().folio_stretches_from(pgoff)
+    }
+}
+
+/// A handle to an sg table of `T`'s pages mapped for a device.
+pub(crate) type SgMapping<T> = MappedSgTable<Exported<T>>;
+
+/// An exported buffer, as its ops see it: the exporter (through `Deref`),
+/// and the means to map its pages for a device.
+pub(crate) struct Buffer<'a, T: Exporter>(ArcBorrow<'a, Exported<T>>);
+
+impl<T: Exporter> Buffer<'_, T> {
+    /// Builds the table of all the buffer's pages, with `segments`, and maps
+    /// it for `dev` in `dir`, synced as `sync` says. The table holds a
+    /// reference on the buffer.
+    pub(crate) fn sg_table(
+        &self,
+        dev: &Device,
+        dir: DataDirection,
+        segments: Segments,
+        sync: CpuSync,
+    ) -> Result<SgMapping<T>> {
+        MappedSgTable::new(self.0.into(), dev, dir, segments, sync)
+    }
+}
+
+impl<T: Exporter> Deref for Buffer<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        &self.0.exporter
+    }
 }
 
 /// A reference to an exported dma-buf, dropped with `dma_buf_put`.
@@ -165,7 +238,7 @@ impl DmaBuf {
         flags: u32,
         name: &'static CStr,
     ) -> Result<Self> {
-        let exported = KBox::pin_init(
+        let exported = Arc::pin_init(
             try_pin_init!(Exported {
                 vmap <- VmapSlot::new(),
                 exporter <- init,
@@ -184,14 +257,15 @@ impl DmaBuf {
             priv_: private,
         };
         // SAFETY: `info` is fully initialised; `ops` is a static table; `priv_`
-        // is the exporter, which the dma-buf takes over on success.
+        // is a reference on the exporter, which the dma-buf takes over on
+        // success.
         let dmabuf = unsafe { bindings::dma_buf_export(&info) };
         match kernel::error::from_err_ptr(dmabuf) {
             // INVARIANT: `dma_buf_export` returns the first reference.
             Ok(dmabuf) => Ok(Self(NonNull::new(dmabuf).ok_or(ENOMEM)?)),
             Err(e) => {
                 // SAFETY: The export failed, so `private` is still ours.
-                drop(unsafe { <Pin<KBox<Exported<T>>>>::from_foreign(private) });
+                drop(unsafe { <Arc<Exported<T>>>::from_foreign(private) });
                 Err(e)
             }
         }
@@ -256,7 +330,6 @@ impl DmaBuf {
         })
     }
 
-    #[cfg(kapi_udmabuf)]
     /// Drops the reference and runs the release now: the last `fput` from
     /// a kernel thread is otherwise deferred to a work item.
     pub(crate) fn release_now(self) {
@@ -397,12 +470,12 @@ impl<T: Exporter> OpsTable<T> {
     ///
     /// `private` must be the private data of a live dma-buf exported by
     /// [`DmaBuf::export`] with `T` (or of a VMA that maps one).
-    unsafe fn exported<'a>(private: *mut c_void) -> Pin<&'a Exported<T>> {
+    unsafe fn exported<'a>(private: *mut c_void) -> ArcBorrow<'a, Exported<T>> {
         // SAFETY: By the safety requirements `private` came from
         // `into_foreign` in `export`, and is taken back only in `release`,
         // which runs after every other op and after every VMA is gone (each
         // holds a reference to the dma-buf's file).
-        unsafe { <Pin<KBox<Exported<T>>> as ForeignOwnable>::borrow(private) }
+        unsafe { <Arc<Exported<T>> as ForeignOwnable>::borrow(private) }
     }
 
     /// Returns the exporter of `dmabuf`.
@@ -410,7 +483,7 @@ impl<T: Exporter> OpsTable<T> {
     /// # Safety
     ///
     /// `dmabuf` must be a live dma-buf exported by [`DmaBuf::export`] with `T`.
-    unsafe fn of<'a>(dmabuf: *mut bindings::dma_buf) -> Pin<&'a Exported<T>> {
+    unsafe fn of<'a>(dmabuf: *mut bindings::dma_buf) -> ArcBorrow<'a, Exported<T>> {
         // SAFETY: By the safety requirements.
         unsafe { Self::exported((*dmabuf).priv_) }
     }
@@ -428,7 +501,7 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: The importer's device lives at least as long as its
         // attachment.
         let dev = unsafe { Device::from_raw(dev) };
-        match exported.exporter.map(dev, direction_from_raw(dir)) {
+        match T::map(Buffer(exported), dev, direction_from_raw(dir)) {
             Ok(sgt) => sgt.into_raw(),
             Err(e) => e.to_ptr(),
         }
@@ -446,12 +519,8 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: The dma-buf core passes a live attachment of our dma-buf;
         // `sgt` is what `map_dma_buf` returned for it, and the table
         // remembers its device and direction.
-        let (exported, sgt) = unsafe {
-            (
-                Self::of((*attach).dmabuf),
-                MappedSgTable::<T::Pages>::from_raw(sgt),
-            )
-        };
+        let (exported, sgt) =
+            unsafe { (Self::of((*attach).dmabuf), SgMapping::<T>::from_raw(sgt)) };
         exported.exporter.unmap(sgt);
     }
 
@@ -460,8 +529,13 @@ impl<T: Exporter> OpsTable<T> {
     /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
-        // SAFETY: The last reference is gone: we take the exporter back.
-        drop(unsafe { <Pin<KBox<Exported<T>>>>::from_foreign((*dmabuf).priv_) });
+        // SAFETY: The last reference to the dma-buf is gone: we take its
+        // reference on the exporter back.
+        let exported = unsafe { <Arc<Exported<T>>>::from_foreign((*dmabuf).priv_) };
+        exported.exporter.release();
+        // The buffer goes with this reference unless an importer still holds
+        // a table.
+        drop(exported);
     }
 
     /// # Safety
@@ -479,12 +553,7 @@ impl<T: Exporter> OpsTable<T> {
             // mapped by the slot's lock while this runs.
             unsafe { bindings::rdmabuf_invalidate_kernel_vmap_range(addr, len as c_int) }
         });
-        from_result(|| {
-            exported
-                .exporter
-                .begin_cpu_access(direction_from_raw(dir))
-                .map(|()| 0)
-        })
+        from_result(|| T::begin_cpu_access(Buffer(exported), direction_from_raw(dir)).map(|()| 0))
     }
 
     /// # Safety
@@ -520,9 +589,9 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: The dma-buf is live during its ops.
         let exported = unsafe { Self::of(dmabuf) };
         from_result(|| {
-            let addr = exported
-                .vmap
-                .map(exported.exporter.pages())
+            // SAFETY: By the type invariant of `Exported`, the slot drops
+            // before the exporter's pages.
+            let addr = unsafe { exported.vmap.map(exported.exporter.pages()) }
                 .map_err(|_| T::VMAP_ERROR)?;
             // SAFETY: `map` is the caller's map to fill.
             unsafe { bindings::rdmabuf_iosys_map_set_vaddr(map, addr) };
@@ -615,7 +684,7 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
-        let pages = &**exported.exporter.pages();
+        let pages = exported.exporter.pages();
 
         let insert = |addr: usize, pfn: usize| -> u32 {
             // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
@@ -722,8 +791,7 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
-        let Some(pfn) = huge_piece(&**exported.exporter.pages(), &info, addr, size / PAGE_SIZE)
-        else {
+        let Some(pfn) = huge_piece(exported.exporter.pages(), &info, addr, size / PAGE_SIZE) else {
             return VM_FAULT_FALLBACK;
         };
         // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers

@@ -283,7 +283,7 @@ impl<P: BufferPages> Clone for MappedSgTable<P> {
 
 impl<P: BufferPages> MappedSgTable<P> {
     /// Builds the table of all of `pages` and maps it for `dev`.
-    pub(crate) fn new(
+    pub(super) fn new(
         pages: Arc<P>,
         dev: &Device,
         dir: DataDirection,

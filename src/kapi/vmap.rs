@@ -9,10 +9,7 @@ use core::ptr::NonNull;
 
 use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{
-    Arc,
-    Mutex, //
-};
+use kernel::sync::Mutex;
 
 use super::bindings;
 use super::folio::BufferPages;
@@ -33,22 +30,25 @@ pub(crate) fn fail_next_map() {
 ///
 /// # Invariants
 ///
-/// `addr` is the address `vm_map_ram` returned for the `count` pages of
-/// `pages`, which this object keeps alive.
-struct VMapping<P: BufferPages> {
+/// `addr` is the address `vm_map_ram` returned for `count` pages, which stay
+/// allocated while this object lives (see [`VmapSlot::map`]).
+struct VMapping {
     addr: NonNull<c_void>,
     count: u32,
-    pages: Arc<P>,
 }
 
 // SAFETY: The mapping may be torn down from any thread.
-unsafe impl<P: BufferPages> Send for VMapping<P> {}
+unsafe impl Send for VMapping {}
 // SAFETY: `&VMapping` only exposes the address.
-unsafe impl<P: BufferPages> Sync for VMapping<P> {}
+unsafe impl Sync for VMapping {}
 
-impl<P: BufferPages> VMapping<P> {
+impl VMapping {
     /// Maps every page of `pages`.
-    fn new(pages: Arc<P>) -> Result<Self> {
+    ///
+    /// # Safety
+    ///
+    /// The pages of `pages` must stay allocated until the result is dropped.
+    unsafe fn new<P: BufferPages>(pages: &P) -> Result<Self> {
         let count = pages.page_count();
         let count32 = u32::try_from(count).map_err(|_| ENOMEM)?;
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
@@ -64,38 +64,40 @@ impl<P: BufferPages> VMapping<P> {
         if FAIL_NEXT_MAP.xchg(false, kernel::sync::atomic::Relaxed) {
             return Err(ENOMEM);
         }
-        // SAFETY: `array` holds `count` valid pages that `pages` keeps
-        // allocated; -1 is `NUMA_NO_NODE`.
+        // SAFETY: `array` holds `count` valid pages, allocated for as long as
+        // the mapping lives by the safety requirements; -1 is `NUMA_NO_NODE`.
         let addr = unsafe { bindings::vm_map_ram(array.as_mut_ptr(), count32, -1) };
         let addr = NonNull::new(addr).ok_or(ENOMEM)?;
-        // INVARIANT: Just mapped.
+        // INVARIANT: Just mapped; the pages stay allocated by the safety
+        // requirements.
         Ok(Self {
             addr,
             count: count32,
-            pages,
         })
     }
 }
 
-impl<P: BufferPages> Drop for VMapping<P> {
+impl Drop for VMapping {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the mapping was made by `vm_map_ram`
         // for `count` pages and is unmapped only here.
         unsafe { bindings::vm_unmap_ram(self.addr.as_ptr(), self.count) };
-        let _ = &self.pages;
     }
 }
 
 /// The kernel mapping of a dma-buf between `vmap` and `vunmap`. The dma-buf
 /// core counts vmaps and calls the exporter only for the first and the last,
 /// so there is at most one.
+///
+/// The slot holds no reference on the pages it maps: it lives in the object
+/// that owns them, and drops before them (see [`VmapSlot::map`]).
 #[pin_data]
-pub(crate) struct VmapSlot<P: BufferPages> {
+pub(crate) struct VmapSlot {
     #[pin]
-    mapping: Mutex<Option<VMapping<P>>>,
+    mapping: Mutex<Option<VMapping>>,
 }
 
-impl<P: BufferPages> VmapSlot<P> {
+impl VmapSlot {
     /// Creates an empty slot.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
@@ -104,12 +106,19 @@ impl<P: BufferPages> VmapSlot<P> {
     }
 
     /// Maps `pages` unless already mapped; returns the address.
-    pub(super) fn map(&self, pages: &Arc<P>) -> Result<*mut c_void> {
+    ///
+    /// # Safety
+    ///
+    /// The pages of `pages` (of every call) must stay allocated until the
+    /// slot is dropped: the slot is dropped before them.
+    pub(super) unsafe fn map<P: BufferPages>(&self, pages: &P) -> Result<*mut c_void> {
         let mut mapping = self.mapping.lock();
         if let Some(existing) = mapping.as_ref() {
             return Ok(existing.addr.as_ptr());
         }
-        let new = VMapping::new(pages.clone())?;
+        // SAFETY: The pages outlive the slot, so they outlive the mapping,
+        // which the slot owns.
+        let new = unsafe { VMapping::new(pages) }?;
         let addr = new.addr.as_ptr();
         *mapping = Some(new);
         Ok(addr)

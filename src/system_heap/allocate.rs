@@ -4,15 +4,9 @@
 
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
-use kernel::sync::{
-    Arc,
-    UniqueArc, //
-};
+use kernel::sync::Arc;
 
-use crate::buffer::{
-    HeapBuffer,
-    HeapPages, //
-};
+use crate::buffer::HeapBuffer;
 use crate::kapi::dma_buf::DmaBuf;
 use crate::kapi::dma_heap::{
     self,
@@ -68,18 +62,19 @@ impl SystemHeap {
 
 impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
-        // Filled in place: one allocation for the pages and their list.
-        let mut pages =
-            UniqueArc::pin_init(HeapPages::new(self.heap.clone(), self.account), GFP_KERNEL)?;
-        if let Err(e) = self.fill(pages.as_mut().blocks(), len) {
-            // Nothing left the heap: the chunks are still zero. (Charged
-            // chunks are freed with `pages`.)
-            if !self.account {
-                self.heap.put_all_zeroed(pages.as_mut().blocks());
-            }
-            return Err(e);
-        }
-        DmaBuf::export(HeapBuffer::new(pages.into()), len, fd_flags, self.name)
+        // Filled in place: one allocation for the buffer, its pages and
+        // their list.
+        let buffer = HeapBuffer::new(self.heap.clone(), self.account).pin_chain(|buffer| {
+            let mut blocks = buffer.blocks();
+            self.fill(blocks.as_mut(), len).inspect_err(|_| {
+                // Nothing left the heap: the chunks are still zero. (Charged
+                // chunks are freed with the buffer.)
+                if !self.account {
+                    self.heap.put_all_zeroed(blocks);
+                }
+            })
+        });
+        DmaBuf::export(buffer, len, fd_flags, self.name)
     }
 }
 
@@ -178,6 +173,31 @@ mod tests {
         assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(ENOMEM));
         // Nothing was left mapped: the next vmap works.
         assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        Ok(())
+    }
+
+    /// A buffer that was mapped for a device, synced and mapped into the
+    /// kernel goes back to the heap when its dma-buf is released: no table
+    /// or mapping of it outlives the release, and none holds it.
+    #[test]
+    fn a_mapped_buffer_goes_back_to_the_heap_on_release() -> Result {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-release", 64)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap::new(heap.clone(), c"kunit");
+        let live = crate::kapi::sg_table::live_dma_mappings();
+        let dmabuf = system.allocate((16 + 2) * PAGE_SIZE, 0o2, 0)?;
+        {
+            let attach = dmabuf.attach(importer.dev())?;
+            attach.device_writes(DataDirection::Bidirectional, 7, true)?;
+        }
+        dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
+        dmabuf.end_cpu_access(DataDirection::FromDevice)?;
+        assert!(dmabuf.vmap_all_equal(7)?);
+        // The heap has no zeroing thread here: released blocks stay queued.
+        assert_eq!((heap.queued(), heap.pooled()), (0, 0));
+        dmabuf.release_now();
+        assert_eq!(heap.queued(), 16 + 2);
+        assert_eq!(crate::kapi::sg_table::live_dma_mappings(), live);
         Ok(())
     }
 

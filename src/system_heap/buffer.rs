@@ -12,8 +12,10 @@ use kernel::sync::{
 };
 
 use crate::kapi::dma_buf::{
+    Buffer,
     Exporter,
-    Mmap, //
+    Mmap,
+    SgMapping, //
 };
 use crate::kapi::folio::{
     BufferPages,
@@ -22,7 +24,6 @@ use crate::kapi::folio::{
 use crate::kapi::pages::PageList;
 use crate::kapi::sg_table::{
     CpuSync,
-    MappedSgTable,
     Segments, //
 };
 use crate::pool::Heap;
@@ -55,7 +56,7 @@ impl PinnedDrop for HeapPages {
 impl HeapPages {
     /// No blocks yet: [`SystemHeap`](crate::allocate::SystemHeap) fills
     /// them in place before the buffer is shared.
-    pub(crate) fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self> {
+    fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self> {
         pin_init!(Self {
             heap,
             blocks <- PageList::new(),
@@ -64,7 +65,7 @@ impl HeapPages {
     }
 
     /// The blocks, to fill.
-    pub(crate) fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
+    fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
         self.project().blocks
     }
 }
@@ -88,7 +89,8 @@ impl BufferPages for HeapPages {
     }
 }
 
-/// The state behind one heap dma-buf.
+/// The state behind one heap dma-buf: its pages, and the tables importers
+/// have mapped. One allocation, shared by the dma-buf and those tables.
 #[pin_data]
 pub(crate) struct HeapBuffer {
     /// The tables importers have mapped, synced by begin/end_cpu_access as
@@ -96,17 +98,24 @@ pub(crate) struct HeapBuffer {
     /// a buffer that is never mapped makes no call to the allocator for
     /// its list, not even to drop an empty one.
     #[pin]
-    mapped: Mutex<Option<KVec<MappedSgTable<HeapPages>>>>,
-    pages: Arc<HeapPages>,
+    mapped: Mutex<Option<KVec<SgMapping<HeapBuffer>>>>,
+    #[pin]
+    pages: HeapPages,
 }
 
 impl HeapBuffer {
-    /// Creates the buffer of `pages`.
-    pub(crate) fn new(pages: Arc<HeapPages>) -> impl PinInit<Self, Error> {
+    /// Creates a buffer of no pages yet, which go back to `heap`, or to the
+    /// system if `accounted`.
+    pub(crate) fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             mapped <- new_mutex!(None),
-            pages,
+            pages <- HeapPages::new(heap, accounted),
         })
+    }
+
+    /// The blocks, to fill before the buffer is exported.
+    pub(crate) fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
+        self.project().pages.blocks()
     }
 }
 
@@ -115,35 +124,29 @@ impl Exporter for HeapBuffer {
     type Pages = HeapPages;
     const MMAP: Mmap = Mmap::AtMmap;
 
-    fn pages(&self) -> &Arc<HeapPages> {
+    fn pages(&self) -> &HeapPages {
         &self.pages
     }
 
     /// As upstream, the map and unmap sync for the CPU (attributes 0):
     /// under bouncing, what the device wrote reaches the pages at unmap.
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<HeapPages>> {
-        let sgt = MappedSgTable::new(
-            self.pages.clone(),
-            dev,
-            dir,
-            Segments::PerRun,
-            CpuSync::OnMapAndUnmap,
-        )?;
-        self.mapped
+    fn map(this: Buffer<'_, Self>, dev: &Device, dir: DataDirection) -> Result<SgMapping<Self>> {
+        let sgt = this.sg_table(dev, dir, Segments::PerRun, CpuSync::OnMapAndUnmap)?;
+        this.mapped
             .lock()
             .get_or_insert_with(KVec::new)
             .push(sgt.clone(), GFP_KERNEL)?;
         Ok(sgt)
     }
 
-    fn unmap(&self, sgt: MappedSgTable<HeapPages>) {
+    fn unmap(&self, sgt: SgMapping<Self>) {
         if let Some(mapped) = &mut *self.mapped.lock() {
             mapped.retain(|m| !m.same(&sgt));
         }
     }
 
-    fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        for sgt in self.mapped.lock().iter().flatten() {
+    fn begin_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+        for sgt in this.mapped.lock().iter().flatten() {
             sgt.sync_for_cpu(dir);
         }
         Ok(())
@@ -154,5 +157,13 @@ impl Exporter for HeapBuffer {
             sgt.sync_for_device(dir);
         }
         Ok(())
+    }
+
+    /// Every importer has unmapped (or the dma-buf core would not release),
+    /// so the list is normally empty; what an importer left mapped holds the
+    /// buffer until it unmaps, but the list no longer does.
+    fn release(&self) {
+        let mapped = self.mapped.lock().take();
+        drop(mapped);
     }
 }

@@ -7,15 +7,14 @@ use kernel::dma::DataDirection;
 use kernel::new_mutex;
 use kernel::prelude::*;
 use kernel::sync::aref::ARef;
-use kernel::sync::{
-    Arc,
-    Mutex, //
-};
+use kernel::sync::Mutex;
 
 use crate::folio_table::FolioTable;
 use crate::kapi::dma_buf::{
+    Buffer,
     Exporter,
-    Mmap, //
+    Mmap,
+    SgMapping, //
 };
 use crate::kapi::folio::{
     BufferPages,
@@ -25,7 +24,6 @@ use crate::kapi::folio::{
 };
 use crate::kapi::sg_table::{
     CpuSync,
-    MappedSgTable,
     Segments, //
 };
 use crate::stats;
@@ -50,17 +48,18 @@ impl BufferPages for FolioTable<PinnedFolio> {
     }
 }
 
-/// The state behind one exported udmabuf.
+/// The state behind one exported udmabuf: one allocation, shared by the
+/// dma-buf and the sg tables mapped from it.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Udmabuf {
     /// As upstream: made for the misc device on the first begin_cpu_access
-    /// and kept until release. Declared first, so that, as upstream, it is
-    /// unmapped before the pins go (it holds the pages alive anyway).
+    /// and kept until release, which drops it, so that, as upstream, it is
+    /// unmapped before the pins go.
     #[pin]
-    cpu_sgt: Mutex<Option<MappedSgTable<FolioTable<PinnedFolio>>>>,
+    cpu_sgt: Mutex<Option<SgMapping<Udmabuf>>>,
     /// The pinned folios, released when the buffer and every mapping of it
     /// are gone.
-    pages: Arc<FolioTable<PinnedFolio>>,
+    pages: FolioTable<PinnedFolio>,
     /// The misc device, for the buffer's own CPU-access sg table.
     dev: ARef<Device>,
 }
@@ -70,10 +69,9 @@ impl Udmabuf {
     /// it exists until it is dropped.
     pub(crate) fn new(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
         let dev: ARef<Device> = dev.into();
-        let pages = Arc::new(table, GFP_KERNEL);
         try_pin_init!(Self {
             cpu_sgt <- new_mutex!(None),
-            pages: pages?,
+            pages: table,
             dev,
         })
         .pin_chain(|this| {
@@ -85,17 +83,11 @@ impl Udmabuf {
     /// Builds an sg table for `dev`, one entry per contiguous segment. As
     /// upstream, the map and unmap do not sync: begin/end_cpu_access do.
     fn sg_table(
-        &self,
+        this: &Buffer<'_, Self>,
         dev: &Device,
         dir: DataDirection,
-    ) -> Result<MappedSgTable<FolioTable<PinnedFolio>>> {
-        let sgt = MappedSgTable::new(
-            self.pages.clone(),
-            dev,
-            dir,
-            Segments::Merged,
-            CpuSync::Explicit,
-        )?;
+    ) -> Result<SgMapping<Self>> {
+        let sgt = this.sg_table(dev, dir, Segments::Merged, CpuSync::Explicit)?;
         stats::sg_table_built(sgt.segment_count());
         Ok(sgt)
     }
@@ -115,19 +107,19 @@ impl Exporter for Udmabuf {
     // Upstream's vmap_udmabuf() turns a failed vm_map_ram() into EINVAL.
     const VMAP_ERROR: Error = EINVAL;
 
-    fn pages(&self) -> &Arc<Self::Pages> {
+    fn pages(&self) -> &Self::Pages {
         &self.pages
     }
 
-    fn map(&self, dev: &Device, dir: DataDirection) -> Result<MappedSgTable<Self::Pages>> {
-        self.sg_table(dev, dir)
+    fn map(this: Buffer<'_, Self>, dev: &Device, dir: DataDirection) -> Result<SgMapping<Self>> {
+        Self::sg_table(&this, dev, dir)
     }
 
-    fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        let mut cpu_sgt = self.cpu_sgt.lock();
+    fn begin_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+        let mut cpu_sgt = this.cpu_sgt.lock();
         let sgt = match cpu_sgt.take() {
             Some(sgt) => sgt,
-            None => self.sg_table(&self.dev, dir)?,
+            None => Self::sg_table(&this, &this.dev, dir)?,
         };
         sgt.sync_for_cpu(dir);
         *cpu_sgt = Some(sgt);
@@ -139,5 +131,12 @@ impl Exporter for Udmabuf {
         let sgt = cpu_sgt.as_ref().ok_or(EINVAL)?;
         sgt.sync_for_device(dir);
         Ok(())
+    }
+
+    /// Unmaps the CPU-access table, which holds the buffer (and its pins)
+    /// while it is mapped.
+    fn release(&self) {
+        let cpu_sgt = self.cpu_sgt.lock().take();
+        drop(cpu_sgt);
     }
 }
