@@ -150,8 +150,8 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     }
 
     /// `release`: the dma-buf is gone, and with it every attachment. The
-    /// exporter drops the sg tables it kept (each holds a reference on the
-    /// buffer), so that the buffer goes when the last importer's table does.
+    /// exporter drops the sg tables it mapped for itself: each holds a
+    /// reference on the buffer, which would otherwise never go.
     fn release(&self) {}
 }
 

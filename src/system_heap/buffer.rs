@@ -93,8 +93,9 @@ impl BufferPages for HeapPages {
 /// have mapped. One allocation, shared by the dma-buf and those tables.
 #[pin_data]
 pub(crate) struct HeapBuffer {
-    /// The tables importers have mapped, synced by begin/end_cpu_access as
-    /// upstream syncs its mapped attachments. `None` until the first map:
+    /// The tables importers have mapped and not yet unmapped, synced by
+    /// begin/end_cpu_access as upstream syncs its mapped attachments. Each
+    /// holds a reference on the buffer. `None` until the first map:
     /// a buffer that is never mapped makes no call to the allocator for
     /// its list, not even to drop an empty one.
     #[pin]
@@ -159,11 +160,9 @@ impl Exporter for HeapBuffer {
         Ok(())
     }
 
-    /// Every importer has unmapped (or the dma-buf core would not release),
-    /// so the list is normally empty; what an importer left mapped holds the
-    /// buffer until it unmaps, but the list no longer does.
-    fn release(&self) {
-        let mapped = self.mapped.lock().take();
-        drop(mapped);
-    }
+    // No `release`: `mapped` holds only tables that importers have not
+    // unmapped, and there are none when the dma-buf is released (each
+    // importer unmaps before it detaches). A table an importer leaked past
+    // its detach holds the buffer itself, so dropping the list's copy would
+    // not free it either.
 }
