@@ -77,6 +77,7 @@ void rdmabuf_set_freezable(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
 gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
+gfp_t rdmabuf_heap_gfp_nowait(unsigned int order);
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
 void rdmabuf_pages_init(struct list_head *head);
 void rdmabuf_pages_push(struct list_head *head, struct page *page);

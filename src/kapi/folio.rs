@@ -224,9 +224,11 @@ impl<'a> FolioStretch<'a> {
 /// ([`super::sg_table`]), into the kernel ([`super::vmap`]) and into user
 /// space ([`super::dma_buf`]).
 ///
-/// Every mapping holds a reference on the object that implements this, so it
-/// cannot outlive the pages; and the runs are [`PhysRun`]s, which only kapi
-/// builds, from pages that their owner keeps allocated.
+/// No mapping outlives the pages: a device's sg table holds a reference on
+/// the exported buffer that owns them, and the kernel mapping is a field of
+/// that buffer which drops before them (see
+/// [`Exported`](super::dma_buf::Exported)). The runs are [`PhysRun`]s, which
+/// only kapi builds, from pages that their owner keeps allocated.
 pub(crate) trait BufferPages: Send + Sync + 'static {
     /// Returns the pages from buffer page `pgoff` on; the first run starts
     /// at `pgoff`. Nothing if `pgoff` is past the end.

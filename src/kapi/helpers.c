@@ -300,6 +300,16 @@ gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
 	return account ? gfp | __GFP_ACCOUNT : gfp;
 }
 
+/*
+ * Why C: as above. The same mask without direct reclaim and without a
+ * warning: for pages a thread sets aside ahead of demand, which must never
+ * push the system into reclaim.
+ */
+gfp_t rdmabuf_heap_gfp_nowait(unsigned int order)
+{
+	return (rdmabuf_heap_gfp(order, false) & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
+}
+
 /* Why C: clear_highpage() and cond_resched() are static inlines. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order)
 {

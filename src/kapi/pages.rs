@@ -45,6 +45,18 @@ impl PageBlock {
         NonNull::new(page).map(|page| Self { page, order })
     }
 
+    /// Allocates a block like [`Self::alloc_zeroed`] (not charged), but
+    /// only if that needs no direct reclaim.
+    pub(crate) fn alloc_zeroed_nowait(order: u32) -> Option<Self> {
+        // SAFETY: Plain calls; a null result is handled.
+        let page = unsafe {
+            let gfp = bindings::rdmabuf_heap_gfp_nowait(order);
+            bindings::alloc_pages(gfp, order)
+        };
+        // INVARIANT: A fresh block of `2^order` pages that we own.
+        NonNull::new(page).map(|page| Self { page, order })
+    }
+
     /// Returns the order of the block.
     pub(crate) fn order(&self) -> u32 {
         self.order

@@ -91,6 +91,15 @@ const KICK_MS: u32 = 5;
 const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
 const MAX_HELPERS: u32 = 3;
+/// After 4 KiB allocations found their pool empty, the worker tops it up to
+/// this many pages (64 KiB) with fresh zeroed pages. It looks at the queue
+/// only every [`POLL_MS`] (two ticks at 250 Hz), so a steady trickle of
+/// small buffers outruns it: at one 4 KiB allocation and release every
+/// 2 ms, two allocations in three found the pool empty and zeroed a queued
+/// page themselves, as C zeroes every page.
+const SMALL_RESERVE_PAGES: usize = 16;
+/// The index in [`ORDERS`] of 4 KiB blocks.
+const SMALL: usize = ORDERS.len() - 1;
 
 /// One pool per order of [`ORDERS`] (8, 4 and 0).
 #[pin_data]
@@ -165,6 +174,11 @@ pub(crate) struct Heap {
     wakeups: Atomic<usize>,
     /// Blocks the threads have taken off the queue and not yet pooled.
     zeroing: Atomic<usize>,
+    /// A 4 KiB allocation found its pool empty since the worker last
+    /// topped it up.
+    small_missed: Atomic<bool>,
+    /// Fresh pages the worker put in the 4 KiB pool as its reserve.
+    reserve_pages: Atomic<usize>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
     cap_pages: fn() -> usize,
     /// Figures for debugfs and the shrinker's count.
@@ -197,6 +211,8 @@ impl Heap {
             helped_pages: Atomic::new(0),
             wakeups: Atomic::new(0),
             zeroing: Atomic::new(0),
+            small_missed: Atomic::new(false),
+            reserve_pages: Atomic::new(0),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
             queued_pages: Atomic::new(0),
@@ -216,6 +232,9 @@ impl Heap {
             if let Some(block) = self.pop_pooled_of(index) {
                 self.from_pool.fetch_add(1, Relaxed);
                 return Some(block);
+            }
+            if index == SMALL && !self.small_missed.load(Relaxed) {
+                self.small_missed.store(true, Relaxed);
             }
             if let Some(mut block) = self.pop_queued_of_order(ORDERS[index]) {
                 block.zero();
@@ -337,6 +356,28 @@ impl Heap {
         self.decayed_pages.fetch_add(freed, Relaxed);
     }
 
+    /// If a 4 KiB allocation found its pool empty since the last call, tops
+    /// the pool up to [`SMALL_RESERVE_PAGES`] with fresh pages, within the
+    /// pool cap, and only while that needs no direct reclaim. At most that
+    /// many pages per call, however fast allocations take them.
+    fn top_up_small_pool(&self) {
+        if !self.small_missed.xchg(false, Relaxed) {
+            return;
+        }
+        for _ in 0..SMALL_RESERVE_PAGES {
+            if self.pooled_pages[SMALL].load(Relaxed) >= SMALL_RESERVE_PAGES
+                || self.pooled() >= (self.cap_pages)()
+            {
+                return;
+            }
+            let Some(block) = PageBlock::alloc_zeroed_nowait(ORDERS[SMALL]) else {
+                return;
+            };
+            self.reserve_pages.fetch_add(block.nr_pages(), Relaxed);
+            self.put_zeroed(block);
+        }
+    }
+
     /// Takes one queued block, or `None` when the queue is empty.
     fn pop_queued(&self) -> Option<PageBlock> {
         let block = self.queue.lock().as_mut().project().blocks.pop()?;
@@ -393,6 +434,7 @@ impl Heap {
                     break;
                 }
             }
+            self.top_up_small_pool();
             let mut queue = self.queue.lock();
             let mut polls = 0;
             while !queue.stopping && queue.blocks.len() == 0 {
@@ -487,6 +529,11 @@ impl Heap {
             self.helped_pages.load(Relaxed)
         )?;
         writeln!(f, "release_wakeups: {}", self.wakeups.load(Relaxed))?;
+        writeln!(
+            f,
+            "small_reserve_pages: {}",
+            self.reserve_pages.load(Relaxed)
+        )?;
         writeln!(
             f,
             "shrinker_freed_pages: {}",
@@ -670,6 +717,49 @@ mod tests {
         let b = heap.take(1, true).ok_or(ENOMEM)?;
         assert_eq!(b.order(), 4);
         assert_eq!(heap.pooled(), 16);
+        Ok(())
+    }
+
+    #[test]
+    fn small_misses_make_the_worker_keep_a_reserve() -> Result {
+        let heap = heap()?;
+        // No 4 KiB allocation missed the pool: nothing is set aside.
+        heap.top_up_small_pool();
+        assert_eq!(heap.pooled(), 0);
+        // Larger orders missing their pools do not count.
+        drop(heap.take(1, false).ok_or(ENOMEM)?);
+        heap.top_up_small_pool();
+        assert_eq!(heap.pooled(), 0);
+        // A 4 KiB allocation from the buddy allocator, then a top-up.
+        drop(heap.take(2, false).ok_or(ENOMEM)?);
+        heap.top_up_small_pool();
+        assert_eq!(heap.pooled_pages[2].load(Relaxed), SMALL_RESERVE_PAGES);
+        assert_eq!(heap.reserve_pages.load(Relaxed), SMALL_RESERVE_PAGES);
+        // The next ones are served from the reserve, zero, without a miss.
+        for _ in 0..4 {
+            let b = heap.take(2, false).ok_or(ENOMEM)?;
+            assert!(b.is_zero());
+        }
+        assert_eq!(heap.from_pool.load(Relaxed), 4);
+        heap.top_up_small_pool();
+        assert_eq!(heap.pooled(), SMALL_RESERVE_PAGES - 4);
+        Ok(())
+    }
+
+    /// A pool cap of 8 pages.
+    fn cap_8() -> usize {
+        8
+    }
+
+    #[test]
+    fn the_small_reserve_stays_within_the_pool_cap() -> Result {
+        let heap = Arc::pin_init(Heap::new(cap_8), GFP_KERNEL)?;
+        heap.put_zeroed(block(2)?);
+        drop(heap.take(2, false).ok_or(ENOMEM)?);
+        drop(heap.take(2, false).ok_or(ENOMEM)?);
+        heap.top_up_small_pool();
+        assert_eq!(heap.pooled(), 8);
+        assert_eq!(heap.reserve_pages.load(Relaxed), 8);
         Ok(())
     }
 
