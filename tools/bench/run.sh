@@ -27,8 +27,11 @@ cp "$c_heap" "$top/rudmabuf.ko" "$top/rsystem_heap.ko" "$work/"
 
 log "booting one VM with both drivers of each kind; $reps samples per figure, interleaved"
 start=$(date +%s)
+# --prealloc: a guest page the buddy allocator hands out for the first time
+# would otherwise cost a host page fault, which lands on one driver's sample
+# or the other's as chance has it (cold 1 MiB read 1.3-2.1x in some boots).
 RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
-	--log "$work/console.log" -- \
+	--prealloc --log "$work/console.log" -- \
 	"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
 	 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
 	 ./bench $reps" | grep --line-buffered -E '^# |bench:' || true
