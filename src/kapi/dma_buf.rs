@@ -238,6 +238,8 @@ impl DmaBuf {
         flags: u32,
         name: &'static CStr,
     ) -> Result<Self> {
+        // INVARIANT: The slot starts empty, and only `vmap` fills it, with
+        // the exporter's pages; `vmap` is declared first, so it drops first.
         let exported = Arc::pin_init(
             try_pin_init!(Exported {
                 vmap <- VmapSlot::new(),
