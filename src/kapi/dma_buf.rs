@@ -518,11 +518,11 @@ impl<T: Exporter> OpsTable<T> {
         sgt: *mut bindings::sg_table,
         _dir: bindings::dma_data_direction,
     ) {
-        // SAFETY: The dma-buf core passes a live attachment of our dma-buf;
-        // `sgt` is what `map_dma_buf` returned for it, and the table
-        // remembers its device and direction.
-        let (exported, sgt) =
-            unsafe { (Self::of((*attach).dmabuf), SgMapping::<T>::from_raw(sgt)) };
+        // SAFETY: The dma-buf core passes a live attachment of our dma-buf.
+        let exported = unsafe { Self::of((*attach).dmabuf) };
+        // SAFETY: `sgt` is what `map_dma_buf` returned for this attachment,
+        // and the table remembers its device and direction.
+        let sgt = unsafe { SgMapping::<T>::from_raw(sgt) };
         exported.exporter.unmap(sgt);
     }
 
