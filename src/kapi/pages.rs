@@ -36,23 +36,21 @@ impl PageBlock {
     /// Allocates a block of `2^order` zeroed pages with the system heap's
     /// flags for that order (`__GFP_ACCOUNT` too if `account`).
     pub(crate) fn alloc_zeroed(order: u32, account: bool) -> Option<Self> {
-        // SAFETY: Plain calls; a null result is handled.
-        let page = unsafe {
-            let gfp = bindings::rdmabuf_heap_gfp(order, account);
-            bindings::alloc_pages(gfp, order)
-        };
-        // INVARIANT: A fresh block of `2^order` pages that we own.
-        NonNull::new(page).map(|page| Self { page, order })
+        // SAFETY: A plain call.
+        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp(order, account) }, order)
     }
 
     /// Allocates a block like [`Self::alloc_zeroed`] (not charged), but
     /// only if that needs no direct reclaim.
     pub(crate) fn alloc_zeroed_nowait(order: u32) -> Option<Self> {
-        // SAFETY: Plain calls; a null result is handled.
-        let page = unsafe {
-            let gfp = bindings::rdmabuf_heap_gfp_nowait(order);
-            bindings::alloc_pages(gfp, order)
-        };
+        // SAFETY: A plain call.
+        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp_nowait(order) }, order)
+    }
+
+    /// Allocates a block of `2^order` pages with `gfp`.
+    fn alloc(gfp: bindings::gfp_t, order: u32) -> Option<Self> {
+        // SAFETY: A plain call; a null result is handled.
+        let page = unsafe { bindings::alloc_pages(gfp, order) };
         // INVARIANT: A fresh block of `2^order` pages that we own.
         NonNull::new(page).map(|page| Self { page, order })
     }
