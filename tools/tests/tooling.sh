@@ -45,6 +45,32 @@ scan() { printf '%s\n' "$@" >"$log"; tools/vm/run --scan-log "$log" >/dev/null 2
 	ok "the command's status is the run's" || bad "the command's status is lost"
 rm -f "$log"
 
+# The benchmark report's verdicts: a paced target is met or missed, and a
+# miss says so when the target is below C's own floor (C's 4 KiB figure
+# after the same pause, once per buffer); the floor has no target.
+samples=$(mktemp) out=$(mktemp -d)
+for rep in 0 1 2; do
+	printf '%s\n' "heap_alloc_paced_4K_100ms,C,$rep,100,us" "heap_alloc_paced_4K_100ms,rust,$rep,90,us" \
+		"heap_alloc_paced_1M_100ms,C,$rep,1000,us" "heap_alloc_paced_1M_100ms,rust,$rep,80,us" \
+		"heap_alloc_paced_8M_300ms,C,$rep,8000,us" "heap_alloc_paced_8M_300ms,rust,$rep,100,us" \
+		"heap_alloc_frameset_6x8M_1500ms,C,$rep,60000,us" "heap_alloc_frameset_6x8M_1500ms,rust,$rep,5000,us"
+done >"$samples"
+if /usr/bin/python3 tools/bench/report.py "$samples" "$out" >/dev/null 2>&1; then
+	row() { grep "^| $1 |" "$out/results.md" | awk -F' [|] ' '{ print $7 }' | sed 's/ |$//'; }
+	[ "$(row heap_alloc_paced_1M_100ms)" = "<= 0.05 missed (C's floor 0.100)" ] &&
+		ok "a paced miss below C's floor says so" || bad "paced 1M: $(row heap_alloc_paced_1M_100ms)"
+	[ "$(row heap_alloc_paced_8M_300ms)" = "<= 0.05 met" ] &&
+		ok "a paced target met is met" || bad "paced 8M: $(row heap_alloc_paced_8M_300ms)"
+	[ "$(row heap_alloc_frameset_6x8M_1500ms)" = "<= 0.05 missed" ] &&
+		ok "a miss above C's floor (6 buffers) is a plain miss" ||
+		bad "frameset: $(row heap_alloc_frameset_6x8M_1500ms)"
+	[ -z "$(row heap_alloc_paced_4K_100ms)" ] && ok "the floor has no target" ||
+		bad "the floor has a target: $(row heap_alloc_paced_4K_100ms)"
+else
+	bad "report.py failed on sample rows"
+fi
+rm -rf "$samples" "$out"
+
 # No kernel build from targets that need none: with an empty kernel cache
 # that holds only the unpacked source, and no kernel tarball, any attempt
 # to build a kernel fails at once, and so does make.
