@@ -304,6 +304,17 @@ static void heap_touch_and_release(void)
 			t0 = now_us();
 			close(fd);
 			row("heap_release_8M", d, rep, now_us() - t0, "us");
+
+			/*
+			 * A release after an idle moment: a buffer allocated and
+			 * released once after 250 ms without heap use (our
+			 * zeroing thread has parked by then).
+			 */
+			usleep(250 * 1000);
+			fd = heap_alloc(d, MB);
+			t0 = now_us();
+			close(fd);
+			row("heap_release_1M_idle_250ms", d, rep, now_us() - t0, "us");
 			settle();
 		}
 	}
