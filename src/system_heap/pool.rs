@@ -289,8 +289,8 @@ impl Heap {
     /// idle period, so the worker does not zero beside a burst of them.
     ///
     /// Under emulation, waking the worker onto an idle CPU cost the release
-    /// about 1 ms one time in two: a 1 MiB release after 100 ms idle took a
-    /// median 2200 k TSC ticks in one boot, against C's 210 k. An isolated
+    /// about 1 ms in some boots: 1 MiB released 200 ms after the last
+    /// release took a median 2200 k TSC ticks in one, against C's 210 k. An isolated
     /// release therefore only arms the kick, which fires during the pause
     /// that follows it.
     ///
