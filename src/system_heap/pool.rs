@@ -14,9 +14,9 @@
 //! sleep until woken (it is then *parked*, and the next release arms a
 //! [`KICK_MS`] timer that wakes it). A release wakes the worker at once
 //! only when it is 1 MiB or more and finds blocks still queued: releases
-//! in a burst, which the worker should zero beside. So a release into a
-//! heap in use costs neither a wake-up nor a timer, an isolated release
-//! costs no wake-up, and an idle heap costs none either.
+//! in a burst, which the worker should zero beside. So an isolated release
+//! into a heap in use costs neither a wake-up nor a timer, one into an
+//! idle heap costs a timer, and an idle heap costs no wake-ups.
 //!
 //! When the backlog grows past [`HELP_PAGES`], the thread wakes helper
 //! threads (one per further CPU, at most [`MAX_HELPERS`], `SCHED_IDLE`)
@@ -290,9 +290,9 @@ impl Heap {
     ///
     /// Under emulation, waking the worker onto an idle CPU cost the release
     /// about 1 ms in some boots: 1 MiB released 200 ms after the last
-    /// release took a median 2200 k TSC ticks in one, against C's 210 k. An isolated
-    /// release therefore only arms the kick, which fires during the pause
-    /// that follows it.
+    /// release took a median 2200 k TSC ticks in one, against C's 210 k.
+    /// An isolated release therefore leaves the blocks to the kick or the
+    /// next look, which come during the pause that usually follows it.
     ///
     /// The decay work is armed through a flag that the work clears when it
     /// runs: a release that finds it armed costs a load, not the
