@@ -239,8 +239,8 @@ impl Heap {
                 self.from_pool.fetch_add(1, Relaxed);
                 return Some(block);
             }
-            if index == SMALL && !self.small_missed.load(Relaxed) {
-                self.small_missed.store(true, Relaxed);
+            if index == SMALL {
+                arm(&self.small_missed);
             }
             if let Some(mut block) = self.pop_queued_of_order(ORDERS[index]) {
                 block.zero();
@@ -635,7 +635,8 @@ impl WorkItem<1> for Heap {
     }
 }
 
-/// Sets `flag`; returns whether it was clear (the caller arms the work).
+/// Sets `flag` (a load first, so a set flag costs no locked write);
+/// returns whether it was clear (the caller arms the work).
 fn arm(flag: &Atomic<bool>) -> bool {
     !flag.load(Relaxed) && !flag.xchg(true, Full)
 }
