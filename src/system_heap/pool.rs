@@ -175,7 +175,8 @@ pub(crate) struct Heap {
     decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads.
     helped_pages: Atomic<usize>,
-    /// Allocations that found their pool empty and woke the worker.
+    /// 1 MiB pool misses with blocks queued: each wakes the worker if it
+    /// sleeps.
     wakeups: Atomic<usize>,
     /// Releases that armed the kick of a parked worker.
     kicks: Atomic<usize>,
@@ -297,10 +298,10 @@ impl Heap {
     /// does neither. The kick gathers the small releases that follow an
     /// idle period, so the worker does not zero beside a burst of them.
     ///
-    /// Under emulation on a 2-CPU host, 2 to 8 in 100 releases of 8 MiB
-    /// that woke the worker stalled for 5 to 10 ms: with the worker zeroing
-    /// on the second vCPU, the host has no CPU left for its own tasks,
-    /// which preempt one of the vCPUs for a host time slice.
+    /// Under emulation on a 2-CPU host, 2 to 8 in 60 to 100 releases of
+    /// 8 MiB that woke the worker stalled, most for 5 to 11 ms: with the
+    /// worker zeroing on the second vCPU, the host has no CPU left for its
+    /// own tasks, which preempt one of the vCPUs for a host time slice.
     ///
     /// The decay work is armed through a flag that the work clears when it
     /// runs: a release that finds it armed costs a load, not the
