@@ -85,7 +85,7 @@ use crate::orders::ORDERS;
 /// An allocation that finds the pool of blocks of this many pages or more
 /// empty while blocks are queued wakes the worker.
 const WAKE_PAGES: usize = 256;
-/// While the heap is in use, the worker looks for smaller releases this
+/// While the heap is in use, the worker looks for releases this
 /// often (milliseconds)...
 const POLL_MS: u32 = 5;
 /// ...until this many looks in a row found nothing (about 100 ms).
@@ -177,7 +177,7 @@ pub(crate) struct Heap {
     helped_pages: Atomic<usize>,
     /// 1 MiB pool misses with blocks queued: each wakes the worker if it
     /// sleeps.
-    wakeups: Atomic<usize>,
+    miss_wakeups: Atomic<usize>,
     /// Releases that armed the kick of a parked worker.
     kicks: Atomic<usize>,
     /// Blocks the threads have taken off the queue and not yet pooled.
@@ -217,7 +217,7 @@ impl Heap {
             uses_at_last_decay_check: Atomic::new(0),
             decayed_pages: Atomic::new(0),
             helped_pages: Atomic::new(0),
-            wakeups: Atomic::new(0),
+            miss_wakeups: Atomic::new(0),
             kicks: Atomic::new(0),
             zeroing: Atomic::new(0),
             small_missed: Atomic::new(false),
@@ -249,7 +249,7 @@ impl Heap {
             if index == SMALL {
                 arm(&self.small_missed);
             } else if 1 << ORDERS[index] >= WAKE_PAGES && self.queued() > 0 {
-                self.wakeups.fetch_add(1, Relaxed);
+                self.miss_wakeups.fetch_add(1, Relaxed);
                 self.queue_work.notify_one();
             }
             if let Some(mut block) = self.pop_queued_of_order(ORDERS[index]) {
@@ -546,7 +546,7 @@ impl Heap {
             "helper_zeroed_pages: {}",
             self.helped_pages.load(Relaxed)
         )?;
-        writeln!(f, "miss_wakeups: {}", self.wakeups.load(Relaxed))?;
+        writeln!(f, "miss_wakeups: {}", self.miss_wakeups.load(Relaxed))?;
         writeln!(f, "release_kicks: {}", self.kicks.load(Relaxed))?;
         writeln!(
             f,
@@ -979,7 +979,7 @@ mod tests {
     fn only_a_large_pool_miss_with_blocks_queued_wakes_the_worker() -> Result {
         // No threads: the queue holds what is released.
         let heap = heap()?;
-        let counts = || (heap.wakeups.load(Relaxed), heap.kicks.load(Relaxed));
+        let counts = || (heap.miss_wakeups.load(Relaxed), heap.kicks.load(Relaxed));
         let take = |index| heap.take(index, false).ok_or(ENOMEM);
         // Nothing queued: a miss takes a fresh block.
         take(0)?;
