@@ -41,14 +41,16 @@ static long pooled_pages(void)
 }
 
 /*
- * Waits up to 20 s for the zeroing threads to empty the queue and pool the
- * last block they took (read in this order: a block leaves the queue only
- * after it is counted in zeroing_blocks).
+ * Waits up to 20 s for the zeroing threads to empty the queue, replace the
+ * 1 MiB blocks allocations took from it, and pool the last block (read in
+ * this order: a block leaves the queue, and a debt is taken, only after it
+ * is counted in zeroing_blocks).
  */
 static int wait_queue_empty(void)
 {
 	for (int i = 0; i < 200; i++) {
-		if (read_stat(STATS, "queued_pages") == 0 && read_stat(STATS, "zeroing_blocks") == 0)
+		if (read_stat(STATS, "queued_pages") == 0 && read_stat(STATS, "owed_blocks") == 0 &&
+		    read_stat(STATS, "zeroing_blocks") == 0)
 			return 0;
 		usleep(100 * 1000);
 	}

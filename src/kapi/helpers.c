@@ -415,13 +415,19 @@ void rdmabuf_pages_push(struct list_head *head, struct page *page)
 	list_add_tail(&page->lru, head);
 }
 
-/* Why C: list_first_entry_or_null() and list_del() are a macro and a static inline. */
-struct page *rdmabuf_pages_pop(struct list_head *head)
+/*
+ * Why C: list_first_entry_or_null(), list_last_entry() and list_del() are
+ * macros and a static inline. Takes the first entry, or the last if @last.
+ */
+struct page *rdmabuf_pages_pop(struct list_head *head, bool last)
 {
-	struct page *page = list_first_entry_or_null(head, struct page, lru);
+	struct page *page;
 
-	if (page)
-		list_del(&page->lru);
+	if (list_empty(head))
+		return NULL;
+	page = last ? list_last_entry(head, struct page, lru) :
+		      list_first_entry(head, struct page, lru);
+	list_del(&page->lru);
 	return page;
 }
 

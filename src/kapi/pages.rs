@@ -152,10 +152,20 @@ impl PageList {
 
     /// Takes the block at the head, if any.
     pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
+        self.take(false)
+    }
+
+    /// Takes the block at the tail (the last added), if any.
+    pub(crate) fn pop_last(self: Pin<&mut Self>) -> Option<PageBlock> {
+        self.take(true)
+    }
+
+    /// Takes the block at the tail if `last`, else at the head.
+    fn take(self: Pin<&mut Self>, last: bool) -> Option<PageBlock> {
         // SAFETY: Only the counters move; the head stays pinned.
         let this = unsafe { self.get_unchecked_mut() };
         // SAFETY: The head is initialised.
-        let page = NonNull::new(unsafe { bindings::rdmabuf_pages_pop(this.head.get()) })?;
+        let page = NonNull::new(unsafe { bindings::rdmabuf_pages_pop(this.head.get(), last) })?;
         // SAFETY: Entries are first pages of blocks the list owned.
         let order = unsafe { bindings::rdmabuf_page_order(page.as_ptr()) };
         this.len -= 1;
@@ -251,9 +261,21 @@ impl ReclaimableList {
     /// Takes the block at the head, if any, and stops counting it.
     pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
         let block = self.project().list.pop()?;
+        Some(Self::uncounted(block))
+    }
+
+    /// Takes the block at the tail (the last added), if any, and stops
+    /// counting it.
+    pub(crate) fn pop_last(self: Pin<&mut Self>) -> Option<PageBlock> {
+        let block = self.project().list.pop_last()?;
+        Some(Self::uncounted(block))
+    }
+
+    /// Stops counting `block`, which has left the list.
+    fn uncounted(block: PageBlock) -> PageBlock {
         // SAFETY: By the invariant of `PageBlock` the block is allocated.
         unsafe { bindings::rdmabuf_page_count_reclaimable(block.page.as_ptr(), -1) };
-        Some(block)
+        block
     }
 
     /// Moves every block of `other` to the tail of this list and counts

@@ -28,7 +28,11 @@
 //! allocation takes the block at the head of the free queue if it has the
 //! order it wants and zeroes it itself: that costs what `__GFP_ZERO` would,
 //! and it takes the block off the thread's backlog instead of making a
-//! fresh page to zero while the thread zeroes a stale one.
+//! fresh page to zero while the thread zeroes a stale one. For each 1 MiB
+//! block so taken, the worker, once the queue is empty, pools a fresh one
+//! (within the pool cap): the pools grow by what allocations found
+//! missing, as if those had come from the buddy allocator, but zeroed off
+//! the allocation path.
 //!
 //! Both locks are spinlocks held for a list operation only: nothing sleeps,
 //! allocates or zeroes under them, and the shrinker never waits on a lock
@@ -180,13 +184,19 @@ pub(crate) struct Heap {
     miss_wakeups: Atomic<usize>,
     /// Releases that armed the kick of a parked worker.
     kicks: Atomic<usize>,
-    /// Blocks the threads have taken off the queue and not yet pooled.
+    /// Blocks the threads have taken off the queue and not yet pooled, plus
+    /// one while the worker replaces owed blocks.
     zeroing: Atomic<usize>,
     /// A 4 KiB allocation found its pool empty since the worker last
     /// topped it up.
     small_missed: Atomic<bool>,
     /// Fresh pages the worker put in the 4 KiB pool as its reserve.
     reserve_pages: Atomic<usize>,
+    /// 1 MiB blocks that allocations took from the free queue and that the
+    /// worker has not yet replaced with fresh ones.
+    owed_blocks: Atomic<usize>,
+    /// Fresh pages the worker put in the 1 MiB pool for those blocks.
+    replaced_pages: Atomic<usize>,
     /// The largest number of pages the pools may hold, from `pool_max_mb`.
     cap_pages: fn() -> usize,
     /// Figures for debugfs and the shrinker's count.
@@ -222,6 +232,8 @@ impl Heap {
             zeroing: Atomic::new(0),
             small_missed: Atomic::new(false),
             reserve_pages: Atomic::new(0),
+            owed_blocks: Atomic::new(0),
+            replaced_pages: Atomic::new(0),
             cap_pages,
             pooled_pages: [const { Atomic::new(0) }; 3],
             queued_pages: Atomic::new(0),
@@ -238,7 +250,9 @@ impl Heap {
     ///
     /// A miss of [`WAKE_PAGES`] or more with blocks queued wakes the worker,
     /// so that it zeroes beside this allocation: the wake-up costs little
-    /// next to the 1 MiB or more that this allocation zeroes.
+    /// next to the 1 MiB or more that this allocation zeroes. Such a block
+    /// taken from the queue is owed to the pool: the worker replaces it
+    /// ([`Heap::replace_owed_blocks`]).
     pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
         self.uses.fetch_add(1, Relaxed);
         if !account {
@@ -246,13 +260,17 @@ impl Heap {
                 self.from_pool.fetch_add(1, Relaxed);
                 return Some(block);
             }
+            let large = 1 << ORDERS[index] >= WAKE_PAGES;
             if index == SMALL {
                 arm(&self.small_missed);
-            } else if 1 << ORDERS[index] >= WAKE_PAGES && self.queued() > 0 {
+            } else if large && self.queued() > 0 {
                 self.miss_wakeups.fetch_add(1, Relaxed);
                 self.queue_work.notify_one();
             }
             if let Some(mut block) = self.pop_queued_of_order(ORDERS[index]) {
+                if large {
+                    self.owed_blocks.fetch_add(1, Relaxed);
+                }
                 block.zero();
                 self.from_queue.fetch_add(1, Relaxed);
                 return Some(block);
@@ -396,9 +414,51 @@ impl Heap {
         }
     }
 
-    /// Takes one queued block, or `None` when the queue is empty.
+    /// Pools a fresh 1 MiB block for each one that allocations took from
+    /// the free queue, while the queue stays empty (a release comes first;
+    /// the rest is replaced on the next run), within the pool cap, and only
+    /// while that needs no direct reclaim. Debts that the cap or a failed
+    /// allocation leave are dropped: the pool holds what it can.
+    ///
+    /// Without it, a churn that outruns the threads keeps its pool short:
+    /// each miss served from the queue leaves the heap's pages as many as
+    /// before, so the next round misses too. Served from the buddy
+    /// allocator, each miss would have added a page to zero on the
+    /// allocation path; replaced here, it is zeroed by the worker.
+    fn replace_owed_blocks(&self) {
+        let large = 1 << ORDERS[0];
+        // Counted as zeroing from before the debts are taken until the last
+        // block is pooled: who reads the debts and then `zeroing_blocks` as
+        // 0 saw the worker idle.
+        self.zeroing.fetch_add(1, Full);
+        let mut owed = self.owed_blocks.xchg(0, Full);
+        while owed > 0 && self.queued() == 0 {
+            if self.pooled() + large > (self.cap_pages)() {
+                owed = 0;
+                break;
+            }
+            let Some(block) = PageBlock::alloc_zeroed_nowait(ORDERS[0]) else {
+                owed = 0;
+                break;
+            };
+            owed -= 1;
+            self.replaced_pages.fetch_add(large, Relaxed);
+            self.put_zeroed(block);
+        }
+        self.owed_blocks.fetch_add(owed, Relaxed);
+        self.zeroing.fetch_sub(1, Full);
+    }
+
+    /// Takes the oldest queued block, or `None` when the queue is empty.
     fn pop_queued(&self) -> Option<PageBlock> {
         let block = self.queue.lock().as_mut().project().blocks.pop()?;
+        self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
+        Some(block)
+    }
+
+    /// Takes the newest queued block, or `None` when the queue is empty.
+    fn pop_newest_queued(&self) -> Option<PageBlock> {
+        let block = self.queue.lock().as_mut().project().blocks.pop_last()?;
         self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
@@ -421,14 +481,20 @@ impl Heap {
         Some(block)
     }
 
-    /// A zeroing thread's step: zeroes one queued block and pools it. Returns
-    /// its number of pages, or `None` when the queue is empty.
+    /// A zeroing thread's step: zeroes the newest queued block and pools
+    /// it. Returns its number of pages, or `None` when the queue is empty.
+    ///
+    /// Newest first: the latest releases are the sizes the workload of the
+    /// moment recycles, and a backlog that an earlier workload left (say
+    /// 150 MiB of 1 MiB blocks after a churn of 32 MiB buffers) waits behind
+    /// them instead of starving their pools. Allocations take from the other
+    /// end ([`Heap::take`]), so the two do not contend for one block.
     pub(crate) fn zero_one(&self) -> Option<usize> {
         // Counted before the pop and until the block is pooled: who reads
         // `queued_pages` and then `zeroing_blocks` as 0 saw no block in
         // between.
         self.zeroing.fetch_add(1, Full);
-        let pages = self.pop_queued().map(|mut block| {
+        let pages = self.pop_newest_queued().map(|mut block| {
             let pages = block.nr_pages();
             block.zero();
             self.put_zeroed(block);
@@ -440,8 +506,8 @@ impl Heap {
 
     /// The deferred-free thread: zeroes queued blocks until asked to stop,
     /// waking the helpers while the backlog is at least [`HELP_PAGES`].
-    /// When the queue is empty it looks again every [`POLL_MS`], and parks
-    /// after [`PARK_AFTER_POLLS`] empty looks.
+    /// When the queue is empty it tops up the pools, looks again every
+    /// [`POLL_MS`], and parks after [`PARK_AFTER_POLLS`] empty looks.
     pub(crate) fn worker(&self) {
         loop {
             loop {
@@ -453,6 +519,7 @@ impl Heap {
                 }
             }
             self.top_up_small_pool();
+            self.replace_owed_blocks();
             let mut queue = self.queue.lock();
             let mut polls = 0;
             while !queue.stopping && queue.blocks.len() == 0 {
@@ -553,6 +620,8 @@ impl Heap {
             "small_reserve_pages: {}",
             self.reserve_pages.load(Relaxed)
         )?;
+        writeln!(f, "owed_blocks: {}", self.owed_blocks.load(Relaxed))?;
+        writeln!(f, "replaced_pages: {}", self.replaced_pages.load(Relaxed))?;
         writeln!(
             f,
             "shrinker_freed_pages: {}",
@@ -1008,6 +1077,57 @@ mod tests {
         Ok(())
     }
 
+    /// Each 1 MiB block that an allocation took from the queue is replaced
+    /// in the pool by a fresh one, once the queue is empty and within the
+    /// cap; smaller blocks are not.
+    #[test]
+    fn one_mib_blocks_taken_from_the_queue_are_replaced() -> Result {
+        let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
+        let dirty = |index| -> Result<PageBlock> {
+            let mut b = block(index)?;
+            b.fill(0x42);
+            Ok(b)
+        };
+        queue(&heap, [dirty(0)?, dirty(0)?, dirty(1)?])?;
+        for index in [0, 0, 1] {
+            assert!(heap.take(index, false).ok_or(ENOMEM)?.is_zero());
+        }
+        assert_eq!(heap.from_queue.load(Relaxed), 3);
+        assert_eq!(heap.owed_blocks.load(Relaxed), 2);
+        // A release comes first: nothing is replaced while it is queued.
+        queue(&heap, [dirty(2)?])?;
+        heap.replace_owed_blocks();
+        assert_eq!((heap.pooled(), heap.owed_blocks.load(Relaxed)), (0, 2));
+        assert_eq!(heap.zero_one(), Some(1));
+        heap.replace_owed_blocks();
+        assert_eq!(heap.owed_blocks.load(Relaxed), 0);
+        assert_eq!(heap.pooled_pages[0].load(Relaxed), 2 * 256);
+        assert_eq!(heap.replaced_pages.load(Relaxed), 2 * 256);
+        assert_eq!(heap.zeroing.load(Relaxed), 0);
+        // Nothing owed: nothing more.
+        heap.replace_owed_blocks();
+        assert_eq!(heap.pooled(), 2 * 256 + 1);
+        while let Some(b) = heap.pop_pooled() {
+            assert!(b.is_zero());
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn replaced_blocks_stay_within_the_pool_cap() -> Result {
+        // 300 pages: room for one 1 MiB block, not two.
+        let heap = heap()?;
+        queue(&heap, [block(0)?, block(0)?])?;
+        heap.take(0, false).ok_or(ENOMEM)?;
+        heap.take(0, false).ok_or(ENOMEM)?;
+        assert_eq!(heap.owed_blocks.load(Relaxed), 2);
+        heap.replace_owed_blocks();
+        // The second is dropped, not kept owed.
+        assert_eq!(heap.pooled(), 256);
+        assert_eq!(heap.owed_blocks.load(Relaxed), 0);
+        Ok(())
+    }
+
     #[test]
     fn deferred_free_ends_with_zeroed_pooled_pages() -> Result {
         let heap = heap()?;
@@ -1019,9 +1139,9 @@ mod tests {
         queue(&heap, [dirty, small])?;
         assert_eq!(heap.queued(), 17);
         assert_eq!(heap.pooled(), 0);
-        // The worker's step, twice.
-        assert_eq!(heap.zero_one(), Some(16));
+        // The worker's step, twice: the newest release first.
         assert_eq!(heap.zero_one(), Some(1));
+        assert_eq!(heap.zero_one(), Some(16));
         assert_eq!(heap.zero_one(), None);
         assert_eq!(heap.queued(), 0);
         assert_eq!(heap.pooled(), 17);

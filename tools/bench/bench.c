@@ -117,6 +117,7 @@ static void settle(void)
 	do
 		usleep(10 * 1000);
 	while (++i < 300 && (read_stat(OUR_STATS, "queued_pages") > 0 ||
+			     read_stat(OUR_STATS, "owed_blocks") > 0 ||
 			     read_stat(OUR_STATS, "zeroing_blocks") > 0));
 }
 
