@@ -884,6 +884,15 @@ mod tests {
         Ok(())
     }
 
+    /// Frees every pooled block; returns whether all were zero.
+    fn empty_pools_were_zero(heap: &Heap) -> bool {
+        let mut all_zero = true;
+        while let Some(b) = heap.pop_pooled() {
+            all_zero &= b.is_zero();
+        }
+        all_zero
+    }
+
     /// Sleeps in 10 ms steps until `done()` or `steps` have passed; returns
     /// `done()`.
     fn wait_until(steps: u32, done: impl Fn() -> bool) -> bool {
@@ -997,10 +1006,7 @@ mod tests {
         // Stopping waits for the threads, so every popped block is pooled.
         drop(threads);
         let pooled = heap.pooled();
-        let mut all_zero = true;
-        while let Some(b) = heap.pop_pooled() {
-            all_zero &= b.is_zero();
-        }
+        let all_zero = empty_pools_were_zero(&heap);
         assert_eq!(heap.queued(), 0);
         assert_eq!(pooled, 32 * 256);
         assert!(all_zero);
@@ -1034,9 +1040,7 @@ mod tests {
         assert!(parked);
         assert_eq!(heap.queued(), 0);
         assert_eq!(heap.pooled(), 2);
-        while let Some(b) = heap.pop_pooled() {
-            assert!(b.is_zero());
-        }
+        assert!(empty_pools_were_zero(&heap));
         Ok(())
     }
 
@@ -1107,9 +1111,7 @@ mod tests {
         // Nothing owed: nothing more.
         heap.replace_owed_blocks();
         assert_eq!(heap.pooled(), 2 * 256 + 1);
-        while let Some(b) = heap.pop_pooled() {
-            assert!(b.is_zero());
-        }
+        assert!(empty_pools_were_zero(&heap));
         Ok(())
     }
 
