@@ -5,8 +5,8 @@
 //! Every page in a pool is zero. Allocation takes from the pool of the order
 //! it wants, else from the buddy allocator with `__GFP_ZERO`. A released
 //! buffer's blocks are spliced onto the free queue in O(1); the worker
-//! thread ([`Heap::zero_one`]) zeroes them one block at a time and returns
-//! them to their pool, or to the buddy allocator when the pool is full. The
+//! thread ([`Heap::zero_one`]) zeroes them one block at a time, newest
+//! first, and returns them to their pool, or to the buddy allocator when the pool is full. The
 //! shrinker frees pooled pages first, then queued blocks without zeroing.
 //!
 //! While the heap is in use the worker looks at the queue every
