@@ -6,8 +6,9 @@
 //! it wants, else from the buddy allocator with `__GFP_ZERO`. A released
 //! buffer's blocks are spliced onto the free queue in O(1); the worker
 //! thread ([`Heap::zero_one`]) zeroes them one block at a time, newest
-//! first, and returns them to their pool, or to the buddy allocator when the pool is full. The
-//! shrinker frees pooled pages first, then queued blocks without zeroing.
+//! first, and returns them to their pool, or to the buddy allocator when the
+//! pool is full. The shrinker frees pooled pages first, then queued blocks
+//! without zeroing.
 //!
 //! While the heap is in use the worker looks at the queue every
 //! [`POLL_MS`], and only after [`PARK_AFTER_POLLS`] empty looks does it
@@ -86,9 +87,6 @@ use crate::kapi::task::{
 };
 use crate::orders::ORDERS;
 
-/// An allocation that finds the pool of blocks of this many pages or more
-/// empty while blocks are queued wakes the worker.
-const WAKE_PAGES: usize = 256;
 /// While the heap is in use, the worker looks for releases this
 /// often (milliseconds)...
 const POLL_MS: u32 = 5;
@@ -109,6 +107,10 @@ const MAX_HELPERS: u32 = 3;
 const SMALL_RESERVE_PAGES: usize = 16;
 /// The index in [`ORDERS`] of 4 KiB blocks.
 const SMALL: usize = ORDERS.len() - 1;
+/// The index in [`ORDERS`] of 1 MiB blocks: an allocation that finds their
+/// pool empty while blocks are queued wakes the worker, and one it takes
+/// from the queue is replaced ([`Heap::replace_owed_blocks`]).
+const LARGE: usize = 0;
 
 /// One pool per order of [`ORDERS`] (8, 4 and 0).
 #[pin_data]
@@ -248,10 +250,10 @@ impl Heap {
     /// has one (and `account` is off), else the head of the free queue zeroed
     /// here if it has that order, else fresh from the buddy allocator.
     ///
-    /// A miss of [`WAKE_PAGES`] or more with blocks queued wakes the worker,
-    /// so that it zeroes beside this allocation: the wake-up costs little
-    /// next to the 1 MiB or more that this allocation zeroes. Such a block
-    /// taken from the queue is owed to the pool: the worker replaces it
+    /// A 1 MiB miss with blocks queued wakes the worker, so that it zeroes
+    /// beside this allocation: the wake-up costs little next to the 1 MiB
+    /// that this allocation zeroes. Such a block taken from the queue is
+    /// owed to the pool: the worker replaces it
     /// ([`Heap::replace_owed_blocks`]).
     pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
         self.uses.fetch_add(1, Relaxed);
@@ -260,15 +262,14 @@ impl Heap {
                 self.from_pool.fetch_add(1, Relaxed);
                 return Some(block);
             }
-            let large = 1 << ORDERS[index] >= WAKE_PAGES;
             if index == SMALL {
                 arm(&self.small_missed);
-            } else if large && self.queued() > 0 {
+            } else if index == LARGE && self.queued() > 0 {
                 self.miss_wakeups.fetch_add(1, Relaxed);
                 self.queue_work.notify_one();
             }
             if let Some(mut block) = self.pop_queued_of_order(ORDERS[index]) {
-                if large {
+                if index == LARGE {
                     self.owed_blocks.fetch_add(1, Relaxed);
                 }
                 block.zero();
@@ -426,39 +427,36 @@ impl Heap {
     /// allocator, each miss would have added a page to zero on the
     /// allocation path; replaced here, it is zeroed by the worker.
     fn replace_owed_blocks(&self) {
-        let large = 1 << ORDERS[0];
+        let pages = 1 << ORDERS[LARGE];
         // Counted as zeroing from before the debts are taken until the last
         // block is pooled: who reads the debts and then `zeroing_blocks` as
         // 0 saw the worker idle.
         self.zeroing.fetch_add(1, Full);
         let mut owed = self.owed_blocks.xchg(0, Full);
         while owed > 0 && self.queued() == 0 {
-            if self.pooled() + large > (self.cap_pages)() {
-                owed = 0;
-                break;
-            }
-            let Some(block) = PageBlock::alloc_zeroed_nowait(ORDERS[0]) else {
+            let fits = self.pooled() + pages <= (self.cap_pages)();
+            let Some(block) = fits
+                .then(|| PageBlock::alloc_zeroed_nowait(ORDERS[LARGE]))
+                .flatten()
+            else {
                 owed = 0;
                 break;
             };
             owed -= 1;
-            self.replaced_pages.fetch_add(large, Relaxed);
+            self.replaced_pages.fetch_add(pages, Relaxed);
             self.put_zeroed(block);
         }
         self.owed_blocks.fetch_add(owed, Relaxed);
         self.zeroing.fetch_sub(1, Full);
     }
 
-    /// Takes the oldest queued block, or `None` when the queue is empty.
-    fn pop_queued(&self) -> Option<PageBlock> {
-        let block = self.queue.lock().as_mut().project().blocks.pop()?;
-        self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
-        Some(block)
-    }
-
-    /// Takes the newest queued block, or `None` when the queue is empty.
-    fn pop_newest_queued(&self) -> Option<PageBlock> {
-        let block = self.queue.lock().as_mut().project().blocks.pop_last()?;
+    /// Takes the block that `pop` takes off the queue, under the queue's
+    /// lock, and uncounts it after the lock is dropped.
+    fn pop_queued(
+        &self,
+        pop: impl FnOnce(Pin<&mut ReclaimableList>) -> Option<PageBlock>,
+    ) -> Option<PageBlock> {
+        let block = pop(self.queue.lock().as_mut().project().blocks)?;
         self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
@@ -471,14 +469,12 @@ impl Heap {
         if self.queued() == 0 {
             return None;
         }
-        let mut queue = self.queue.lock();
-        if queue.blocks.head_order() != Some(order) {
-            return None;
-        }
-        let block = queue.as_mut().project().blocks.pop()?;
-        drop(queue);
-        self.queued_pages.fetch_sub(block.nr_pages(), Relaxed);
-        Some(block)
+        self.pop_queued(|blocks| {
+            if blocks.head_order() != Some(order) {
+                return None;
+            }
+            blocks.pop()
+        })
     }
 
     /// A zeroing thread's step: zeroes the newest queued block and pools
@@ -494,7 +490,7 @@ impl Heap {
         // `queued_pages` and then `zeroing_blocks` as 0 saw no block in
         // between.
         self.zeroing.fetch_add(1, Full);
-        let pages = self.pop_newest_queued().map(|mut block| {
+        let pages = self.pop_queued(ReclaimableList::pop_last).map(|mut block| {
             let pages = block.nr_pages();
             block.zero();
             self.put_zeroed(block);
@@ -742,7 +738,7 @@ impl ShrinkerOps for Heap {
         }
         // Then queued blocks, freed without zeroing.
         while freed < nr_to_scan {
-            let Some(block) = self.pop_queued() else {
+            let Some(block) = self.pop_queued(ReclaimableList::pop) else {
                 break;
             };
             freed += block.nr_pages();
