@@ -377,32 +377,6 @@ static void time_list(const char *name, struct udmabuf_create_list *list)
 	}
 }
 
-/* Counts the physically contiguous ranges of a memfd range (root only):
- * what C udmabuf's sg_alloc_table_from_pages() merges into entries. */
-static long contiguous_ranges(int memfd, size_t size)
-{
-	unsigned char *map = mmap(NULL, size, PROT_READ, MAP_SHARED | MAP_POPULATE, memfd, 0);
-	int pm = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t prev = 0, entry;
-	long ranges = 0;
-
-	if (map == MAP_FAILED || pm < 0)
-		return -1;
-	for (size_t off = 0; off < size; off += PAGE_SZ) {
-		uint64_t pfn;
-
-		if (pread(pm, &entry, 8, ((uintptr_t)map + off) / PAGE_SZ * 8) != 8)
-			break;
-		pfn = entry & ((1ULL << 55) - 1);
-		if (!off || pfn != prev + 1)
-			ranges++;
-		prev = pfn;
-	}
-	close(pm);
-	munmap(map, size);
-	return ranges;
-}
-
 /* 4., 5. and 6. udmabuf creation, first touch, vgem import, metadata. */
 static void udmabuf_cases(void)
 {
@@ -608,26 +582,9 @@ static void udmabuf_cases(void)
 			}
 		}
 	}
-	/* sg entries for 1 GiB of hugetlbfs. vgem in 7.3 imports without
-	 * mapping, so ours is read from the table our CPU-access path builds
-	 * (same builder as map_dma_buf) for the misc device, which has no
-	 * dma_parms: 64 KiB segments. C's is derived: its
-	 * sg_alloc_table_from_pages() merges physically contiguous pages up to
-	 * ~4 GiB per entry, so it makes one entry per contiguous range. */
-	{
-		long c_entries = contiguous_ranges(hugetlb, GB);
-		struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
-		int fd;
-
-		one_item(&l, hugetlb, GB);
-		fd = create_list(&drivers[1], &l);
-		if (ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync))
-			die("DMA_BUF_IOCTL_SYNC");
-		row("udmabuf_sg_entries_1G_hugetlb", &drivers[0], 0, c_entries, "entries");
-		row("udmabuf_sg_entries_1G_hugetlb", &drivers[1], 0,
-		    read_stat(UDMABUF_STATS, "last_sg_entries"), "entries");
-		close(fd);
-	}
+	/* No sg-entry row: vgem in 7.3 imports without mapping, so the two
+	 * drivers' entries cannot be counted through one importer (see
+	 * tools/bench/README.md). */
 
 	/* Metadata: ours from debugfs; C's from its allocation sizes: a page
 	 * pointer and a folio pointer per page (two kvmalloc'd arrays of
