@@ -160,7 +160,7 @@ struct churn {
 
 static void *churn_thread(void *arg)
 {
-	static const size_t sizes[] = { PAGE_SZ, 68 * 1024, MB, 2 * MB + 8 * 1024 };
+	const size_t sizes[] = { PAGE_SZ, 68 * 1024, MB, 2 * MB + 8 * 1024 };
 	struct churn *c = arg;
 
 	for (int i = 0; i < 40; i++) {
@@ -338,7 +338,8 @@ static long squeeze_memory(long free_mb)
 	if (before < 0 || avail_mb < 0)
 		return -1;
 	if (avail_mb > free_mb) {
-		snprintf(want, sizeof(want), "%ld", before + (avail_mb - free_mb) / 2);
+		snprintf(want, sizeof(want), "%ld",
+			 before + (avail_mb - free_mb) / (long)(HPAGE_SZ >> 20));
 		write_str("/proc/sys/vm/nr_hugepages", want);
 	}
 	return before;

@@ -91,21 +91,29 @@ pin_balance() {
 	if [ "$acq" = "$rel" ]; then result PASS "$1/pins-balanced"; else result FAIL "$1/pins-balanced"; fi
 }
 
+# The default huge page size: 2 MiB on x86_64, 32 MiB on arm64 with 16 KiB
+# pages. hugepages reserves N of them, hugepages_mb enough for MiB.
+hugepage_kb=$(awk '$1 == "Hugepagesize:" { print $2 }' /proc/meminfo)
 hugepages() {
 	echo "$1" >/proc/sys/vm/nr_hugepages
-	echo "# hugepages: $(cat /proc/sys/vm/nr_hugepages) of $1 reserved"
+	echo "# hugepages: $(cat /proc/sys/vm/nr_hugepages) of $1 reserved ($hugepage_kb kB each)"
+}
+hugepages_mb() {
+	hugepages $(($1 * 1024 / hugepage_kb))
 }
 
 # The runner gives the guest two CPUs; the concurrency tests and the heap's
 # zeroing thread need them online (an MP table listing one would not do).
 cpus=$(grep -c '^processor' /proc/cpuinfo)
 echo "# cpus online: $cpus"
+page_size=$(./getconf PAGESIZE)
+echo "# $(uname -m): getconf PAGESIZE = $page_size, huge pages of $hugepage_kb kB"
 if [ "$cpus" -ge 2 ]; then result PASS vm/two-cpus-online; else result FAIL vm/two-cpus-online; fi
 
 case "$what" in
 own | all)
 	kunit
-	hugepages 1024
+	hugepages_mb 2048
 	run_tap selftests/udmabuf 600 ./udmabuf_test
 	run_tap selftests/heap 600 ./heap_test
 	pin_balance selftests
@@ -163,8 +171,10 @@ accounting)
 esac
 case "$what" in
 conformance | all)
-	# udmabuf.c's huge page cases need 1024 free 2 MiB pages.
-	hugepages 1024
+	# udmabuf.c's huge page cases use a hugetlbfs memfd of 1024 "2 MB"
+	# pages, which it computes as 512 base pages: 2 GiB with 4 KiB pages,
+	# 8 GiB with 16 KiB pages (the arm64 guest has the memory for it).
+	hugepages_mb $((1024 * 512 * page_size / 1048576))
 	# kselftest's runner gives a program 45 s; under TCG (and KASAN in the
 	# debug boot) the udmabuf one alone takes 14 s and more: 120 s.
 	run_tap conformance/udmabuf 120 ./conformance/udmabuf

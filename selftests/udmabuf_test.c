@@ -18,7 +18,6 @@
 #include "rdmabuf_test.h"
 
 #define STATS		"/sys/kernel/debug/rudmabuf/stats"
-#define MB		(1UL << 20)
 #define PARAMS		"/sys/module/rudmabuf/parameters/"
 #define THP_SHMEM	"/sys/kernel/mm/transparent_hugepage/shmem_enabled"
 
@@ -300,7 +299,7 @@ TEST_F_TIMEOUT(udmabuf, shmem_data_is_coherent, 120)
 
 TEST_F_TIMEOUT(udmabuf, thp_shmem_data_is_coherent, 120)
 {
-	/* Offsets inside a 2 MiB folio and across folio boundaries. */
+	/* Offsets inside a PMD-sized folio and across folio boundaries. */
 	struct backing_case c = { THP, 8 * HPAGE_SZ, HPAGE_SZ / 2 + 5 * PAGE_SZ, 5 * HPAGE_SZ };
 	long folios;
 	int memfd, ubuf;
@@ -613,10 +612,11 @@ TEST_F_TIMEOUT(udmabuf, sg_table_merges_then_splits_at_max_segment, 120)
 	ubuf = create_one(self->devfd, memfd, 0, 2 * HPAGE_SZ, 0);
 	ASSERT_GE(ubuf, 0);
 	/* The CPU-access table is built for the misc device, whose maximum
-	 * segment is the DMA API's default 64 KiB: 4 MiB of huge pages make
-	 * 64 entries (not 1024 pages, nor 2 folios). */
+	 * segment is the DMA API's default 64 KiB: two huge pages make one
+	 * entry per 64 KiB (64 for 4 MiB on x86_64; not one per page, nor
+	 * one per folio). */
 	ASSERT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
-	EXPECT_EQ(64, read_stat(STATS, "last_sg_entries"));
+	EXPECT_EQ((long)(2 * HPAGE_SZ / (64 << 10)), read_stat(STATS, "last_sg_entries"));
 	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
 	EXPECT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
 	close(ubuf);
@@ -667,7 +667,7 @@ TEST_F(udmabuf, rmmod_refused_while_a_buffer_lives)
 }
 
 /*
- * Maps `size` bytes of `fd` from `off` at a 2 MiB-aligned address plus
+ * Maps `size` bytes of `fd` from `off` at a huge-page-aligned address plus
  * `skew` bytes: the address hint a program passes to get huge mappings
  * (dma-buf files cannot choose the address themselves).
  */
@@ -707,14 +707,17 @@ static long touch_page_tables(unsigned char *map, const unsigned char *ref, size
 }
 
 /*
- * Where a 2 MiB piece of the buffer is a physically contiguous, aligned run
- * (hugetlbfs pages, THP) and the VMA is aligned to match, it is mapped with
- * one PMD: no page table. Everywhere else, page by page, with the same data.
- * 64 MiB mapped with PTEs costs 32 page tables (128 kB).
+ * Where a PMD-sized piece of the buffer is a physically contiguous, aligned
+ * run (hugetlbfs pages, THP) and the VMA is aligned to match, it is mapped
+ * with one PMD: no page table. Everywhere else, page by page, with the same
+ * data. One page table (a page) maps one huge page's worth of PTEs: 16 huge
+ * pages mapped with PTEs cost 16 page tables (64 kB on x86_64, 256 kB with
+ * 16 KiB pages).
  */
 TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 {
-	size_t size = 64 * MB;
+	const long n = 16, table_kb = PAGE_SZ / 1024;
+	size_t size = n * HPAGE_SZ;
 	int memfd = make_memfd(HUGETLB, size, F_SEAL_SHRINK);
 	unsigned char *ref, *map;
 	int ubuf, mismatch;
@@ -731,39 +734,39 @@ TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 	map = map_at_pmd(ubuf, size, 0, 0);
 	ASSERT_NE(MAP_FAILED, map);
 	kb = touch_page_tables(map, ref, size, &mismatch);
-	TH_LOG("aligned 64 MiB hugetlbfs: %ld kB of page tables", kb);
+	TH_LOG("aligned %ld huge pages of hugetlbfs: %ld kB of page tables", n, kb);
 	EXPECT_EQ(0, mismatch);
-	EXPECT_LT(kb, 16);
+	EXPECT_LT(kb, 4 * table_kb);
 	munmap(map, size);
 
 	/* The VMA starts mid-huge-page: page tables, the same data. */
 	map = map_at_pmd(ubuf, size - HPAGE_SZ, 0, PAGE_SZ);
 	ASSERT_NE(MAP_FAILED, map);
 	kb = touch_page_tables(map, ref, size - HPAGE_SZ, &mismatch);
-	TH_LOG("skewed by 4 KiB: %ld kB of page tables", kb);
+	TH_LOG("skewed by a page: %ld kB of page tables", kb);
 	EXPECT_EQ(0, mismatch);
-	EXPECT_GE(kb, 31 * 4);
+	EXPECT_GE(kb, (n - 1) * table_kb);
 	munmap(map, size - HPAGE_SZ);
 
 	/* An aligned VMA at a buffer offset inside a huge page: no PMD. */
-	map = map_at_pmd(ubuf, 8 * MB, 3 * PAGE_SZ, 0);
+	map = map_at_pmd(ubuf, 4 * HPAGE_SZ, 3 * PAGE_SZ, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref + 3 * PAGE_SZ, 8 * MB, &mismatch);
+	kb = touch_page_tables(map, ref + 3 * PAGE_SZ, 4 * HPAGE_SZ, &mismatch);
 	TH_LOG("offset 3 pages: %ld kB of page tables", kb);
 	EXPECT_EQ(0, mismatch);
-	EXPECT_GE(kb, 4 * 4);
-	munmap(map, 8 * MB);
+	EXPECT_GE(kb, 4 * table_kb);
+	munmap(map, 4 * HPAGE_SZ);
 
-	/* A second 2 MiB of the buffer at an aligned address: one PMD. */
-	map = map_at_pmd(ubuf, 4 * MB, 2 * MB, 0);
+	/* The second huge page of the buffer at an aligned address: PMDs. */
+	map = map_at_pmd(ubuf, 2 * HPAGE_SZ, HPAGE_SZ, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref + 2 * MB, 4 * MB, &mismatch);
+	kb = touch_page_tables(map, ref + HPAGE_SZ, 2 * HPAGE_SZ, &mismatch);
 	EXPECT_EQ(0, mismatch);
-	EXPECT_LE(kb, 4);
+	EXPECT_LE(kb, table_kb);
 	/* Writes through the PMD reach the memfd. */
 	map[HPAGE_SZ + 5] = 0x5c;
-	EXPECT_EQ(0x5c, ref[2 * MB + HPAGE_SZ + 5]);
-	munmap(map, 4 * MB);
+	EXPECT_EQ(0x5c, ref[2 * HPAGE_SZ + 5]);
+	munmap(map, 2 * HPAGE_SZ);
 
 	close(ubuf);
 	munmap(ref, size);
@@ -771,50 +774,53 @@ TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 }
 
 /*
- * A list mixing 4 KiB shmem pages and hugetlbfs pages, mapped aligned:
- * PMDs where the huge pages fall on 2 MiB of the mapping, page tables for
- * the rest, every page right.
+ * A list mixing small shmem pages and hugetlbfs pages, mapped aligned:
+ * PMDs where the huge pages fall on huge-page boundaries of the mapping,
+ * page tables for the rest, every page right.
  */
 TEST_F_TIMEOUT(udmabuf, huge_and_small_folios_in_one_mapping, 120)
 {
-	int small = make_memfd(SHMEM, 2 * MB, F_SEAL_SHRINK);
-	int huge = make_memfd(HUGETLB, 8 * MB, F_SEAL_SHRINK);
+	const size_t h1 = HPAGE_SZ;
+	int small = make_memfd(SHMEM, h1, F_SEAL_SHRINK);
+	int huge = make_memfd(HUGETLB, 4 * h1, F_SEAL_SHRINK);
 	unsigned char *s, *h, *map;
 	struct list l = { .head = { .count = 3 } };
 	int ubuf;
 
 	ASSERT_GE(small, 0);
 	ASSERT_GE(huge, 0);
-	s = map_fd(small, 2 * MB, 0);
-	h = map_fd(huge, 8 * MB, 0);
+	s = map_fd(small, h1, 0);
+	h = map_fd(huge, 4 * h1, 0);
 	ASSERT_NE(MAP_FAILED, s);
 	ASSERT_NE(MAP_FAILED, h);
-	fill(s, 2 * MB, 3);
-	fill(h, 8 * MB, 5);
-	/* 2 MiB of small pages, 4 MiB of huge pages, 1 MiB mid-huge-page. */
-	l.items[0] = (struct udmabuf_create_item){ .memfd = small, .size = 2 * MB };
-	l.items[1] = (struct udmabuf_create_item){ .memfd = huge, .offset = 2 * MB,
-						   .size = 4 * MB };
-	l.items[2] = (struct udmabuf_create_item){ .memfd = huge, .offset = 6 * MB + 512 * 1024,
-						   .size = MB };
+	fill(s, h1, 3);
+	fill(h, 4 * h1, 5);
+	/* A huge page's worth of small pages, two huge pages, half a huge
+	 * page starting a quarter into one. */
+	l.items[0] = (struct udmabuf_create_item){ .memfd = small, .size = h1 };
+	l.items[1] = (struct udmabuf_create_item){ .memfd = huge, .offset = h1,
+						   .size = 2 * h1 };
+	l.items[2] = (struct udmabuf_create_item){ .memfd = huge, .offset = 3 * h1 + h1 / 4,
+						   .size = h1 / 2 };
 	ubuf = create_list(self->devfd, &l);
 	ASSERT_GE(ubuf, 0);
-	map = map_at_pmd(ubuf, 7 * MB, 0, 0);
+	map = map_at_pmd(ubuf, 3 * h1 + h1 / 2, 0, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	EXPECT_TRUE(same(map, s, 2 * MB));
-	EXPECT_TRUE(same(map + 2 * MB, h + 2 * MB, 4 * MB));
-	EXPECT_TRUE(same(map + 6 * MB, h + 6 * MB + 512 * 1024, MB));
-	munmap(map, 7 * MB);
+	EXPECT_TRUE(same(map, s, h1));
+	EXPECT_TRUE(same(map + h1, h + h1, 2 * h1));
+	EXPECT_TRUE(same(map + 3 * h1, h + 3 * h1 + h1 / 4, h1 / 2));
+	munmap(map, 3 * h1 + h1 / 2);
 	close(ubuf);
-	munmap(s, 2 * MB);
-	munmap(h, 8 * MB);
+	munmap(s, h1);
+	munmap(h, 4 * h1);
 	close(small);
 	close(huge);
 }
 
 TEST_F_TIMEOUT(udmabuf, table_is_small_for_1g_hugetlb, 120)
 {
-	size_t size = 512 * HPAGE_SZ;
+	size_t size = 1UL << 30;
+	long want_folios = size / HPAGE_SZ;
 	long before = read_stat(STATS, "table_bytes"), bytes, folios, pages;
 	int memfd = make_memfd(HUGETLB, size, F_SEAL_SHRINK);
 	int ubuf;
@@ -829,9 +835,9 @@ TEST_F_TIMEOUT(udmabuf, table_is_small_for_1g_hugetlb, 120)
 	TH_LOG("1 GiB hugetlbfs udmabuf: %ld table bytes, %ld folios, %ld pages",
 	       bytes, folios, pages);
 	/* A pointer per folio and one segment. */
-	EXPECT_LE(bytes, 512 * 8 + 64);
-	EXPECT_EQ(512, folios);
-	EXPECT_EQ(262144, pages);
+	EXPECT_LE(bytes, want_folios * 8 + 64);
+	EXPECT_EQ(want_folios, folios);
+	EXPECT_EQ((long)(size / PAGE_SZ), pages);
 	close(ubuf);
 	EXPECT_EQ(0, read_stat(STATS, "buffers"));
 	EXPECT_EQ(0, read_stat(STATS, "pinned_pages"));

@@ -53,7 +53,7 @@
 #define FRAMES		6
 #define FILL		0xa5
 #define POLL_MS		20000	/* a hang guard only */
-#define HEAP_BUF_SZ	(1UL << 20)	/* one order-8 chunk of the system heap */
+#define HEAP_BUF_SZ	(256 * PAGE_SZ)	/* one order-8 chunk of the system heap */
 #define DMA32_LIMIT	(1ULL << 32)	/* vivid's DMA mask with allocators=1 */
 
 /* 75% colour bars, BT.601 limited range: Y, Cb, Cr of each of the 8 bars. */
@@ -320,7 +320,7 @@ static int expected_qbuf(struct __test_metadata *_metadata, FIXTURE_DATA(vivid) 
 	/*
 	 * A heap buffer of HEAP_BUF_SZ is one chunk, mapped with
 	 * remap_pfn_range, which pagemap does not show. Its sg entries respect
-	 * vivid's 64 KiB segment limit (the C heap gives one 1 MiB entry, which
+	 * vivid's 64 KiB segment limit (the C heap gives one entry for the chunk, which
 	 * DMA_API_DEBUG reports, and which cannot bounce: EINVAL): accepted
 	 * unbounced, and bounced when swiotlb's slots happen to be contiguous.
 	 */
@@ -466,7 +466,7 @@ TEST_F(vivid, hugetlb_udmabuf)
 
 	ASSERT_LE(self->fmt.fmt.pix.sizeimage, HPAGE_SZ);
 	if (free_pages < (long)self->count)
-		SKIP(return, "%ld free 2 MiB huge pages, %u needed (set /proc/sys/vm/nr_hugepages)",
+		SKIP(return, "%ld free huge pages, %u needed (set /proc/sys/vm/nr_hugepages)",
 		     free_pages, self->count);
 	make_udmabufs(_metadata, self, HUGETLB, HPAGE_SZ);
 	stream(_metadata, self, HUGETLB);

@@ -7,13 +7,16 @@
 #   N passed, N failed, N skipped
 # Exit status is non-zero on any failure.
 #
-#   tools/check.sh [--debug] [KDIR]
+#   tools/check.sh [--arch x86_64|arm64] [--debug] [KDIR]
 #
 # --debug uses the debug kernel flavor (KASAN, lockdep, kmemleak, fault
 # injection; tools/kernel/debug.config) and adds the seeded fuzzer, fault
 # injection and the module lifecycle loop (tools/fuzz/). Its fuzzing time is
 # RDMABUF_FUZZ_SECONDS (default 60), its seed RDMABUF_FUZZ_SEED (default:
 # the date); the seed is printed so that a run can be reproduced.
+#
+# --arch arm64 runs the same suites on the arm64 kernel (16 KiB pages), whose
+# one build carries the debug options: both names boot it.
 set -uo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,10 +25,22 @@ build=$top/build
 mkdir -p "$build"
 passed=0 failed=0 skipped=0
 failures=() consoles=() boot_times=()
-flavor=test
+flavor=test arch=x86_64
+if [ "${1:-}" = --arch ]; then
+	arch=$2
+	shift 2
+fi
+[ "$arch" = x86 ] && arch=x86_64
 if [ "${1:-}" = --debug ]; then
 	flavor=debug
 	shift
+fi
+# Where this architecture's test programs, logs and copies go.
+if [ "$arch" = x86_64 ]; then
+	out=$build tag=$flavor
+else
+	out=$build/$arch tag=$arch-$flavor
+	mkdir -p "$out"
 fi
 
 log() { printf '[check] %s\n' "$*"; }
@@ -52,7 +67,7 @@ step() { # NAME COMMAND...
 summary() {
 	# How long each test took against its timeout (tools/tests/times.py).
 	if [ ${#consoles[@]} -gt 0 ]; then
-		python3 tools/tests/times.py "$build/test-times-$flavor.md" "${consoles[@]}" "${boot_times[@]}"
+		python3 tools/tests/times.py "$build/test-times-$tag.md" "${consoles[@]}" "${boot_times[@]}"
 	fi
 	log "total: $SECONDS s"
 	if [ ${#failures[@]} -gt 0 ]; then
@@ -97,15 +112,15 @@ vivid_modules() { # KDIR OUTDIR
 
 # Boots the VM: NAME TIMEOUT EXTRA-RUNNER-ARGS... -- COMMAND
 boot() {
-	local name=$1 timeout=$2 console=$build/check-$flavor-$1.log t0=$SECONDS
+	local name=$1 timeout=$2 console=$build/check-$tag-$1.log t0=$SECONDS
 	shift 2
 	log "vm ($name): booting $kdir under QEMU (TCG), console log in $console"
 	tools/vm/run --kdir "$kdir" --load "$ko_dir/rudmabuf.ko" "$ko_dir/rsystem_heap.ko" \
-		--add "$build/selftests" "$build/vivid-modules" --log "$console" --timeout "$timeout" "$@" >/dev/null
+		--add "$out/selftests" "$out/vivid-modules" --log "$console" --timeout "$timeout" "$@" >/dev/null
 	local status=$?
 	log "vm ($name): $((SECONDS - t0)) s of its $timeout s"
 	consoles+=("$console")
-	boot_times+=(--boot "$flavor/$name" "$((SECONDS - t0))" "$timeout")
+	boot_times+=(--boot "$tag/$name" "$((SECONDS - t0))" "$timeout")
 	if [ "$status" = 0 ]; then record PASS "vm/$name/clean-run"; else
 		log "vm ($name): FAILED with status $status (kernel reports, timeout, crash or failed rmmod)"
 		record FAIL "vm/$name/clean-run"
@@ -118,11 +133,16 @@ if [ -n "${1:-}" ]; then
 	log "kernel: using KDIR=$kdir"
 else
 	log "kernel: building or reusing the cached $flavor kernel"
-	kdir=$(tools/kernel/build.sh "$flavor") || { record FAIL kernel-build; summary; }
+	kdir=$(tools/kernel/build.sh --arch "$arch" "$flavor") || { record FAIL kernel-build; summary; }
 fi
-make_args=(KDIR="$kdir")
+make_args=(KDIR="$kdir" ARCH="$arch")
 
-if [ "$flavor" = test ]; then
+if [ "$arch" = arm64 ]; then
+	# The Makefile builds arm64 modules in a copy of the tree.
+	ko_dir=$out/src
+	step build make -s "${make_args[@]}" modules || summary
+	[ "$flavor" = test ] && step lint make -s "${make_args[@]}" lint
+elif [ "$flavor" = test ]; then
 	ko_dir=$top
 	step build make -s "${make_args[@]}" modules || summary
 	step lint make -s "${make_args[@]}" lint
@@ -137,7 +157,7 @@ else
 		modules || summary
 fi
 step selftests-build make -s "${make_args[@]}" selftests || summary
-step vivid-modules vivid_modules "$kdir" "$build/vivid-modules" || summary
+step vivid-modules vivid_modules "$kdir" "$out/vivid-modules" || summary
 
 if [ "$flavor" = test ]; then
 	boot main 1200 -- ./run-tests.sh all

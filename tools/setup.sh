@@ -14,9 +14,10 @@ die() { printf '[setup] ERROR: %s\n' "$*" >&2; exit 1; }
 # Debian packages from the default bookworm suites.
 BASE_PKGS="bc flex bison libelf-dev libssl-dev cpio kmod rsync xz-utils make gcc libc6-dev
 	clang-19 lld-19 llvm-19 libclang-19-dev rustc-web rust-web-src rust-web-clippy
-	busybox-static python3-matplotlib"
+	busybox-static python3-matplotlib
+	gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 # From bookworm-backports: QEMU matching the machine's qemu-utils.
-BPO_PKGS="qemu-system-x86"
+BPO_PKGS="qemu-system-x86 qemu-system-arm"
 # From trixie-backports: the pinned kernel source and Debian's configs.
 KERNEL_PKGS="linux-source-7.3"
 # bindgen-cli: the version this project is tested with (7.3 needs >= 0.71.1).
@@ -92,6 +93,26 @@ if [ -n "$want" ]; then
 	fi
 fi
 
+# The arm64 guest's busybox: Debian's static build for arm64, unpacked (it
+# cannot be installed beside the host's, which owns /bin/busybox).
+ARM64_BUSYBOX=/usr/local/lib/rdmabuf/arm64/busybox
+if [ ! -x "$ARM64_BUSYBOX" ]; then
+	if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+		log "adding the arm64 package architecture (for busybox-static:arm64)"
+		dpkg --add-architecture arm64
+		apt-get update -q || die "apt-get update failed"
+	fi
+	tmp=$(mktemp -d)
+	chmod 0755 "$tmp" # apt-get download runs as _apt
+	(cd "$tmp" && apt-get download -q busybox-static:arm64) ||
+		{ apt-get update -q && (cd "$tmp" && apt-get download -q busybox-static:arm64); } ||
+		die "could not download busybox-static:arm64"
+	dpkg-deb -x "$tmp"/busybox-static_*_arm64.deb "$tmp/x" || die "could not unpack busybox-static:arm64"
+	install -D -m 0755 "$tmp/x/bin/busybox" "$ARM64_BUSYBOX"
+	rm -rf "$tmp"
+	log "installed $ARM64_BUSYBOX"
+fi
+
 # bindgen from crates.io (Debian's is too old for 7.3).
 export PATH="$HOME/.cargo/bin:$PATH"
 bg_ver=$(bindgen --version 2>/dev/null | awk '{print $2}' || true)
@@ -108,5 +129,7 @@ fi
 [ -d /usr/lib/rustlib/src/rust/library/core ] || die "rust-web-src: core source missing"
 [ -x /usr/bin/clippy-driver ] || die "rust-web-clippy: /usr/bin/clippy-driver missing"
 command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing"
+command -v qemu-system-aarch64 >/dev/null || die "qemu-system-aarch64 missing"
+command -v aarch64-linux-gnu-gcc >/dev/null || die "aarch64-linux-gnu-gcc missing"
 log "ok: $(/usr/bin/rustc --version), clang-19 $(clang-19 -dumpversion)," \
 	"bindgen $(bindgen --version | awk '{print $2}'), $(qemu-system-x86_64 --version | head -n1)"

@@ -18,8 +18,15 @@
 
 #define UDMABUF_DEV	"/dev/udmabuf"
 #define HEAP_DEV	"/dev/dma_heap/system"
-#define PAGE_SZ		4096UL
-#define HPAGE_SZ	(2UL << 20)
+
+/*
+ * The running kernel's page size and default huge page size (hugetlbfs'
+ * default, the PMD size: 4 KiB and 2 MiB on x86_64, 16 KiB and 32 MiB on
+ * arm64 with 16 KiB pages), read once when the program starts.
+ */
+static unsigned long rdmabuf_page_sz, rdmabuf_hpage_sz;
+#define PAGE_SZ		rdmabuf_page_sz
+#define HPAGE_SZ	rdmabuf_hpage_sz
 
 /* Reads the first number of a text file, or returns -1. */
 static inline long read_long(const char *path)
@@ -60,6 +67,15 @@ static inline long read_keyed(const char *path, const char *key)
 
 /* Our debugfs stats files use the same format. */
 #define read_stat read_keyed
+
+__attribute__((constructor)) static void rdmabuf_read_page_sizes(void)
+{
+	long kb = read_keyed("/proc/meminfo", "Hugepagesize");
+
+	rdmabuf_page_sz = (unsigned long)sysconf(_SC_PAGESIZE);
+	/* Without hugetlbfs, the PMD size: 8-byte entries in a page. */
+	rdmabuf_hpage_sz = kb > 0 ? (unsigned long)kb << 10 : rdmabuf_page_sz / 8 * rdmabuf_page_sz;
+}
 
 /* Writes a string to a sysfs/procfs file; returns 0 or -1. */
 static inline int write_str(const char *path, const char *value)

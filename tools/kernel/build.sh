@@ -3,8 +3,15 @@
 #
 # Build (or reuse) the cached test kernel and print its build directory.
 #
-#   tools/kernel/build.sh [FLAVOR]      FLAVOR: test (default) or debug
+#   tools/kernel/build.sh [--arch ARCH] [FLAVOR]
+#                                       FLAVOR: test (default) or debug;
+#                                       ARCH: x86_64 (default, or $ARCH) or arm64
 #   tools/kernel/build.sh --source      unpack the source only; print its path
+#
+# x86_64 has two flavors: test (test.config) and debug (test.config +
+# debug.config). arm64 (16 KiB pages, cross-built with clang) has one kernel
+# for both names, test.config + debug.config + arm64.config: CI runs the
+# debug suite there, and a second arm64 build would not fit its time.
 #
 # The kernel source comes from Debian's linux-source-7.3 package. Source trees
 # and builds live outside the clone, in $RDMABUF_CACHE (default
@@ -14,6 +21,11 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+arch=${ARCH:-x86_64}
+if [ "${1:-}" = --arch ]; then
+	arch=$2
+	shift 2
+fi
 flavor=${1:-test}
 source_only=0
 if [ "$flavor" = --source ]; then
@@ -28,7 +40,18 @@ log() { printf '[kernel] %s\n' "$*" >&2; }
 die() { printf '[kernel] ERROR: %s\n' "$*" >&2; exit 1; }
 
 fragments="$here/test.config"
-[ "$flavor" = test ] || fragments="$fragments $here/$flavor.config"
+case "$arch" in
+x86 | x86_64)
+	arch=x86_64 karch=x86_64 image=bzImage
+	[ "$flavor" = test ] || fragments="$fragments $here/$flavor.config"
+	;;
+arm64)
+	karch=arm64 image=Image
+	case "$flavor" in test | debug) flavor=debug ;; *) die "no flavor '$flavor' on arm64" ;; esac
+	fragments="$fragments $here/debug.config $here/arm64.config"
+	;;
+*) die "unsupported architecture '$arch' (x86_64 or arm64)" ;;
+esac
 for f in $fragments; do [ -f "$f" ] || die "no config fragment $f (flavor '$flavor')"; done
 src_name=$(basename "$tarball" .tar.xz)
 srcdir="$cache/$src_name"
@@ -57,7 +80,11 @@ kver=$(make -s -C "$srcdir" kernelversion)
 # Bump when the build steps below change in a way that needs a rebuild.
 recipe=1
 key=$( (echo "recipe=$recipe"; cat $fragments "$here/../toolchain.env") | sha256sum | cut -c1-12)
-out="$cache/build-$kver-$flavor-$key"
+if [ "$arch" = x86_64 ]; then
+	out="$cache/build-$kver-$flavor-$key"
+else
+	out="$cache/build-$kver-$arch-$flavor-$key"
+fi
 if [ -f "$out/.rdmabuf-built" ]; then
 	echo "$out"
 	exit 0
@@ -65,7 +92,7 @@ fi
 
 log "configuring $kver ($flavor) in $out"
 mkdir -p "$out"
-kmake() { make -C "$srcdir" O="$out" $KMAKE_FLAGS "$@"; }
+kmake() { make -C "$srcdir" O="$out" ARCH="$karch" $KMAKE_FLAGS "$@"; }
 kmake -s tinyconfig >&2
 kmake -s kvm_guest.config >&2
 (cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config $fragments) >"$out/merge.log" 2>&1 ||
@@ -90,9 +117,9 @@ done < <(cat $fragments | grep -E '^CONFIG_' | awk -F= '{ last[$1] = $0 } END { 
 [ "$bad" = 0 ] || die "the config lost symbols (missing dependencies?); fix tools/kernel/*.config"
 
 kmake -s rustavailable >&2 || die "Rust is not available to the kernel build: run tools/setup.sh"
-log "building bzImage, modules and uapi headers with $jobs jobs (about 10-15 min on 2 cores)"
+log "building $image, modules and uapi headers for $arch with $jobs jobs (about 10-25 min on 2 cores)"
 start=$(date +%s)
-kmake -j"$jobs" bzImage modules headers >"$out/build.log" 2>&1 || {
+kmake -j"$jobs" "$image" modules headers >"$out/build.log" 2>&1 || {
 	tail -n 40 "$out/build.log" >&2
 	die "kernel build failed; full log: $out/build.log"
 }
