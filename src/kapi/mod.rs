@@ -10,13 +10,16 @@
 //! sets for each crate, and test-only code behind `cfg(CONFIG_KUNIT = "y")`.
 
 pub(crate) mod bindings;
+pub(crate) mod buffer_pages;
 pub(crate) mod device;
 pub(crate) mod dma_buf;
 #[cfg(kapi_heap)]
 pub(crate) mod dma_heap;
+#[cfg(kapi_udmabuf)]
 pub(crate) mod folio;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod memfd;
+pub(crate) mod page_run;
 #[cfg(kapi_heap)]
 pub(crate) mod pages;
 pub(crate) mod params;
@@ -25,6 +28,8 @@ pub(crate) mod sg_table;
 pub(crate) mod shrinker;
 #[cfg(kapi_heap)]
 pub(crate) mod task;
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) mod test_counters;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod udmabuf_uapi;
 pub(crate) mod vmap;

@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::types::Opaque;
 
 use super::bindings;
-use super::folio::PhysRun;
+use super::page_run::PhysRun;
 
 /// An owned block of `2^order` physically contiguous pages (compound when
 /// `order > 0`), freed to the buddy allocator on drop.

@@ -4,11 +4,14 @@
 //!
 //! C header: [include/linux/scatterlist.h](srctree/include/linux/scatterlist.h)
 //!
-//! As in `rust/kernel/scatterlist.rs`, each stage has its own owning type:
-//! [`SgTable`] owns an allocated, filled table, [`DmaMappedSgt`] owns its DMA
-//! mapping. Dropping either undoes exactly what its constructor finished: a
-//! failed mapping frees the table and nothing else. Both hold a reference on
-//! the pages they describe, so a table can never outlive its pages.
+//! One concept, one public name: an [`SGTable`] is a table of a buffer's
+//! pages mapped for a device, the handle `map_dma_buf` hands to an importer
+//! and an exporter keeps to sync. As in `rust/kernel/scatterlist.rs`, it is
+//! built in stages with an owning type each: [`RawSGTable`] owns the
+//! allocated, filled table, [`DmaMappedSgt`] its DMA mapping. Dropping
+//! either undoes exactly what its constructor finished: a failed mapping
+//! frees the table and nothing else. Both hold a reference on the pages
+//! they describe, so a table can never outlive its pages.
 
 use kernel::device::Device;
 use kernel::dma::DataDirection;
@@ -20,11 +23,11 @@ use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 use super::bindings;
+use super::buffer_pages::BufferPages;
 use super::device::as_raw;
-use super::folio::{
-    BufferPages,
-    PhysRun, //
-};
+use super::page_run::PhysRun;
+#[cfg(CONFIG_KUNIT = "y")]
+use super::test_counters;
 
 /// Converts a C DMA direction to the kernel crate's enum.
 pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirection {
@@ -36,7 +39,7 @@ pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirec
     }
 }
 
-/// How [`SgTable::new`] turns runs into sg entries.
+/// How [`RawSGTable::new`] turns runs into sg entries.
 #[derive(Clone, Copy)]
 pub(crate) enum Segments {
     /// One entry per run, as given (the system heap: one per chunk), split
@@ -133,15 +136,15 @@ fn for_each_segment<'a>(
 /// of `pages`, which this object keeps alive. `sgt` stays the first field
 /// (see [`DmaMappedSgt`]).
 #[repr(C)]
-pub(crate) struct SgTable<P: BufferPages> {
+struct RawSGTable<P: BufferPages> {
     sgt: Opaque<bindings::sg_table>,
     pages: Arc<P>,
 }
 
-impl<P: BufferPages> SgTable<P> {
+impl<P: BufferPages> RawSGTable<P> {
     /// Builds the table of all the pages of `pages`, for `dev`'s segment
     /// limit when `segments` merges runs.
-    pub(crate) fn new(pages: Arc<P>, dev: &Device, segments: Segments) -> Result<Self> {
+    fn new(pages: Arc<P>, dev: &Device, segments: Segments) -> Result<Self> {
         let merge = match segments {
             #[cfg(kapi_udmabuf)]
             Segments::Merged => true,
@@ -181,13 +184,13 @@ impl<P: BufferPages> SgTable<P> {
 
     /// Returns the number of entries (segments) in the table.
     #[cfg(kapi_udmabuf)]
-    pub(crate) fn segment_count(&self) -> u32 {
+    fn segment_count(&self) -> u32 {
         // SAFETY: By the type invariant the table is allocated.
         unsafe { (*self.sgt.get()).orig_nents }
     }
 }
 
-impl<P: BufferPages> Drop for SgTable<P> {
+impl<P: BufferPages> Drop for RawSGTable<P> {
     fn drop(&mut self) {
         // SAFETY: By the type invariant the table is allocated; it is not
         // DMA-mapped, since a `DmaMappedSgt` unmaps before its table drops.
@@ -196,10 +199,10 @@ impl<P: BufferPages> Drop for SgTable<P> {
     }
 }
 
-/// An [`SgTable`] mapped for DMA by a device, unmapped on drop.
+/// An [`RawSGTable`] mapped for DMA by a device, unmapped on drop.
 ///
 /// `sgt` stays the first field: the pointer handed to C by
-/// [`MappedSgTable::into_raw`] is a pointer to its `sg_table`.
+/// [`SGTable::into_raw`] is a pointer to its `sg_table`.
 ///
 /// # Invariants
 ///
@@ -207,8 +210,8 @@ impl<P: BufferPages> Drop for SgTable<P> {
 /// the attributes of `sync`. It is unmapped in `drop`, before the field
 /// `sgt` itself drops and frees the table.
 #[repr(C)]
-pub(crate) struct DmaMappedSgt<P: BufferPages> {
-    sgt: SgTable<P>,
+struct DmaMappedSgt<P: BufferPages> {
+    sgt: RawSGTable<P>,
     dev: ARef<Device>,
     dir: DataDirection,
     sync: CpuSync,
@@ -216,19 +219,14 @@ pub(crate) struct DmaMappedSgt<P: BufferPages> {
 
 impl<P: BufferPages> DmaMappedSgt<P> {
     /// Maps `sgt` for `dev`. On failure the table is freed, never unmapped.
-    pub(crate) fn new(
-        sgt: SgTable<P>,
-        dev: &Device,
-        dir: DataDirection,
-        sync: CpuSync,
-    ) -> Result<Self> {
+    fn new(sgt: RawSGTable<P>, dev: &Device, dir: DataDirection, sync: CpuSync) -> Result<Self> {
         // SAFETY: `sgt.sgt` is an allocated, filled table of pages that `sgt`
         // keeps alive; `dev` is a valid device.
         to_result(unsafe {
             bindings::dma_map_sgtable(as_raw(dev), sgt.sgt.get(), dir.into(), sync.attrs())
         })?;
         #[cfg(CONFIG_KUNIT = "y")]
-        LIVE_DMA_MAPPINGS.fetch_add(1, kernel::sync::atomic::Relaxed);
+        test_counters::dma_mapped();
         // INVARIANT: Just mapped with these arguments.
         Ok(Self {
             sgt,
@@ -256,32 +254,22 @@ impl<P: BufferPages> Drop for DmaMappedSgt<P> {
             )
         };
         #[cfg(CONFIG_KUNIT = "y")]
-        LIVE_DMA_MAPPINGS.fetch_sub(1, kernel::sync::atomic::Relaxed);
+        test_counters::dma_unmapped();
     }
 }
 
-#[cfg(CONFIG_KUNIT = "y")]
-static LIVE_DMA_MAPPINGS: kernel::sync::atomic::Atomic<usize> =
-    kernel::sync::atomic::Atomic::new(0);
+/// A table of a buffer's pages mapped for a device: what `map_dma_buf`
+/// hands to an importer, and what an exporter keeps to sync. Handles are
+/// shared; the last one unmaps and frees the table.
+pub(crate) struct SGTable<P: BufferPages>(Arc<DmaMappedSgt<P>>);
 
-/// Test-only: the tables mapped through [`DmaMappedSgt`] and not yet
-/// unmapped, in this module.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn live_dma_mappings() -> usize {
-    LIVE_DMA_MAPPINGS.load(kernel::sync::atomic::Relaxed)
-}
-
-/// A shared handle to a [`DmaMappedSgt`]: what `map_dma_buf` hands to an
-/// importer, and what an exporter keeps to sync. The last handle unmaps.
-pub(crate) struct MappedSgTable<P: BufferPages>(Arc<DmaMappedSgt<P>>);
-
-impl<P: BufferPages> Clone for MappedSgTable<P> {
+impl<P: BufferPages> Clone for SGTable<P> {
     fn clone(&self) -> Self {
         Self(self.0.clone())
     }
 }
 
-impl<P: BufferPages> MappedSgTable<P> {
+impl<P: BufferPages> SGTable<P> {
     /// Builds the table of all of `pages` and maps it for `dev`.
     pub(super) fn new(
         pages: Arc<P>,
@@ -290,7 +278,7 @@ impl<P: BufferPages> MappedSgTable<P> {
         segments: Segments,
         sync: CpuSync,
     ) -> Result<Self> {
-        let sgt = SgTable::new(pages, dev, segments)?;
+        let sgt = RawSGTable::new(pages, dev, segments)?;
         let mapped = DmaMappedSgt::new(sgt, dev, dir, sync)?;
         Ok(Self(Arc::new(mapped, GFP_KERNEL)?))
     }
@@ -335,16 +323,16 @@ impl<P: BufferPages> MappedSgTable<P> {
 
     /// Hands a handle to C (as the return value of `map_dma_buf`).
     pub(super) fn into_raw(self) -> *mut bindings::sg_table {
-        // CAST: `DmaMappedSgt` is `repr(C)` with the `SgTable` first, whose
+        // CAST: `DmaMappedSgt` is `repr(C)` with the `RawSGTable` first, whose
         // first field is the `sg_table`.
         Arc::into_raw(self.0).cast_mut().cast()
     }
 
-    /// Takes back a table handed out by [`MappedSgTable::into_raw`].
+    /// Takes back a table handed out by [`SGTable::into_raw`].
     ///
     /// # Safety
     ///
-    /// `sgt` must come from `into_raw` of a `MappedSgTable<P>` and not have
+    /// `sgt` must come from `into_raw` of a `SGTable<P>` and not have
     /// been taken back yet.
     pub(super) unsafe fn from_raw(sgt: *mut bindings::sg_table) -> Self {
         // SAFETY: By the safety requirements the pointer came from
@@ -355,6 +343,6 @@ impl<P: BufferPages> MappedSgTable<P> {
 
 // SAFETY: The table may be synced, unmapped and freed from any thread; the
 // pages are `Send` and `Sync` (`BufferPages`).
-unsafe impl<P: BufferPages> Send for SgTable<P> {}
+unsafe impl<P: BufferPages> Send for RawSGTable<P> {}
 // SAFETY: Shared access only reads the entry count.
-unsafe impl<P: BufferPages> Sync for SgTable<P> {}
+unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}

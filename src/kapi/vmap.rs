@@ -12,7 +12,7 @@ use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use super::bindings;
-use super::folio::BufferPages;
+use super::buffer_pages::BufferPages;
 
 /// Test-only: the next `vm_map_ram` of this module fails, as it does when
 /// the kernel is out of memory or of vmalloc space.

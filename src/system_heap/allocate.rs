@@ -7,6 +7,7 @@ use kernel::prelude::*;
 use kernel::sync::Arc;
 
 use crate::buffer::HeapBuffer;
+use crate::heap::Heap;
 use crate::kapi::dma_buf::DmaBuf;
 use crate::kapi::dma_heap::{
     self,
@@ -18,7 +19,6 @@ use crate::orders::{
     candidates,
     ORDERS, //
 };
-use crate::pool::Heap;
 
 /// The allocator registered with the dma-heap core.
 pub(crate) struct SystemHeap {
@@ -113,7 +113,7 @@ mod tests {
         // The pools were empty: three chunks came from the buddy allocator.
         // (Release happens later: the final fput of a kernel thread is
         // deferred; the buffer keeps the heap alive until then.)
-        assert_eq!(heap.from_buddy.load(kernel::sync::atomic::Relaxed), 3);
+        assert_eq!(heap.chunks_from_buddy(), 3);
         Ok(())
     }
 
@@ -184,7 +184,7 @@ mod tests {
         let importer = TestImporter::new(c"rsystem_heap-kunit-release", 64)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap::new(heap.clone(), c"kunit");
-        let live = crate::kapi::sg_table::live_dma_mappings();
+        let live = crate::kapi::test_counters::live_dma_mappings();
         let dmabuf = system.allocate((16 + 2) * PAGE_SIZE, 0o2, 0)?;
         {
             let attach = dmabuf.attach(importer.dev())?;
@@ -197,16 +197,16 @@ mod tests {
         assert_eq!((heap.queued(), heap.pooled()), (0, 0));
         dmabuf.release_now();
         assert_eq!(heap.queued(), 16 + 2);
-        assert_eq!(crate::kapi::sg_table::live_dma_mappings(), live);
+        assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
         Ok(())
     }
 
     #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
-        let live = crate::kapi::sg_table::live_dma_mappings();
+        let live = crate::kapi::test_counters::live_dma_mappings();
         assert!(map_past_the_bounce_buffer()?);
         // Every mapping made was undone.
-        assert_eq!(crate::kapi::sg_table::live_dma_mappings(), live);
+        assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
         Ok(())
     }
 }

@@ -11,22 +11,21 @@ use kernel::sync::{
     Mutex, //
 };
 
+use crate::heap::Heap;
+use crate::kapi::buffer_pages::BufferPages;
 use crate::kapi::dma_buf::{
     Buffer,
+    Exported,
     Exporter,
-    Mmap,
-    SgMapping, //
+    Mmap, //
 };
-use crate::kapi::folio::{
-    BufferPages,
-    PhysRun, //
-};
+use crate::kapi::page_run::PhysRun;
 use crate::kapi::pages::PageList;
 use crate::kapi::sg_table::{
     CpuSync,
+    SGTable,
     Segments, //
 };
-use crate::pool::Heap;
 
 /// The blocks of a heap buffer. They go back to the heap (or, charged to a
 /// memory cgroup, to the system) when the buffer and every mapping of them
@@ -99,7 +98,7 @@ pub(crate) struct HeapBuffer {
     /// a buffer that is never mapped makes no call to the allocator for
     /// its list, not even to drop an empty one.
     #[pin]
-    mapped: Mutex<Option<KVec<SgMapping<HeapBuffer>>>>,
+    mapped: Mutex<Option<KVec<SGTable<Exported<HeapBuffer>>>>>,
     #[pin]
     pages: HeapPages,
 }
@@ -131,7 +130,11 @@ impl Exporter for HeapBuffer {
 
     /// As upstream, the map and unmap sync for the CPU (attributes 0):
     /// under bouncing, what the device wrote reaches the pages at unmap.
-    fn map(this: Buffer<'_, Self>, dev: &Device, dir: DataDirection) -> Result<SgMapping<Self>> {
+    fn map(
+        this: Buffer<'_, Self>,
+        dev: &Device,
+        dir: DataDirection,
+    ) -> Result<SGTable<Exported<Self>>> {
         let sgt = this.sg_table(dev, dir, Segments::PerRun, CpuSync::OnMapAndUnmap)?;
         this.mapped
             .lock()
@@ -140,8 +143,8 @@ impl Exporter for HeapBuffer {
         Ok(sgt)
     }
 
-    fn unmap(&self, sgt: SgMapping<Self>) {
-        if let Some(mapped) = &mut *self.mapped.lock() {
+    fn unmap(this: Buffer<'_, Self>, sgt: SGTable<Exported<Self>>) {
+        if let Some(mapped) = &mut *this.mapped.lock() {
             mapped.retain(|m| !m.same(&sgt));
         }
     }
@@ -153,8 +156,8 @@ impl Exporter for HeapBuffer {
         Ok(())
     }
 
-    fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        for sgt in self.mapped.lock().iter().flatten() {
+    fn end_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+        for sgt in this.mapped.lock().iter().flatten() {
             sgt.sync_for_device(dir);
         }
         Ok(())

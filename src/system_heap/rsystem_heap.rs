@@ -6,7 +6,7 @@
 //! the allocation semantics and dma-buf ops of
 //! `drivers/dma-buf/heaps/system_heap.c`. Zeroing leaves the allocation path:
 //! released buffers are zeroed by a low-priority kernel thread and pooled per
-//! order ([`pool`]); a shrinker gives pooled pages back under pressure.
+//! order ([`heap`]); a shrinker gives pooled pages back under pressure.
 //!
 //! A dma-heap cannot be removed, so once the heap is registered the module
 //! stays loaded for good.
@@ -23,18 +23,18 @@ use kernel::sync::Arc;
 
 mod allocate;
 mod buffer;
+mod heap;
 // Shared by both modules (see its documentation).
 #[path = "../kapi/mod.rs"]
 mod kapi;
 mod orders;
-mod pool;
 
 use allocate::SystemHeap;
-use kapi::shrinker::Shrinker;
-use pool::{
+use heap::{
     Heap,
     ZeroThreads, //
 };
+use kapi::shrinker::Shrinker;
 
 module! {
     type: RsystemHeapModule,

@@ -10,20 +10,21 @@ use kernel::sync::aref::ARef;
 use kernel::sync::Mutex;
 
 use crate::folio_table::FolioTable;
+use crate::kapi::buffer_pages::BufferPages;
 use crate::kapi::dma_buf::{
     Buffer,
+    Exported,
     Exporter,
-    Mmap,
-    SgMapping, //
+    Mmap, //
 };
 use crate::kapi::folio::{
-    BufferPages,
     FolioStretch,
-    PhysRun,
     PinnedFolio, //
 };
+use crate::kapi::page_run::PhysRun;
 use crate::kapi::sg_table::{
     CpuSync,
+    SGTable,
     Segments, //
 };
 use crate::stats;
@@ -56,26 +57,46 @@ pub(crate) struct Udmabuf {
     /// and kept until release, which drops it, so that, as upstream, it is
     /// unmapped before the pins go.
     #[pin]
-    cpu_sgt: Mutex<Option<SgMapping<Udmabuf>>>,
+    cpu_sgt: Mutex<Option<SGTable<Exported<Udmabuf>>>>,
     /// The pinned folios, released when the buffer and every mapping of it
     /// are gone.
     pages: FolioTable<PinnedFolio>,
     /// The misc device, for the buffer's own CPU-access sg table.
     dev: ARef<Device>,
+    /// A user's buffer, counted in the debugfs statistics: those describe
+    /// users' buffers only, not the ones the KUnit suite builds at load.
+    counted: bool,
 }
 
 impl Udmabuf {
-    /// Wraps a filled table; the buffer is accounted in the stats from when
-    /// it exists until it is dropped.
+    /// Wraps a filled table of a user's buffer; the buffer is accounted in
+    /// the stats from when it exists until it is dropped.
     pub(crate) fn new(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
+        Self::with_counting(table, dev, true)
+    }
+
+    /// Wraps a filled table of a KUnit case's buffer, left out of the stats.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fn new_uncounted(table: FolioTable<PinnedFolio>, dev: &Device) -> impl PinInit<Self, Error> {
+        Self::with_counting(table, dev, false)
+    }
+
+    fn with_counting(
+        table: FolioTable<PinnedFolio>,
+        dev: &Device,
+        counted: bool,
+    ) -> impl PinInit<Self, Error> {
         let dev: ARef<Device> = dev.into();
         try_pin_init!(Self {
             cpu_sgt <- new_mutex!(None),
             pages: table,
             dev,
+            counted,
         })
         .pin_chain(|this| {
-            stats::buffer_created(&this.pages, size_of::<Self>());
+            if this.counted {
+                stats::buffer_created(&this.pages, size_of::<Self>());
+            }
             Ok(())
         })
     }
@@ -86,9 +107,11 @@ impl Udmabuf {
         this: &Buffer<'_, Self>,
         dev: &Device,
         dir: DataDirection,
-    ) -> Result<SgMapping<Self>> {
+    ) -> Result<SGTable<Exported<Self>>> {
         let sgt = this.sg_table(dev, dir, Segments::Merged, CpuSync::Explicit)?;
-        stats::sg_table_built(sgt.segment_count());
+        if this.counted {
+            stats::sg_table_built(sgt.segment_count());
+        }
         Ok(sgt)
     }
 }
@@ -96,7 +119,9 @@ impl Udmabuf {
 #[pinned_drop]
 impl PinnedDrop for Udmabuf {
     fn drop(self: Pin<&mut Self>) {
-        stats::buffer_released(&self.pages, size_of::<Self>());
+        if self.counted {
+            stats::buffer_released(&self.pages, size_of::<Self>());
+        }
     }
 }
 
@@ -111,7 +136,11 @@ impl Exporter for Udmabuf {
         &self.pages
     }
 
-    fn map(this: Buffer<'_, Self>, dev: &Device, dir: DataDirection) -> Result<SgMapping<Self>> {
+    fn map(
+        this: Buffer<'_, Self>,
+        dev: &Device,
+        dir: DataDirection,
+    ) -> Result<SGTable<Exported<Self>>> {
         Self::sg_table(&this, dev, dir)
     }
 
@@ -126,8 +155,8 @@ impl Exporter for Udmabuf {
         Ok(())
     }
 
-    fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        let cpu_sgt = self.cpu_sgt.lock();
+    fn end_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+        let cpu_sgt = this.cpu_sgt.lock();
         let sgt = cpu_sgt.as_ref().ok_or(EINVAL)?;
         sgt.sync_for_device(dir);
         Ok(())
@@ -135,8 +164,209 @@ impl Exporter for Udmabuf {
 
     /// Unmaps the CPU-access table, which holds the buffer (and its pins)
     /// while it is mapped.
-    fn release(&self) {
-        let cpu_sgt = self.cpu_sgt.lock().take();
+    fn release(this: Buffer<'_, Self>) {
+        let cpu_sgt = this.cpu_sgt.lock().take();
         drop(cpu_sgt);
+    }
+}
+
+#[kunit_tests(rudmabuf_dma_buf)]
+mod tests {
+    use super::*;
+    use crate::create::pin_range;
+    use crate::kapi::device::TestImporter;
+    use crate::kapi::dma_buf::{
+        DmaBuf,
+        O_RDWR, //
+    };
+    use crate::kapi::memfd::Memfd;
+    use crate::uapi::UdmabufCreateItem;
+    use kernel::page::PAGE_SIZE;
+
+    /// Expected page frame of each page of `table`, in order.
+    fn pages_of(table: &FolioTable<PinnedFolio>) -> Result<KVec<usize>> {
+        let mut pfns = KVec::new();
+        for run in BufferPages::runs_from(table, 0) {
+            for n in 0..run.npages() {
+                pfns.push(run.pfn() + n, GFP_KERNEL)?;
+            }
+        }
+        Ok(pfns)
+    }
+
+    /// Expands segments to one page frame per page.
+    fn segment_pages(segments: &[(usize, usize)]) -> Result<KVec<usize>> {
+        let mut pfns = KVec::new();
+        for &(pfn, len) in segments {
+            for n in 0..len / PAGE_SIZE {
+                pfns.push(pfn + n, GFP_KERNEL)?;
+            }
+        }
+        Ok(pfns)
+    }
+
+    #[test]
+    fn importer_maps_the_pinned_pages_in_order() -> Result {
+        // An importing device, able to address all memory.
+        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
+        let dev = importer.dev();
+
+        // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
+        let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
+        let mut table = FolioTable::new();
+        for (first, count) in [(8u64, 32u64), (2, 8)] {
+            let item = UdmabufCreateItem {
+                memfd: 0,
+                __pad: 0,
+                offset: first * PAGE_SIZE as u64,
+                size: count * PAGE_SIZE as u64,
+            };
+            pin_range(&memfd.lock_shared(), item.offset, item.size, 40, &mut table)?;
+        }
+        assert_eq!(table.page_count(), 40);
+        let expected = pages_of(&table)?;
+        let dmabuf = DmaBuf::export(
+            Udmabuf::new_uncounted(table, dev),
+            40 * PAGE_SIZE,
+            O_RDWR,
+            c"udmabuf",
+        )?;
+
+        // map_dma_buf gives every page once, in buffer order, in segments
+        // no larger than the device's maximum (64 KiB without dma_parms).
+        let attach = dmabuf.attach(dev)?;
+        let segments = attach.map_segments(DataDirection::Bidirectional)?;
+        assert!(segments.iter().all(|&(_, len)| len > 0 && len <= 64 * 1024));
+        assert!(segments.iter().all(|&(_, len)| len % PAGE_SIZE == 0));
+        let mapped = segment_pages(&segments)?;
+        assert_eq!(mapped.len(), 40);
+        assert!(mapped[..] == expected[..]);
+        // Mapping twice works the same.
+        let again = attach.map_segments(DataDirection::ToDevice)?;
+        assert!(again[..] == segments[..]);
+        Ok(())
+    }
+
+    /// A udmabuf of `pages` pages over a new in-kernel shmem file.
+    fn udmabuf(dev: &Device, pages: usize) -> Result<DmaBuf> {
+        let memfd = Memfd::new_shmem(c"rudmabuf-kunit", pages * PAGE_SIZE)?;
+        let mut table = FolioTable::new();
+        let item = UdmabufCreateItem {
+            memfd: 0,
+            __pad: 0,
+            offset: 0,
+            size: (pages * PAGE_SIZE) as u64,
+        };
+        pin_range(
+            &memfd.lock_shared(),
+            item.offset,
+            item.size,
+            pages,
+            &mut table,
+        )?;
+        DmaBuf::export(
+            Udmabuf::new_uncounted(table, dev),
+            pages * PAGE_SIZE,
+            O_RDWR,
+            c"udmabuf",
+        )
+    }
+
+    /// A device writes a pattern, and the pattern is in the buffer's pages,
+    /// seen through vmap. As upstream, udmabuf maps with
+    /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the CPU; under
+    /// bouncing (the `swiotlb=force` boot) that is what copies the data back.
+    ///
+    /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
+    /// either, which the DMA layer reports with a WARN (a platform that
+    /// cannot work), not an errno.
+    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
+        let dmabuf = udmabuf(importer.dev(), 300)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        attach.device_writes(DataDirection::FromDevice, 0x5a, true)?;
+        dmabuf.vmap_all_equal(0x5a)
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_64_bit() -> Result {
+        assert!(device_writes_reach_the_pages(64)?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_32_bit() -> Result {
+        assert!(device_writes_reach_the_pages(32)?);
+        Ok(())
+    }
+
+    /// Maps a buffer larger than the swiotlb when mappings bounce: whether
+    /// that failed with an errno and a small buffer still maps afterwards
+    /// (nothing was left half-mapped), or, unbounced, whether it worked.
+    /// Everything is released before the caller asserts.
+    fn map_past_the_bounce_buffer() -> Result<bool> {
+        let importer = TestImporter::new(c"rudmabuf-kunit-big", 64)?;
+        let dmabuf = udmabuf(
+            importer.dev(),
+            importer.past_the_bounce_buffer() / PAGE_SIZE,
+        )?;
+        let attach = dmabuf.attach(importer.dev())?;
+        let mapped = attach.device_writes(DataDirection::Bidirectional, 1, true);
+        if !importer.bounces() {
+            return Ok(mapped.is_ok() && dmabuf.vmap_all_equal(1)?);
+        }
+        let small = udmabuf(importer.dev(), 4)?;
+        let small_attach = small.attach(importer.dev())?;
+        let small_mapped = small_attach.device_writes(DataDirection::FromDevice, 7, true);
+        Ok(mapped.is_err() && small_mapped.is_ok() && small.vmap_all_equal(7)?)
+    }
+
+    #[test]
+    fn failed_vmap_is_einval_as_upstream() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 16)?;
+        // Upstream's vmap_udmabuf() returns EINVAL when vm_map_ram() fails.
+        crate::kapi::vmap::fail_next_map();
+        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(EINVAL));
+        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        Ok(())
+    }
+
+    /// As upstream's release, the buffer's own CPU-access mapping (made
+    /// for the misc device on the first begin_cpu_access) is unmapped
+    /// before its folios are unpinned: no unpin sees a live mapping.
+    #[test]
+    fn release_unmaps_before_it_unpins() -> Result {
+        use crate::kapi::test_counters::{
+            live_dma_mappings,
+            unpins as unpin_counts, //
+        };
+
+        let importer = TestImporter::new(c"rudmabuf-kunit-release", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 16)?;
+        dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+        dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
+        let live = live_dma_mappings();
+        let (unpins, under_a_mapping) = unpin_counts();
+        dmabuf.release_now();
+        let (unpins_after, under_a_mapping_after) = unpin_counts();
+        // The buffer's mapping was the only one, and release undid it.
+        assert_eq!(live, 1);
+        assert_eq!(live_dma_mappings(), 0);
+        // Its 16 single-page folios were unpinned (with those of earlier
+        // cases' buffers whose deferred release ran too), none under a
+        // live mapping.
+        assert!(unpins_after >= unpins + 16);
+        assert_eq!(under_a_mapping_after, under_a_mapping);
+        Ok(())
+    }
+
+    #[test]
+    fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        let live = crate::kapi::test_counters::live_dma_mappings();
+        assert!(map_past_the_bounce_buffer()?);
+        // Every mapping made was undone.
+        assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
+        Ok(())
     }
 }

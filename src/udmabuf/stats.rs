@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! Live figures of the driver, shown in debugfs as `rudmabuf/stats`.
+//! Live figures of users' buffers, shown in debugfs as `rudmabuf/stats`.
+//!
+//! Buffers that the KUnit suite builds at load are left out, so that what a
+//! user reads describes the buffers made through the misc device only.
 
 use core::fmt;
 
@@ -47,8 +50,8 @@ pub(crate) fn buffer_released<F: Folio>(table: &FolioTable<F>, struct_bytes: usi
     account(table, struct_bytes, -1);
 }
 
-/// Records the entry count of the latest sg table built (for an importer or
-/// for CPU access).
+/// Records the entry count of the latest sg table built for a user's buffer
+/// (for an importer or for CPU access).
 pub(crate) fn sg_table_built(sg_entries: u32) {
     LAST_SG_ENTRIES.store(sg_entries, Relaxed);
 }

@@ -1,0 +1,30 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The pages of an exported buffer, as kapi maps them.
+
+#[cfg(kapi_udmabuf)]
+use super::folio::FolioStretch;
+use super::page_run::PhysRun;
+
+/// The pages of a buffer, in buffer order: what kapi maps for devices
+/// ([`super::sg_table`]), into the kernel ([`super::vmap`]) and into user
+/// space ([`super::dma_buf`]).
+///
+/// No mapping outlives the pages: a device's sg table holds a reference on
+/// the exported buffer that owns them, and the kernel mapping is a field of
+/// that buffer which drops before them (see
+/// [`Exported`](super::dma_buf::Exported)). The runs are [`PhysRun`]s, which
+/// only kapi builds, from pages that their owner keeps allocated.
+pub(crate) trait BufferPages: Send + Sync + 'static {
+    /// Returns the pages from buffer page `pgoff` on; the first run starts
+    /// at `pgoff`. Nothing if `pgoff` is past the end.
+    fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone;
+
+    /// Returns the number of pages in the buffer.
+    fn page_count(&self) -> usize;
+
+    /// Returns the same pages as [`Self::runs_from`], as stretches of
+    /// folios: what the fault handler maps many pages at a time from.
+    #[cfg(kapi_udmabuf)]
+    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>>;
+}

@@ -1,0 +1,436 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `dma_buf_ops` and `vm_operations_struct` trampolines of an
+//! [`Exporter`]: each turns the C call into a call of the trait, with
+//! kapi doing every mapping of the buffer's pages (devices, kernel, user
+//! space).
+
+use core::ffi::{
+    c_int,
+    c_void, //
+};
+use core::marker::PhantomData;
+
+use kernel::device::Device;
+use kernel::error::from_result;
+#[cfg(kapi_udmabuf)]
+use kernel::mm::virt::flags as vm_flags;
+use kernel::mm::virt::VmaNew;
+use kernel::page::PAGE_SIZE;
+use kernel::prelude::*;
+use kernel::sync::{
+    Arc,
+    ArcBorrow, //
+};
+use kernel::types::ForeignOwnable;
+
+use super::{
+    Buffer,
+    Exported,
+    Exporter,
+    Mmap, //
+};
+use crate::kapi::bindings;
+use crate::kapi::buffer_pages::BufferPages;
+use crate::kapi::sg_table::{
+    direction_from_raw,
+    SGTable, //
+};
+
+/// `VM_FAULT_SIGBUS`, `VM_FAULT_ERROR` and `VM_FAULT_FALLBACK` (checked in `src/kapi/helpers.c`:
+/// the kernel crate binds neither, `VM_FAULT_ERROR` being a macro).
+#[cfg(kapi_udmabuf)]
+const VM_FAULT_SIGBUS: u32 = 0x02;
+#[cfg(kapi_udmabuf)]
+const VM_FAULT_ERROR: u32 = 0x873;
+#[cfg(kapi_udmabuf)]
+const VM_FAULT_FALLBACK: u32 = 0x800;
+
+/// Returns the first page frame of the `nr` buffer pages that the VMA maps
+/// at `addr` if one huge entry maps them: `addr` is aligned to `nr` pages,
+/// the VMA covers them all, and they are the pages of one folio (or run)
+/// from a page aligned alike. These pieces, and only these, are what
+/// `huge_fault` maps.
+#[cfg(kapi_udmabuf)]
+fn huge_piece<P: BufferPages>(
+    pages: &P,
+    info: &bindings::rdmabuf_vma_info,
+    addr: usize,
+    nr: usize,
+) -> Option<usize> {
+    let size = nr.checked_mul(PAGE_SIZE)?;
+    if addr % size != 0 || addr < info.start || addr.checked_add(size)? > info.end {
+        return None;
+    }
+    let run = pages
+        .runs_from(info.pgoff + (addr - info.start) / PAGE_SIZE)
+        .next()?;
+    // `checked_rem`, not `%`: no division-by-zero panic call, which objtool
+    // reports as a function that falls through (`nr` is never zero).
+    (run.npages() >= nr && run.pfn().checked_rem(nr)? == 0).then_some(run.pfn())
+}
+
+/// The `dma_buf_ops` and `vm_operations_struct` of exporter type `T`.
+pub(super) struct OpsTable<T>(PhantomData<T>);
+
+impl<T: Exporter> OpsTable<T> {
+    pub(super) const OPS: bindings::dma_buf_ops = bindings::dma_buf_ops {
+        map_dma_buf: Some(Self::map_dma_buf),
+        unmap_dma_buf: Some(Self::unmap_dma_buf),
+        release: Some(Self::release),
+        begin_cpu_access: if T::HAS_BEGIN_CPU_ACCESS {
+            Some(Self::begin_cpu_access)
+        } else {
+            None
+        },
+        end_cpu_access: if T::HAS_END_CPU_ACCESS {
+            Some(Self::end_cpu_access)
+        } else {
+            None
+        },
+        mmap: Some(Self::mmap),
+        vmap: Some(Self::vmap),
+        vunmap: Some(Self::vunmap),
+        // SAFETY: All-zero is a valid `dma_buf_ops` (no callbacks).
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    #[cfg(kapi_udmabuf)]
+    const VM_OPS: bindings::vm_operations_struct = bindings::vm_operations_struct {
+        fault: Some(Self::fault),
+        huge_fault: Some(Self::huge_fault),
+        // SAFETY: All-zero is a valid `vm_operations_struct`.
+        ..unsafe { core::mem::zeroed() }
+    };
+
+    /// Returns what the dma-buf's private data points to.
+    ///
+    /// # Safety
+    ///
+    /// `private` must be the private data of a live dma-buf exported by
+    /// [`DmaBuf::export`] with `T` (or of a VMA that maps one).
+    unsafe fn exported<'a>(private: *mut c_void) -> ArcBorrow<'a, Exported<T>> {
+        // SAFETY: By the safety requirements `private` came from
+        // `into_foreign` in `export`, and is taken back only in `release`,
+        // which runs after every other op and after every VMA is gone (each
+        // holds a reference to the dma-buf's file).
+        unsafe { <Arc<Exported<T>> as ForeignOwnable>::borrow(private) }
+    }
+
+    /// Returns the exporter of `dmabuf`.
+    ///
+    /// # Safety
+    ///
+    /// `dmabuf` must be a live dma-buf exported by [`DmaBuf::export`] with `T`.
+    unsafe fn of<'a>(dmabuf: *mut bindings::dma_buf) -> ArcBorrow<'a, Exported<T>> {
+        // SAFETY: By the safety requirements.
+        unsafe { Self::exported((*dmabuf).priv_) }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn map_dma_buf(
+        attach: *mut bindings::dma_buf_attachment,
+        dir: bindings::dma_data_direction,
+    ) -> *mut bindings::sg_table {
+        // SAFETY: The dma-buf core passes a live attachment of our dma-buf.
+        let (exported, dev) = unsafe { (Self::of((*attach).dmabuf), (*attach).dev) };
+        // SAFETY: The importer's device lives at least as long as its
+        // attachment.
+        let dev = unsafe { Device::from_raw(dev) };
+        match T::map(Buffer(exported), dev, direction_from_raw(dir)) {
+            Ok(sgt) => sgt.into_raw(),
+            Err(e) => e.to_ptr(),
+        }
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn unmap_dma_buf(
+        attach: *mut bindings::dma_buf_attachment,
+        sgt: *mut bindings::sg_table,
+        _dir: bindings::dma_data_direction,
+    ) {
+        // SAFETY: The dma-buf core passes a live attachment of our dma-buf.
+        let exported = unsafe { Self::of((*attach).dmabuf) };
+        // SAFETY: `sgt` is what `map_dma_buf` returned for this attachment,
+        // and the table remembers its device and direction.
+        let sgt = unsafe { SGTable::<Exported<T>>::from_raw(sgt) };
+        T::unmap(Buffer(exported), sgt);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
+        // SAFETY: The last reference to the dma-buf is gone: we take its
+        // reference on the exporter back.
+        let exported = unsafe { <Arc<Exported<T>>>::from_foreign((*dmabuf).priv_) };
+        T::release(Buffer(exported.as_arc_borrow()));
+        // The buffer goes with this reference unless an importer still holds
+        // a table.
+        drop(exported);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn begin_cpu_access(
+        dmabuf: *mut bindings::dma_buf,
+        dir: bindings::dma_data_direction,
+    ) -> c_int {
+        // SAFETY: The dma-buf is live during its ops.
+        let exported = unsafe { Self::of(dmabuf) };
+        exported.vmap.with_mapping(|addr, len| {
+            // SAFETY: `addr..addr + len` is the live kernel mapping, kept
+            // mapped by the slot's lock while this runs.
+            unsafe { bindings::rdmabuf_invalidate_kernel_vmap_range(addr, len as c_int) }
+        });
+        from_result(|| T::begin_cpu_access(Buffer(exported), direction_from_raw(dir)).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn end_cpu_access(
+        dmabuf: *mut bindings::dma_buf,
+        dir: bindings::dma_data_direction,
+    ) -> c_int {
+        // SAFETY: The dma-buf is live during its ops.
+        let exported = unsafe { Self::of(dmabuf) };
+        exported.vmap.with_mapping(|addr, len| {
+            // SAFETY: As in `begin_cpu_access`.
+            unsafe { bindings::rdmabuf_flush_kernel_vmap_range(addr, len as c_int) }
+        });
+        from_result(|| T::end_cpu_access(Buffer(exported), direction_from_raw(dir)).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn vmap(
+        dmabuf: *mut bindings::dma_buf,
+        map: *mut bindings::iosys_map,
+    ) -> c_int {
+        // SAFETY: The dma-buf is live during its ops.
+        let exported = unsafe { Self::of(dmabuf) };
+        from_result(|| {
+            // SAFETY: By the type invariant of `Exported`, the slot drops
+            // before the exporter's pages.
+            let addr = unsafe { exported.vmap.map(exported.exporter.pages()) }
+                .map_err(|_| T::VMAP_ERROR)?;
+            // SAFETY: `map` is the caller's map to fill.
+            unsafe { bindings::rdmabuf_iosys_map_set_vaddr(map, addr) };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn vunmap(dmabuf: *mut bindings::dma_buf, map: *mut bindings::iosys_map) {
+        // SAFETY: The dma-buf is live during its ops; `map` is the one `vmap`
+        // filled with a system-memory address.
+        let (exported, addr) = unsafe { (Self::of(dmabuf), (*map).__bindgen_anon_1.vaddr) };
+        exported.vmap.unmap(addr);
+    }
+
+    /// # Safety
+    ///
+    /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
+    /// with `T`.
+    unsafe extern "C" fn mmap(
+        dmabuf: *mut bindings::dma_buf,
+        vma: *mut bindings::vm_area_struct,
+    ) -> c_int {
+        // SAFETY: `vma` is the VMA being set up by the mmap call.
+        let new = unsafe { VmaNew::from_raw(vma) };
+        match T::MMAP {
+            #[cfg(kapi_heap)]
+            Mmap::AtMmap => {
+                // SAFETY: The dma-buf is live during its ops.
+                let exported = unsafe { Self::of(dmabuf) };
+                from_result(|| Self::remap_all(&exported, new).map(|()| 0))
+            }
+            #[cfg(kapi_udmabuf)]
+            Mmap::OnFault => {
+                // Upstream udmabuf: only shared mappings.
+                if new.flags() & (vm_flags::SHARED | vm_flags::MAYSHARE) == 0 {
+                    return EINVAL.to_errno();
+                }
+                new.set_dontexpand();
+                new.set_dontdump();
+                // SAFETY: `vma` is being set up under the mmap lock. The VMA
+                // holds a reference to the dma-buf file, so the exporter
+                // outlives it and may be the VMA's private data.
+                unsafe { bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_) };
+                0
+            }
+        }
+    }
+
+    /// Maps the pages from the VMA's offset on, whole runs at a time, as
+    /// upstream's system heap does.
+    #[cfg(kapi_heap)]
+    fn remap_all(exported: &Exported<T>, vma: &VmaNew) -> Result {
+        // SAFETY: `vma` is a valid VMA.
+        let pgoff = unsafe { bindings::rdmabuf_vma_pgoff(vma.as_ptr()) };
+        let (mut addr, end) = (vma.start(), vma.end());
+        for run in exported.exporter.pages().runs_from(pgoff) {
+            if addr >= end {
+                break;
+            }
+            let size = (run.npages() * PAGE_SIZE).min(end - addr);
+            // SAFETY: `vma` is being set up under the mmap lock; the range is
+            // inside it and the pages belong to the buffer, which the VMA's
+            // file reference keeps alive.
+            kernel::error::to_result(unsafe {
+                bindings::rdmabuf_remap_pfn_range(vma.as_ptr(), addr, run.pfn(), size)
+            })?;
+            addr += size;
+        }
+        Ok(())
+    }
+
+    /// Inserts the faulting page, then, as upstream udmabuf does, the rest
+    /// of the VMA, so that a first touch costs one fault.
+    ///
+    /// # Safety
+    ///
+    /// Called by the MM on a fault in a VMA set up by [`Self::mmap`].
+    #[cfg(kapi_udmabuf)]
+    unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
+        let mut info = bindings::rdmabuf_vma_info::default();
+        let mut pgoff = 0;
+        let mut address = 0;
+        // SAFETY: `vmf` is the fault being handled.
+        let vma =
+            unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
+        // VMA's file reference keeps the dma-buf alive.
+        let exported = unsafe { Self::exported(info.private) };
+        let pages = exported.exporter.pages();
+
+        let insert = |addr: usize, pfn: usize| -> u32 {
+            // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
+            // `pfn` is a page of the buffer, which outlives the VMA.
+            unsafe { bindings::vmf_insert_pfn(vma, addr, pfn) }
+        };
+
+        let Some(run) = pages.runs_from(pgoff).next() else {
+            return VM_FAULT_SIGBUS;
+        };
+        let ret = insert(address, run.pfn());
+        if ret & VM_FAULT_ERROR != 0 {
+            return ret;
+        }
+
+        // As upstream, the rest of the VMA is mapped now; but a stretch of
+        // folios at a time, with one page-table walk and lock per page table
+        // instead of per page. A piece that `huge_fault` maps whole is left
+        // to it, so these insertions never reach a range where it could
+        // have put a huge entry. Only if this fault is in such a piece (it
+        // came here because the piece could not be mapped huge) is that
+        // piece mapped page by page, as it may hold anything by now.
+        // SAFETY: A plain query.
+        let pmd_order = unsafe { bindings::rdmabuf_pfnmap_pmd_order() };
+        // `pmd_pages` is 0 without huge PFN maps: nothing is left.
+        let pmd_pages = if pmd_order == 0 {
+            0
+        } else {
+            1usize << pmd_order
+        };
+        let pmd_size = pmd_pages * PAGE_SIZE;
+        let mut addr = info.start;
+        for stretch in pages.folio_stretches_from(info.pgoff) {
+            if addr >= info.end {
+                break;
+            }
+            let end = addr + stretch.npages().min((info.end - addr) / PAGE_SIZE) * PAGE_SIZE;
+            // Maps the stretch's pages at `from..to`. Errors here are left
+            // to a real fault on that address.
+            let map = |from: usize, to: usize| {
+                from >= to
+                    // SAFETY: The VMA is a PFN-mapped VMA of ours, which the
+                    // buffer outlives, and `from..to` is inside it and
+                    // outside every piece that `huge_fault` maps.
+                    || unsafe {
+                        stretch.insert(vma, from, (from - addr) / PAGE_SIZE, (to - from) / PAGE_SIZE)
+                    }
+            };
+            let mut from = addr;
+            let mut piece = if pmd_pages == 0 {
+                end
+            } else {
+                addr.next_multiple_of(pmd_size)
+            };
+            while piece < end && end - piece >= pmd_size {
+                if let Some(pfn) = huge_piece(pages, &info, piece, pmd_pages) {
+                    if !map(from, piece) {
+                        return ret;
+                    }
+                    if (piece..piece + pmd_size).contains(&address) {
+                        for n in 0..pmd_pages {
+                            let at = piece + n * PAGE_SIZE;
+                            if at != address && insert(at, pfn + n) & VM_FAULT_ERROR != 0 {
+                                return ret;
+                            }
+                        }
+                    }
+                    from = piece + pmd_size;
+                }
+                piece += pmd_size;
+            }
+            if !map(from, end) {
+                break;
+            }
+            addr = end;
+        }
+        ret
+    }
+
+    /// Maps a PMD (or PUD) of the buffer with one entry where the pages
+    /// under it are physically contiguous and aligned, and the VMA covers
+    /// it; otherwise falls back to page faults.
+    ///
+    /// # Safety
+    ///
+    /// Called by the mm on a fault in a VMA set up by [`Self::mmap`].
+    #[cfg(kapi_udmabuf)]
+    unsafe extern "C" fn huge_fault(
+        vmf: *mut bindings::vm_fault,
+        order: u32,
+    ) -> bindings::vm_fault_t {
+        let mut info = bindings::rdmabuf_vma_info::default();
+        let mut pgoff = 0;
+        let mut address = 0;
+        // SAFETY: `vmf` is the fault being handled.
+        unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        let Some(size) = 1usize
+            .checked_shl(order)
+            .and_then(|nr| nr.checked_mul(PAGE_SIZE))
+        else {
+            return VM_FAULT_FALLBACK;
+        };
+        let addr = address & !(size - 1);
+        // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
+        // VMA's file reference keeps the dma-buf alive.
+        let exported = unsafe { Self::exported(info.private) };
+        let Some(pfn) = huge_piece(exported.exporter.pages(), &info, addr, size / PAGE_SIZE) else {
+            return VM_FAULT_FALLBACK;
+        };
+        // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers
+        // the whole aligned range; the pages from `pfn` on are the buffer's
+        // pages mapped there, which outlive the VMA.
+        unsafe { bindings::rdmabuf_vmf_insert_pfn_order(vmf, pfn, order) }
+    }
+}

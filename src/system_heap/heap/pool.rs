@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The per-order pools of zeroed blocks.
+//!
+//! One list per order of [`ORDERS`] (8, 4 and 0) under one spinlock, held
+//! for a list operation only. Every pooled block is zero. The pools never
+//! hold more than the cap (`pool_max_mb`): a put checks and adds under the
+//! lock, so concurrent puts cannot overshoot it.
+//!
+//! Each pool's page figure is raised under the lock before its push and
+//! lowered after a pop, so it is never below what the pool holds, and a
+//! figure of 0 means the pool is empty (or a push is under way): taking
+//! from an empty pool costs a load, not the lock.
+
+use kernel::new_spinlock;
+use kernel::prelude::*;
+use kernel::sync::atomic::{
+    Atomic,
+    Relaxed, //
+};
+use kernel::sync::SpinLock;
+
+use crate::kapi::pages::{
+    PageBlock,
+    ReclaimableList, //
+};
+use crate::orders::ORDERS;
+
+/// The lists, one per order of [`ORDERS`].
+#[pin_data]
+struct Lists {
+    #[pin]
+    order8: ReclaimableList,
+    #[pin]
+    order4: ReclaimableList,
+    #[pin]
+    order0: ReclaimableList,
+}
+
+impl Lists {
+    /// Returns the list of order index `index` (an index into [`ORDERS`]).
+    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ReclaimableList> {
+        let lists = self.project();
+        match index {
+            0 => lists.order8,
+            1 => lists.order4,
+            _ => lists.order0,
+        }
+    }
+}
+
+/// The pools of zeroed blocks, one per order, within a cap.
+#[pin_data]
+pub(crate) struct Pools {
+    #[pin]
+    lists: SpinLock<Lists>,
+    /// Pages in each pool (see the module documentation).
+    pages: [Atomic<usize>; 3],
+    /// The largest number of pages the pools may hold, read at each put so
+    /// that `pool_max_mb` can change at runtime.
+    cap_pages: fn() -> usize,
+}
+
+impl Pools {
+    /// Empty pools; `cap_pages` gives the current cap.
+    pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
+        pin_init!(Self {
+            lists <- new_spinlock!(pin_init!(Lists {
+                order8 <- ReclaimableList::new(),
+                order4 <- ReclaimableList::new(),
+                order0 <- ReclaimableList::new(),
+            })),
+            pages: [const { Atomic::new(0) }; 3],
+            cap_pages,
+        })
+    }
+
+    /// Returns the cap in pages.
+    pub(crate) fn cap(&self) -> usize {
+        (self.cap_pages)()
+    }
+
+    /// Returns whether `pages` more would fit under the cap now.
+    pub(crate) fn has_room_for(&self, pages: usize) -> bool {
+        self.pooled() + pages <= self.cap()
+    }
+
+    /// Puts a zero block into its pool, or frees it if that would pass the
+    /// cap.
+    pub(crate) fn put(&self, block: PageBlock) {
+        let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
+            return;
+        };
+        let mut lists = self.lists.lock();
+        if !self.has_room_for(block.nr_pages()) {
+            return;
+        }
+        #[cfg(CONFIG_KUNIT = "y")]
+        tests::between_cap_check_and_add();
+        self.pages[index].fetch_add(block.nr_pages(), Relaxed);
+        lists.as_mut().list(index).push(block);
+    }
+
+    /// Pops a block from the pool of order index `index`; an empty pool is
+    /// not locked.
+    pub(crate) fn pop(&self, index: usize) -> Option<PageBlock> {
+        if self.pages[index].load(Relaxed) == 0 {
+            return None;
+        }
+        let block = self.lists.lock().as_mut().list(index).pop()?;
+        self.pages[index].fetch_sub(block.nr_pages(), Relaxed);
+        Some(block)
+    }
+
+    /// Pops one block, largest order first.
+    pub(crate) fn pop_largest(&self) -> Option<PageBlock> {
+        (0..ORDERS.len()).find_map(|index| self.pop(index))
+    }
+
+    /// Returns the pages in the pool of order index `index`.
+    pub(crate) fn pages_of(&self, index: usize) -> usize {
+        self.pages[index].load(Relaxed)
+    }
+
+    /// Returns the pages in all pools.
+    pub(crate) fn pooled(&self) -> usize {
+        self.pages.iter().map(|p| p.load(Relaxed)).sum()
+    }
+}
+
+#[kunit_tests(rsystem_heap_pool_cap)]
+mod tests {
+    use super::super::testing::{
+        block,
+        cap_300,
+        wait_until, //
+    };
+    use super::*;
+    use crate::kapi::task::{
+        KThread,
+        Policy, //
+    };
+    use kernel::sync::Arc;
+    use kernel::time::Delta;
+
+    fn pools() -> Result<Arc<Pools>> {
+        Arc::pin_init(Pools::new(cap_300), GFP_KERNEL)
+    }
+
+    #[test]
+    fn pool_cap_is_honoured() -> Result {
+        let pools = pools()?;
+        pools.put(block(0)?); // 256 pages
+        pools.put(block(1)?); // 272
+        pools.put(block(1)?); // 288
+        pools.put(block(1)?); // would be 304 > 300: freed instead
+        for _ in 0..12 {
+            pools.put(block(2)?); // up to 300, then freed
+        }
+        assert_eq!(pools.pooled(), 300);
+        assert_eq!(pools.pages_of(1), 32);
+        Ok(())
+    }
+
+    /// Pages over the cap seen by [`put_and_take_at_the_cap`], and how many
+    /// of its threads are done.
+    static OVER_THE_CAP: Atomic<usize> = Atomic::new(0);
+    static THREADS_DONE: Atomic<usize> = Atomic::new(0);
+    /// Widens the window between the cap check and the add while set.
+    static WIDEN_CAP_WINDOW: Atomic<bool> = Atomic::new(false);
+
+    /// Called by [`Pools::put`] between its cap check and its add: spins
+    /// 20 µs while the concurrency test runs, so that two puts that are not
+    /// serialised would both pass the check.
+    pub(super) fn between_cap_check_and_add() {
+        if WIDEN_CAP_WINDOW.load(Relaxed) {
+            kernel::time::delay::udelay(Delta::from_micros(20));
+        }
+    }
+
+    /// A thread's work: 2000 times, pools a fresh page into pools at or
+    /// next to their cap, notes whether they then hold more than the cap,
+    /// and takes a page back.
+    fn put_and_take_at_the_cap(pools: &Pools) {
+        for _ in 0..2000 {
+            let Some(b) = PageBlock::alloc_zeroed(ORDERS[2], false) else {
+                break;
+            };
+            pools.put(b);
+            let over = pools.pooled().saturating_sub(cap_300());
+            OVER_THE_CAP.fetch_add(over, Relaxed);
+            drop(pools.pop(2));
+        }
+        THREADS_DONE.fetch_add(1, Relaxed);
+    }
+
+    #[test]
+    fn pool_cap_holds_under_concurrent_puts() -> Result {
+        let pools = pools()?;
+        for _ in 0..cap_300() - 1 {
+            pools.put(block(2)?);
+        }
+        OVER_THE_CAP.store(0, Relaxed);
+        THREADS_DONE.store(0, Relaxed);
+        WIDEN_CAP_WINDOW.store(true, Relaxed);
+        // Two puts that race for the last page: checked and added under the
+        // pools' lock, only one gets it.
+        let mut threads = KVec::new();
+        for _ in 0..2 {
+            let run = put_and_take_at_the_cap;
+            let thread =
+                KThread::run(c"rsystem_heap-kunit", Policy::Normal(0), pools.clone(), run)?;
+            threads.push(thread, GFP_KERNEL)?;
+        }
+        // Dropping a thread that has not started yet would stop it unrun.
+        wait_until(3000, || THREADS_DONE.load(Relaxed) == 2);
+        drop(threads);
+        WIDEN_CAP_WINDOW.store(false, Relaxed);
+        assert_eq!(THREADS_DONE.load(Relaxed), 2);
+        assert_eq!(OVER_THE_CAP.load(Relaxed), 0);
+        assert!(pools.pooled() <= cap_300());
+        Ok(())
+    }
+}
