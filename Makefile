@@ -12,6 +12,7 @@
 #   make check-debug  the check suite plus fuzzer, fault injection and module
 #                   lifecycle on a KASAN/lockdep/kmemleak kernel
 #   make bench      C drivers against ours in one boot; table, CSV and plot
+#   make rust-analyzer  rust-project.json naming both crates, for editors
 #
 # ARCH=arm64 (Kbuild's idiom) does any of these for arm64 with 16 KiB pages:
 # a cross-built kernel, modules and test programs, booted on QEMU's virt
@@ -72,7 +73,7 @@ MODULES := $(MODDIR)/rudmabuf.ko $(MODDIR)/rsystem_heap.ko
 KBUILD_ARGS = -C $(KDIR) M=$(MODDIR) ARCH=$(ARCH) $(KMAKE_FLAGS)
 
 .PHONY: all modules moddir setup kdir lint fmt run shell check check-debug conformance selftests \
-	bench clean
+	bench clean rust-analyzer
 
 all: modules
 
@@ -98,6 +99,12 @@ lint: moddir
 	$(MAKE) $(KBUILD_ARGS) CLIPPY=1 W=e CONFIG_OBJTOOL_WERROR=y modules
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml --check \
 		$$(find src -name '*.rs' ! -name '*generated*')
+
+# The kernel's own rust-analyzer target, then both crates added with the
+# cfgs Kbuild gives them (tools/rust_analyzer.py says why).
+rust-analyzer: modules
+	$(MAKE) $(KBUILD_ARGS) rust-analyzer
+	python3 $(TOP)/tools/rust_analyzer.py $(KDIR) $(MODDIR) $(TOP)
 
 fmt:
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml \
