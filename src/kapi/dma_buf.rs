@@ -277,6 +277,15 @@ impl DmaBuf {
         Ok(ret == 1)
     }
 
+    /// Maps the whole buffer into the kernel (`dma_buf_vmap`) and writes
+    /// `byte` to all of it, as the CPU side of a producer would.
+    pub(crate) fn vmap_fill(&self, byte: u8) -> Result {
+        // SAFETY: By the type invariant the dma-buf is live.
+        kernel::error::to_result(unsafe {
+            bindings::rdmabuf_test_vmap_fill(self.0.as_ptr(), byte.into())
+        })
+    }
+
     /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
     pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
@@ -356,6 +365,40 @@ impl Attachment<'_> {
             bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
         }
         Ok(())
+    }
+
+    /// Maps the buffer for the attached device in `dir`, reads all of it
+    /// from the device side, unmaps, and returns whether every byte read
+    /// was `byte`. With `importer_syncs` the importer first syncs its
+    /// mapping for the device, as an importer of a buffer mapped with
+    /// `DMA_ATTR_SKIP_CPU_SYNC` must; under bouncing that sync (or the
+    /// exporter's own, at map time) is what brings the CPU's writes to the
+    /// device.
+    pub(crate) fn device_reads(
+        &self,
+        dir: DataDirection,
+        byte: u8,
+        importer_syncs: bool,
+    ) -> Result<bool> {
+        let raw_dir = bindings::dma_data_direction::from(dir);
+        // SAFETY: By the type invariant the attachment is live.
+        let sgt =
+            unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), raw_dir) };
+        let sgt = kernel::error::from_err_ptr(sgt)?;
+        // SAFETY: `sgt` is mapped for the attached device until unmapped
+        // below; the test VM has direct DMA (see the C helper).
+        unsafe {
+            if importer_syncs {
+                bindings::rdmabuf_dma_sync_sgtable_for_device(
+                    (*self.attach.as_ptr()).dev,
+                    sgt,
+                    raw_dir,
+                );
+            }
+            let equal = bindings::rdmabuf_test_dma_all_equal(sgt, byte.into());
+            bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
+            Ok(equal)
+        }
     }
 
     /// Maps the buffer for the attached device (`map_dma_buf`) and returns

@@ -363,6 +363,34 @@ void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte)
 		memset(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg));
 }
 
+/*
+ * Reads every DMA segment of `sgt` as a device would (see above) and
+ * returns whether every byte is `byte`.
+ */
+bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte)
+{
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i)
+		if (memchr_inv(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg)))
+			return false;
+	return true;
+}
+
+/* Maps the dma-buf into the kernel and writes `byte` to all of it. */
+int rdmabuf_test_vmap_fill(struct dma_buf *dmabuf, int byte)
+{
+	struct iosys_map map;
+	int ret = dma_buf_vmap_unlocked(dmabuf, &map);
+
+	if (ret)
+		return ret;
+	memset(map.vaddr, byte, dmabuf->size);
+	dma_buf_vunmap_unlocked(dmabuf, &map);
+	return 0;
+}
+
 /* Maps the dma-buf into the kernel and checks that every byte is `byte`. */
 int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte)
 {

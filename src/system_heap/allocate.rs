@@ -147,6 +147,33 @@ mod tests {
         Ok(())
     }
 
+    /// The CPU writes a pattern through vmap, and a device that maps the
+    /// buffer to read it sees the pattern without syncing itself: as
+    /// upstream, the heap's map syncs for the device, which under bouncing
+    /// copies the pages into the bounce buffer (and, on a non-coherent CPU,
+    /// writes the CPU's cache lines back).
+    fn cpu_writes_reach_the_device(mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap::new(heap, c"kunit");
+        let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
+        dmabuf.vmap_fill(0x3c)?;
+        let attach = dmabuf.attach(importer.dev())?;
+        attach.device_reads(DataDirection::ToDevice, 0x3c, false)
+    }
+
+    #[test]
+    fn cpu_writes_reach_the_device_64_bit() -> Result {
+        assert!(cpu_writes_reach_the_device(64)?);
+        Ok(())
+    }
+
+    #[test]
+    fn cpu_writes_reach_the_device_32_bit() -> Result {
+        assert!(cpu_writes_reach_the_device(32)?);
+        Ok(())
+    }
+
     /// Maps a buffer larger than the swiotlb when mappings bounce: whether
     /// that failed with an errno, or, unbounced, whether it worked.
     /// Everything is released before the caller asserts.
