@@ -62,9 +62,6 @@ struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
 					    unsigned long *pgoff,
 					    unsigned long *address);
 unsigned int rdmabuf_pfnmap_pmd_order(void);
-int rdmabuf_insert_folio_pages(struct vm_area_struct *vma, unsigned long addr,
-			       struct folio *const *folios, unsigned long nr_folios,
-			       unsigned int order, unsigned long first, unsigned long nr);
 vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 					unsigned int order);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,

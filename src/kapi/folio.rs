@@ -33,6 +33,15 @@ impl PinnedFolio {
         unsafe { bindings::rdmabuf_folio_nr_pages(self.0.as_ptr()) }
     }
 
+    /// Returns the folio's first page frame and its number of pages.
+    fn span(&self) -> (usize, usize) {
+        let mut pfn = 0;
+        // SAFETY: By the type invariant the folio is valid. One call for
+        // both figures: this is on the page fault path.
+        let nr_pages = unsafe { bindings::rdmabuf_folio_span(self.0.as_ptr(), &mut pfn) };
+        (pfn, nr_pages)
+    }
+
     /// Returns the number of pages of `folios[0]` and how many folios at
     /// the start of `folios` have that many; `(0, 0)` if it is empty.
     pub(crate) fn leading_same_size(folios: &[PinnedFolio]) -> (usize, usize) {
@@ -49,10 +58,7 @@ impl PinnedFolio {
     /// Returns the run of `npages` pages starting at page `first` of the
     /// folio, or `None` if that is not inside the folio.
     pub(crate) fn run(&self, first: usize, npages: usize) -> Option<PhysRun<'_>> {
-        let mut pfn = 0;
-        // SAFETY: By the type invariant the folio is valid. One call for
-        // both figures: this is on the page fault path.
-        let nr_pages = unsafe { bindings::rdmabuf_folio_span(self.0.as_ptr(), &mut pfn) };
+        let (pfn, nr_pages) = self.span();
         let end = first.checked_add(npages)?;
         if npages == 0 || end > nr_pages {
             return None;
@@ -136,42 +142,36 @@ impl<'a> FolioStretch<'a> {
         self.npages
     }
 
-    /// Inserts `npages` pages of the stretch, from its page `skip` on, into
-    /// `vma` at `addr`, as `vmf_insert_pfn()` would, but with one page-table
-    /// walk and lock per page table. Stops at a folio of another order.
-    ///
-    /// Returns whether all of them were inserted.
-    ///
-    /// # Safety
-    ///
-    /// `vma` is a PFN-mapped VMA whose lock the caller holds and that the
-    /// folios outlive; `addr..addr + npages * PAGE_SIZE` is inside it, and no
-    /// huge (PMD or PUD) entry can be in that range.
-    pub(super) unsafe fn insert(
-        &self,
-        vma: *mut bindings::vm_area_struct,
-        addr: usize,
-        skip: usize,
-        npages: usize,
-    ) -> bool {
-        if skip.checked_add(npages).is_none_or(|end| end > self.npages) {
-            return false;
-        }
-        // SAFETY: The folio pointers are valid (`PinnedFolio` is a
-        // transparent `NonNull<folio>`) and pinned; by the type invariant
-        // the pages `first + skip..` are inside the array, and the helper
-        // checks each folio's order. The rest is the caller's guarantee.
-        let ret = unsafe {
-            bindings::rdmabuf_insert_folio_pages(
-                vma,
-                addr,
-                self.folios.as_ptr().cast(),
-                self.folios.len(),
-                self.order,
-                self.first + skip,
-                npages,
-            )
-        };
-        ret == 0
+    /// Returns the physical runs of `npages` pages of the stretch from its
+    /// page `skip` on: one run per folio, in buffer order. The runs end
+    /// early at a folio whose size is not the stretch's order, and there
+    /// are none if the pages are not all inside the stretch; a caller that
+    /// must map all of them counts what it got.
+    pub(crate) fn runs(&self, skip: usize, npages: usize) -> impl Iterator<Item = PhysRun<'a>> {
+        let folios = self.folios;
+        let order = self.order;
+        let folio_pages = 1usize << order;
+        let inside = skip.checked_add(npages).is_some_and(|end| end <= self.npages);
+        let mut page = self.first + skip;
+        let mut left = if inside { npages } else { 0 };
+        core::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            let folio = folios.get(page >> order)?;
+            let (pfn, nr_pages) = folio.span();
+            if nr_pages != folio_pages {
+                left = 0;
+                return None;
+            }
+            let first = page & (folio_pages - 1);
+            let n = (folio_pages - first).min(left);
+            page += n;
+            left -= n;
+            // SAFETY: Pages `first..first + n` are inside the folio (its size
+            // was just checked), which `folios` keeps pinned for `'a`, and a
+            // folio is physically contiguous.
+            Some(unsafe { PhysRun::from_pfn(pfn + first, n) })
+        })
     }
 }

@@ -202,69 +202,6 @@ vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 	return VM_FAULT_FALLBACK;
 }
 
-struct rdmabuf_folio_insert {
-	struct vm_area_struct *vma;
-	struct folio *const *folios;
-	unsigned long nr_folios;
-	unsigned int order;
-	unsigned long at;
-	pgprot_t prot;
-};
-
-static int rdmabuf_insert_folio_pte(pte_t *pte, unsigned long addr, void *data)
-{
-	struct rdmabuf_folio_insert *ins = data;
-	unsigned long index = ins->at >> ins->order;
-	struct folio *folio;
-	unsigned long pfn;
-
-	if (index >= ins->nr_folios || folio_order(ins->folios[index]) != ins->order)
-		return -EINVAL;
-	folio = ins->folios[index];
-	pfn = folio_pfn(folio) + (ins->at & ((1UL << ins->order) - 1));
-	ins->at++;
-	/* As insert_pfn(): an entry already there (a racing fault) stays. */
-	if (pte_none(ptep_get(pte))) {
-		set_pte_at(ins->vma->vm_mm, addr, pte, pte_mkspecial(pfn_pte(pfn, ins->prot)));
-		update_mmu_cache(ins->vma, addr, pte);
-	}
-	return 0;
-}
-
-/*
- * Why C: apply_to_page_range() calls back on page-table entries, and
- * folio_pfn(), pfn_pte(), pte_mkspecial() and set_pte_at() are static
- * inlines.
- *
- * What vmf_insert_pfn() does for @nr pages at @addr on, with one page-table
- * walk and one PTE lock per page table instead of one per page. The pages
- * are pages @first.. of the array @folios, taken as one run of folios of
- * @order; a folio of another order stops it (-EINVAL). The caller
- * guarantees that no huge (leaf) PMD or PUD can be in the range
- * (apply_to_page_range() WARNs on one). The pages are RAM (pinned folios):
- * their memtype is write-back, which is what pfnmap_setup_cachemode() would
- * set, and pfn_modify_allowed() always allows RAM (neither is exported).
- */
-int rdmabuf_insert_folio_pages(struct vm_area_struct *vma, unsigned long addr,
-			       struct folio *const *folios, unsigned long nr_folios,
-			       unsigned int order, unsigned long first, unsigned long nr)
-{
-	struct rdmabuf_folio_insert ins = {
-		.vma = vma,
-		.folios = folios,
-		.nr_folios = nr_folios,
-		.order = order,
-		.at = first,
-		.prot = vma->vm_page_prot,
-	};
-
-	if (!(vma->vm_flags & VM_PFNMAP) || addr < vma->vm_start ||
-	    !nr || nr > (vma->vm_end - addr) >> PAGE_SHIFT)
-		return -EINVAL;
-	return apply_to_page_range(vma->vm_mm, addr, nr << PAGE_SHIFT,
-				   rdmabuf_insert_folio_pte, &ins);
-}
-
 /* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private)

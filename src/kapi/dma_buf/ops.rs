@@ -334,13 +334,13 @@ impl<T: Exporter> OpsTable<T> {
             return ret;
         }
 
-        // As upstream, the rest of the VMA is mapped now; but a stretch of
-        // folios at a time, with one page-table walk and lock per page table
-        // instead of per page. A piece that `huge_fault` maps whole is left
-        // to it, so these insertions never reach a range where it could
-        // have put a huge entry. Only if this fault is in such a piece (it
-        // came here because the piece could not be mapped huge) is that
-        // piece mapped page by page, as it may hold anything by now.
+        // As upstream, the rest of the VMA is mapped now, page by page with
+        // `vmf_insert_pfn` (7.3 exports no batch insertion into a PFN map
+        // from a fault: `remap_pfn_range` is for mmap time and BUGs on an
+        // entry a racing fault made). A piece that `huge_fault` maps whole
+        // is left to it. Only if this fault is in such a piece (it came here
+        // because the piece could not be mapped huge) is that piece mapped
+        // page by page here.
         // SAFETY: A plain query.
         let pmd_order = unsafe { bindings::rdmabuf_pfnmap_pmd_order() };
         // `pmd_pages` is 0 without huge PFN maps: nothing is left.
@@ -356,16 +356,22 @@ impl<T: Exporter> OpsTable<T> {
                 break;
             }
             let end = addr + stretch.npages().min((info.end - addr) / PAGE_SIZE) * PAGE_SIZE;
-            // Maps the stretch's pages at `from..to`. Errors here are left
-            // to a real fault on that address.
+            // Maps the stretch's pages at `from..to`, whose page frames are
+            // the stretch's (`from..to` is inside the VMA and outside every
+            // piece that `huge_fault` maps). Returns whether all of them
+            // were mapped; errors are left to a real fault on the address.
             let map = |from: usize, to: usize| {
-                from >= to
-                    // SAFETY: The VMA is a PFN-mapped VMA of ours, which the
-                    // buffer outlives, and `from..to` is inside it and
-                    // outside every piece that `huge_fault` maps.
-                    || unsafe {
-                        stretch.insert(vma, from, (from - addr) / PAGE_SIZE, (to - from) / PAGE_SIZE)
+                let mut at = from;
+                let skip = (from - addr) / PAGE_SIZE;
+                for run in stretch.runs(skip, to.saturating_sub(from) / PAGE_SIZE) {
+                    for n in 0..run.npages() {
+                        if insert(at, run.pfn() + n) & VM_FAULT_ERROR != 0 {
+                            return false;
+                        }
+                        at += PAGE_SIZE;
                     }
+                }
+                at >= to
             };
             let mut from = addr;
             let mut piece = if pmd_pages == 0 {
