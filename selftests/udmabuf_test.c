@@ -164,13 +164,15 @@ TEST_F(udmabuf, list_limits_are_einval)
 
 TEST_F(udmabuf, size_limit_is_einval)
 {
-	int memfd = make_memfd(SHMEM, 512 * PAGE_SZ, F_SEAL_SHRINK);
+	const size_t mb = 1UL << 20;
+	int memfd = make_memfd(SHMEM, 2 * mb, F_SEAL_SHRINK);
 	int buf;
 
 	ASSERT_GE(memfd, 0);
+	/* A limit of 1 MiB: a page more fails, 1 MiB exactly does not. */
 	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", "1"));
-	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, 257 * PAGE_SZ, 0));
-	buf = create_one(self->devfd, memfd, 0, 256 * PAGE_SZ, 0);
+	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, mb + PAGE_SZ, 0));
+	buf = create_one(self->devfd, memfd, 0, mb, 0);
 	EXPECT_GE(buf, 0);
 	close(buf);
 	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", "2147483647"));
@@ -604,19 +606,21 @@ TEST_F(udmabuf, exporter_name_in_fdinfo)
 
 TEST_F_TIMEOUT(udmabuf, sg_table_merges_then_splits_at_max_segment, 120)
 {
+	const size_t size = 4UL << 20;
 	int memfd = make_memfd(HUGETLB, 2 * HPAGE_SZ, F_SEAL_SHRINK);
 	struct dma_buf_sync sync = { .flags = DMA_BUF_SYNC_START | DMA_BUF_SYNC_RW };
 	int ubuf;
 
 	ASSERT_GE(memfd, 0);
-	ubuf = create_one(self->devfd, memfd, 0, 2 * HPAGE_SZ, 0);
+	/* 4 MiB across the boundary of two huge pages (all of both on
+	 * x86_64): small enough to bounce through the 16 MiB swiotlb. */
+	ubuf = create_one(self->devfd, memfd, HPAGE_SZ - size / 2, size, 0);
 	ASSERT_GE(ubuf, 0);
 	/* The CPU-access table is built for the misc device, whose maximum
-	 * segment is the DMA API's default 64 KiB: two huge pages make one
-	 * entry per 64 KiB (64 for 4 MiB on x86_64; not one per page, nor
-	 * one per folio). */
+	 * segment is the DMA API's default 64 KiB: 64 entries (not one per
+	 * page, nor one per folio). */
 	ASSERT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
-	EXPECT_EQ((long)(2 * HPAGE_SZ / (64 << 10)), read_stat(STATS, "last_sg_entries"));
+	EXPECT_EQ((long)(size / (64 << 10)), read_stat(STATS, "last_sg_entries"));
 	sync.flags = DMA_BUF_SYNC_END | DMA_BUF_SYNC_RW;
 	EXPECT_EQ(0, ioctl(ubuf, DMA_BUF_IOCTL_SYNC, &sync));
 	close(ubuf);

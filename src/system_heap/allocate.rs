@@ -95,18 +95,23 @@ mod tests {
 
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap::new(heap.clone(), c"kunit");
-        // 1 MiB + 64 KiB + 4 KiB: one chunk of each order, largest first.
+        // One chunk of each order, largest first: 1 MiB + 64 KiB + 4 KiB
+        // with 4 KiB pages, 4 MiB + 256 KiB + 16 KiB with 16 KiB pages.
         let len = (256 + 16 + 1) * PAGE_SIZE;
         let dmabuf = system.allocate(len, 0o2, 0)?;
         let attach = dmabuf.attach(dev)?;
         let segments = attach.map_segments(DataDirection::Bidirectional)?;
         // As upstream, one entry per chunk, except that a chunk larger than
         // the device's maximum segment (64 KiB without dma_parms) is split
-        // as the DMA API requires: 16 + 1 + 1 entries, in chunk order.
-        assert_eq!(segments.len(), 18);
-        assert!(segments[..17].iter().all(|&(_, len)| len == 16 * PAGE_SIZE));
-        assert_eq!(segments[17].1, PAGE_SIZE);
-        assert!(segments[..16].windows(2).all(|w| w[1].0 == w[0].0 + 16));
+        // as the DMA API requires, in chunk order: 16 + 1 + 1 entries with
+        // 4 KiB pages, 64 + 4 + 1 with 16 KiB pages.
+        let seg_pages = (64 * 1024 / PAGE_SIZE).max(1);
+        let first_chunk = 256 / seg_pages;
+        let last = first_chunk + 16 / seg_pages;
+        assert_eq!(segments.len(), last + 1);
+        assert!(segments[..last].iter().all(|&(_, len)| len == seg_pages * PAGE_SIZE));
+        assert_eq!(segments[last].1, PAGE_SIZE);
+        assert!(segments[..first_chunk].windows(2).all(|w| w[1].0 == w[0].0 + seg_pages));
         // CPU access syncs the mapped attachments.
         dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
         dmabuf.end_cpu_access(DataDirection::FromDevice)?;
