@@ -25,10 +25,10 @@
  * sg entry gets its own bounce slots (at most 256 KiB): whether they are
  * contiguous depends on swiotlb's allocator, so a udmabuf may be accepted
  * (and then the pattern must arrive) or refused with EFAULT. These are the
- * outcomes of the C udmabuf. A heap buffer is one 1 MiB chunk whose sg
- * entries respect the device's segment limit, so it behaves the same; the
- * C system heap gives one 1 MiB entry (beyond vivid's 64 KiB limit), which
- * cannot bounce at all (EINVAL).
+ * outcomes of the C udmabuf. A heap buffer is one order-8 chunk (1 MiB
+ * with 4 KiB pages) whose sg entries respect the device's segment limit, so
+ * it behaves the same; the C system heap gives one entry for the chunk
+ * (beyond vivid's 64 KiB limit), which cannot bounce at all (EINVAL).
  */
 #include <poll.h>
 #include <stdint.h>
@@ -422,12 +422,16 @@ static void stream(struct __test_metadata *_metadata, FIXTURE_DATA(vivid) *self,
 }
 
 /* One udmabuf per `chunk` bytes of a sealed memfd. */
+/*
+ * One memfd, and a udmabuf of `size` bytes every `stride` bytes of it, one
+ * per buffer.
+ */
 static void make_udmabufs(struct __test_metadata *_metadata, FIXTURE_DATA(vivid) *self,
-			  enum backing backing, size_t chunk)
+			  enum backing backing, size_t stride, size_t size)
 {
 	unsigned int flags = MFD_ALLOW_SEALING | (backing == HUGETLB ? MFD_HUGETLB : 0);
 
-	self->map_len = chunk * self->count;
+	self->map_len = stride * self->count;
 	self->udmabuf = open(UDMABUF_DEV, O_RDWR | O_CLOEXEC);
 	ASSERT_GE(self->udmabuf, 0) TH_LOG("open %s: %s", UDMABUF_DEV, strerror(errno));
 	self->memfd = memfd_create("vivid-test", flags);
@@ -441,14 +445,14 @@ static void make_udmabufs(struct __test_metadata *_metadata, FIXTURE_DATA(vivid)
 	memset(self->map, FILL, self->map_len);
 	for (unsigned int i = 0; i < self->count; i++) {
 		struct udmabuf_create c = {
-			.memfd = self->memfd, .offset = i * chunk, .size = chunk,
+			.memfd = self->memfd, .offset = i * stride, .size = size,
 		};
 		struct vbuf *b = &self->bufs[i];
 
 		b->dbuf = ioctl(self->udmabuf, UDMABUF_CREATE, &c);
 		ASSERT_GE(b->dbuf, 0) TH_LOG("UDMABUF_CREATE: %s", strerror(errno));
-		b->cpu = self->map + i * chunk;
-		b->size = chunk;
+		b->cpu = self->map + i * stride;
+		b->size = size;
 	}
 }
 
@@ -456,19 +460,22 @@ TEST_F(vivid, shmem_udmabuf)
 {
 	size_t chunk = (self->fmt.fmt.pix.sizeimage + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
 
-	make_udmabufs(_metadata, self, SHMEM, chunk);
+	make_udmabufs(_metadata, self, SHMEM, chunk, chunk);
 	stream(_metadata, self, SHMEM);
 }
 
 TEST_F(vivid, hugetlb_udmabuf)
 {
 	long free_pages = read_keyed("/proc/meminfo", "HugePages_Free");
+	size_t frame = (self->fmt.fmt.pix.sizeimage + PAGE_SZ - 1) & ~(PAGE_SZ - 1);
 
 	ASSERT_LE(self->fmt.fmt.pix.sizeimage, HPAGE_SZ);
 	if (free_pages < (long)self->count)
 		SKIP(return, "%ld free huge pages, %u needed (set /proc/sys/vm/nr_hugepages)",
 		     free_pages, self->count);
-	make_udmabufs(_metadata, self, HUGETLB, HPAGE_SZ);
+	/* A frame's worth at the start of each huge page: a whole 32 MiB
+	 * page (16 KiB pages) would not bounce through a 16 MiB swiotlb. */
+	make_udmabufs(_metadata, self, HUGETLB, HPAGE_SZ, frame);
 	stream(_metadata, self, HUGETLB);
 }
 

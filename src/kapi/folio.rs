@@ -151,7 +151,9 @@ impl<'a> FolioStretch<'a> {
         let folios = self.folios;
         let order = self.order;
         let folio_pages = 1usize << order;
-        let inside = skip.checked_add(npages).is_some_and(|end| end <= self.npages);
+        let inside = skip
+            .checked_add(npages)
+            .is_some_and(|end| end <= self.npages);
         let mut page = self.first + skip;
         let mut left = if inside { npages } else { 0 };
         core::iter::from_fn(move || {
