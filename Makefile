@@ -130,7 +130,11 @@ check-debug: setup
 conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(SELFTEST_OUT) -- ./run-conformance.sh
 
+# The arm64 kernel carries KASAN and lockdep: its figures would measure them.
 bench: setup modules
+ifeq ($(ARCH),arm64)
+	$(error make bench runs on x86_64 only: the arm64 kernel is a debug kernel)
+endif
 	$(TOP)/tools/bench/run.sh $(KDIR) $(REPS)
 
 # Needs no kernel: removes what Kbuild and the tests leave in the tree.
