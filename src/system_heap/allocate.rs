@@ -109,9 +109,13 @@ mod tests {
         let first_chunk = 256 / seg_pages;
         let last = first_chunk + 16 / seg_pages;
         assert_eq!(segments.len(), last + 1);
-        assert!(segments[..last].iter().all(|&(_, len)| len == seg_pages * PAGE_SIZE));
+        assert!(segments[..last]
+            .iter()
+            .all(|&(_, len)| len == seg_pages * PAGE_SIZE));
         assert_eq!(segments[last].1, PAGE_SIZE);
-        assert!(segments[..first_chunk].windows(2).all(|w| w[1].0 == w[0].0 + seg_pages));
+        assert!(segments[..first_chunk]
+            .windows(2)
+            .all(|w| w[1].0 == w[0].0 + seg_pages));
         // CPU access syncs the mapped attachments.
         dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
         dmabuf.end_cpu_access(DataDirection::FromDevice)?;
