@@ -142,38 +142,42 @@ impl<'a> FolioStretch<'a> {
         self.npages
     }
 
-    /// Returns the physical runs of `npages` pages of the stretch from its
-    /// page `skip` on: one run per folio, in buffer order. The runs end
-    /// early at a folio whose size is not the stretch's order, and there
-    /// are none if the pages are not all inside the stretch; a caller that
-    /// must map all of them counts what it got.
-    pub(crate) fn runs(&self, skip: usize, npages: usize) -> impl Iterator<Item = PhysRun<'a>> {
-        let folios = self.folios;
-        let order = self.order;
-        let folio_pages = 1usize << order;
-        let inside = skip
-            .checked_add(npages)
-            .is_some_and(|end| end <= self.npages);
-        let mut page = self.first + skip;
-        let mut left = if inside { npages } else { 0 };
-        core::iter::from_fn(move || {
-            if left == 0 {
-                return None;
-            }
-            let folio = folios.get(page >> order)?;
-            let (pfn, nr_pages) = folio.span();
-            if nr_pages != folio_pages {
-                left = 0;
-                return None;
-            }
-            let first = page & (folio_pages - 1);
-            let n = (folio_pages - first).min(left);
-            page += n;
-            left -= n;
-            // SAFETY: Pages `first..first + n` are inside the folio (its size
-            // was just checked), which `folios` keeps pinned for `'a`, and a
-            // folio is physically contiguous.
-            Some(unsafe { PhysRun::from_pfn(pfn + first, n) })
-        })
+    /// Inserts `npages` pages of the stretch, from its page `skip` on, into
+    /// `vma` at `addr` with `vmf_insert_pfn()`, page by page as upstream
+    /// udmabuf does (7.3 exports no batch insertion into a PFN map from a
+    /// fault). Stops at a folio of another order.
+    ///
+    /// Returns whether all of them were inserted.
+    ///
+    /// # Safety
+    ///
+    /// `vma` is a PFN-mapped VMA whose lock the caller holds and that the
+    /// folios outlive, and `addr..addr + npages * PAGE_SIZE` is inside it.
+    pub(super) unsafe fn insert(
+        &self,
+        vma: *mut bindings::vm_area_struct,
+        addr: usize,
+        skip: usize,
+        npages: usize,
+    ) -> bool {
+        if skip.checked_add(npages).is_none_or(|end| end > self.npages) {
+            return false;
+        }
+        // SAFETY: The folio pointers are valid (`PinnedFolio` is a
+        // transparent `NonNull<folio>`) and pinned; by the type invariant
+        // the pages `first + skip..` are inside the array, and the helper
+        // checks each folio's order. The rest is the caller's guarantee.
+        let inserted = unsafe {
+            bindings::rdmabuf_insert_folio_pfns(
+                vma,
+                addr,
+                self.folios.as_ptr().cast(),
+                self.folios.len(),
+                self.order,
+                self.first + skip,
+                npages,
+            )
+        };
+        inserted == npages
     }
 }

@@ -361,17 +361,12 @@ impl<T: Exporter> OpsTable<T> {
             // piece that `huge_fault` maps). Returns whether all of them
             // were mapped; errors are left to a real fault on the address.
             let map = |from: usize, to: usize| {
-                let mut at = from;
-                let skip = (from - addr) / PAGE_SIZE;
-                for run in stretch.runs(skip, to.saturating_sub(from) / PAGE_SIZE) {
-                    for n in 0..run.npages() {
-                        if insert(at, run.pfn() + n) & VM_FAULT_ERROR != 0 {
-                            return false;
-                        }
-                        at += PAGE_SIZE;
+                from >= to
+                    // SAFETY: The VMA is a PFN-mapped VMA of ours, which the
+                    // buffer outlives, and `from..to` is inside it.
+                    || unsafe {
+                        stretch.insert(vma, from, (from - addr) / PAGE_SIZE, (to - from) / PAGE_SIZE)
                     }
-                }
-                at >= to
             };
             let mut from = addr;
             let mut piece = if pmd_pages == 0 {
