@@ -31,6 +31,10 @@ ARCH ?= x86_64
 ifeq ($(filter x86_64 x86 arm64,$(ARCH)),)
 $(error ARCH=$(ARCH): this project builds for x86_64 and arm64)
 endif
+# The arm64 kernel carries KASAN and lockdep: its figures would measure them.
+ifeq ($(ARCH)$(filter bench,$(MAKECMDGOALS)),arm64bench)
+$(error make bench runs on x86_64 only: the arm64 kernel is a debug kernel)
+endif
 
 # The kernel tree the modules build against: the cached test kernel unless
 # KDIR= names another prepared, Rust-enabled kernel tree.
@@ -130,11 +134,7 @@ check-debug: setup
 conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(SELFTEST_OUT) -- ./run-conformance.sh
 
-# The arm64 kernel carries KASAN and lockdep: its figures would measure them.
 bench: setup modules
-ifeq ($(ARCH),arm64)
-	$(error make bench runs on x86_64 only: the arm64 kernel is a debug kernel)
-endif
 	$(TOP)/tools/bench/run.sh $(KDIR) $(REPS)
 
 # Needs no kernel: removes what Kbuild and the tests leave in the tree.

@@ -103,6 +103,7 @@ unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc);
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
+bool rdmabuf_test_dma_coherent(struct device *dev);
 bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
 unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
 void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);

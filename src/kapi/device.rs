@@ -50,6 +50,14 @@ impl TestImporter {
         bound
     }
 
+    /// Returns whether the device's DMA is cache-coherent with the CPU (if
+    /// not, every map and sync does cache maintenance).
+    #[cfg(kapi_udmabuf)]
+    pub(crate) fn coherent(&self) -> bool {
+        // SAFETY: The device is registered and valid.
+        unsafe { bindings::rdmabuf_test_dma_coherent(as_raw(self.dev())) }
+    }
+
     /// Returns whether every streaming DMA mapping of the device bounces
     /// through swiotlb (a `swiotlb=force` boot).
     pub(crate) fn bounces(&self) -> bool {

@@ -5,6 +5,7 @@
  * them. Compiled into each module through src/<module>/kapi_helpers.c.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
@@ -297,6 +298,12 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 {
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
+}
+
+/* Why C: dev_is_dma_coherent() is a static inline. */
+bool rdmabuf_test_dma_coherent(struct device *dev)
+{
+	return dev_is_dma_coherent(dev);
 }
 
 bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)

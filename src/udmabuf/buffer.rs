@@ -300,6 +300,16 @@ mod tests {
         Ok(())
     }
 
+    /// The faux importer has no firmware coherency: on arm64 it is
+    /// non-coherent, so the data tests of both modules run through the DMA
+    /// API's cache maintenance there; x86_64's DMA is coherent.
+    #[test]
+    fn importer_is_non_coherent_on_arm64() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
+        assert_eq!(importer.coherent(), !cfg!(CONFIG_ARM64));
+        Ok(())
+    }
+
     /// The CPU writes a pattern through vmap, and a device that maps the
     /// buffer to read it sees the pattern. As upstream, udmabuf maps with
     /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the device; under
