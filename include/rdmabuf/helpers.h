@@ -28,15 +28,6 @@ struct vm_area_struct;
 struct vm_fault;
 struct vm_operations_struct;
 
-/* What the Rust side reads of a VMA. */
-struct rdmabuf_vma_info {
-	unsigned long start;
-	unsigned long end;
-	unsigned long pgoff;
-	u64 flags;
-	void *private;
-};
-
 /* src/kapi/helpers.c: shared by both modules. */
 int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits);
 unsigned int rdmabuf_dma_max_seg_size(struct device *dev);
@@ -44,7 +35,6 @@ void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
 				      enum dma_data_direction dir);
 void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
 					 enum dma_data_direction dir);
-unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
@@ -60,19 +50,13 @@ unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
 void rdmabuf_inode_lock_shared(struct file *file);
 void rdmabuf_inode_unlock_shared(struct file *file);
-struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
-					    struct rdmabuf_vma_info *info,
-					    unsigned long *pgoff,
-					    unsigned long *address);
 unsigned int rdmabuf_pfnmap_pmd_order(void);
 vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 					unsigned int order);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
-void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
-unsigned long rdmabuf_vma_pgoff(struct vm_area_struct *vma);
 void rdmabuf_set_freezable(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
@@ -88,8 +72,6 @@ void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
 bool rdmabuf_dma_heap_mem_accounting(void);
-int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
-			    unsigned long pfn, unsigned long size);
 struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name);
 int rdmabuf_sched_set_idle(struct task_struct *task);
 struct shrinker *rdmabuf_shrinker_alloc(const char *name);
@@ -109,6 +91,8 @@ unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
 void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
 bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte);
 int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte);
+unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
+bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
 int rdmabuf_test_vmap_fill(struct dma_buf *dmabuf, int byte);
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order);

@@ -17,13 +17,15 @@ use core::ptr::NonNull;
 
 use kernel::device::Device;
 use kernel::dma::DataDirection;
-use kernel::error::VTABLE_DEFAULT_ERROR;
 #[cfg(kapi_udmabuf)]
 use kernel::fs::file::flags;
+use kernel::new_mutex;
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{
     Arc,
-    ArcBorrow, //
+    ArcBorrow,
+    Mutex, //
 };
 use kernel::types::ForeignOwnable;
 use kernel::ModuleMetadata;
@@ -40,6 +42,8 @@ use super::sg_table::{
     SGTable,
     Segments, //
 };
+#[cfg(CONFIG_KUNIT = "y")]
+use super::test_counters;
 use super::vmap::VmapSlot;
 
 mod ops;
@@ -70,7 +74,10 @@ pub(crate) enum Mmap {
 /// The driver provides its pages ([`BufferPages`]) and what differs between
 /// exporters; kapi does the mappings (user space, kernel, devices) of those
 /// pages, so a driver never hands the kernel a page frame or an address.
-#[vtable]
+/// In particular `map_dma_buf` hands an importer only a table that kapi
+/// built and mapped for that attachment's device and direction: the
+/// exporter chooses its layout ([`Exporter::SEGMENTS`]) and who syncs it
+/// ([`Exporter::CPU_SYNC`]), and cannot substitute another.
 pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     /// The pages of the buffer.
     type Pages: BufferPages;
@@ -78,8 +85,14 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     /// How `mmap` maps the buffer.
     const MMAP: Mmap;
 
-    /// The errno of a failed `vmap` (upstream udmabuf says EINVAL, the heap
-    /// ENOMEM).
+    /// How the sg table of an importer's mapping is laid out.
+    const SEGMENTS: Segments;
+
+    /// Who syncs an importer's mapping for the CPU.
+    const CPU_SYNC: CpuSync;
+
+    /// The errno of a `vmap` whose `vm_map_ram` fails (upstream udmabuf
+    /// says EINVAL, the heap ENOMEM). A failed allocation is ENOMEM in both.
     const VMAP_ERROR: Error = ENOMEM;
 
     /// Returns the pages of the buffer.
@@ -88,29 +101,21 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     // Every op takes the buffer as `this: Buffer<'_, Self>`, which derefs to
     // the exporter and can map its pages ([`Buffer::sg_table`]).
 
-    /// `map_dma_buf`: builds and maps an sg table for an importer's device,
-    /// with [`Buffer::sg_table`].
-    fn map(
-        this: Buffer<'_, Self>,
-        dev: &Device,
-        dir: DataDirection,
-    ) -> Result<SGTable<Exported<Self>>>;
-
-    /// `unmap_dma_buf`: the importer is done with `sgt`. Dropping the last
-    /// handle unmaps it.
-    fn unmap(_this: Buffer<'_, Self>, sgt: SGTable<Exported<Self>>) {
-        drop(sgt);
-    }
+    /// `map_dma_buf`: kapi built and mapped `sgt` for the importer, and
+    /// hands it over when this returns.
+    fn mapped(_this: Buffer<'_, Self>, _sgt: &SGTable<Exported<Self>>) {}
 
     /// `begin_cpu_access`, after kapi invalidated the kernel mapping's
-    /// cache lines.
+    /// cache lines. kapi then syncs every importer's mapping for the CPU
+    /// (unless this fails).
     fn begin_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        Ok(())
     }
 
-    /// `end_cpu_access`, after kapi flushed the kernel mapping's cache lines.
+    /// `end_cpu_access`, after kapi flushed the kernel mapping's cache lines
+    /// and synced every importer's mapping for its device.
     fn end_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
-        build_error!(VTABLE_DEFAULT_ERROR)
+        Ok(())
     }
 
     /// `release`: the dma-buf is gone, and with it every attachment. The
@@ -131,8 +136,27 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
 pub(crate) struct Exported<T: Exporter> {
     #[pin]
     vmap: VmapSlot,
+    /// The tables mapped for importers and not yet unmapped, which
+    /// begin/end_cpu_access sync. Each holds a reference on the buffer.
+    /// `None` until the first map: a buffer that is never mapped makes no
+    /// call to the allocator for its list, not even to drop an empty one.
+    #[pin]
+    importers: Mutex<Option<KVec<SGTable<Exported<T>>>>>,
     #[pin]
     exporter: T,
+}
+
+impl<T: Exporter> Exported<T> {
+    /// Calls `f` on every table mapped for an importer.
+    fn for_each_importer(&self, f: impl Fn(&SGTable<Self>)) {
+        #[cfg(CONFIG_KUNIT = "y")]
+        if test_counters::importer_syncs_skipped() {
+            return;
+        }
+        for sgt in self.importers.lock().iter().flatten() {
+            f(sgt);
+        }
+    }
 }
 
 /// The pages of an exported buffer are those of its exporter: what the sg
@@ -155,6 +179,14 @@ impl<T: Exporter> BufferPages for Exported<T> {
 /// An exported buffer, as its ops see it: the exporter (through `Deref`),
 /// and the means to map its pages for a device.
 pub(crate) struct Buffer<'a, T: Exporter>(ArcBorrow<'a, Exported<T>>);
+
+impl<T: Exporter> Clone for Buffer<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Exporter> Copy for Buffer<'_, T> {}
 
 impl<T: Exporter> Buffer<'_, T> {
     /// Builds the table of all the buffer's pages, with `segments`, and maps
@@ -187,15 +219,14 @@ impl<T: Exporter> Deref for Buffer<'_, T> {
 pub(crate) struct DmaBuf(NonNull<bindings::dma_buf>);
 
 impl DmaBuf {
-    /// Exports the buffer that `init` initialises as a dma-buf of `size`
-    /// bytes whose file has `flags` (`O_RDWR`), named `name` in
-    /// `/proc/*/fdinfo` and debugfs.
+    /// Exports the buffer that `init` initialises as a dma-buf whose file
+    /// has `flags` (`O_RDWR`), named `name` in `/proc/*/fdinfo` and debugfs.
+    /// Its size is that of the buffer's pages.
     ///
     /// On failure the buffer is dropped. The dma-buf holds a reference on this
     /// module until it is released, so the module cannot go away under it.
     pub(crate) fn export<T: Exporter>(
         init: impl PinInit<T, Error>,
-        size: usize,
         flags: u32,
         name: &'static CStr,
     ) -> Result<Self> {
@@ -204,10 +235,18 @@ impl DmaBuf {
         let exported = Arc::pin_init(
             try_pin_init!(Exported {
                 vmap <- VmapSlot::new(),
+                importers <- new_mutex!(None),
                 exporter <- init,
             }),
             GFP_KERNEL,
         )?;
+        // What importers map and vmap: never more than the pages.
+        let size = exported
+            .exporter
+            .pages()
+            .page_count()
+            .checked_mul(PAGE_SIZE)
+            .ok_or(EINVAL)?;
         let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
         let private = exported.into_foreign();
         let info = bindings::dma_buf_export_info {
@@ -286,6 +325,13 @@ impl DmaBuf {
         })
     }
 
+    /// Returns the size of the dma-buf, as importers read it.
+    pub(crate) fn size(&self) -> usize {
+        // SAFETY: By the type invariant the dma-buf is live; its size is
+        // set at export and never changes.
+        unsafe { (*self.0.as_ptr()).size }
+    }
+
     /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
     pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
         // SAFETY: By the type invariant the dma-buf is live.
@@ -336,6 +382,21 @@ pub(crate) struct Attachment<'a> {
 
 #[cfg(CONFIG_KUNIT = "y")]
 impl Attachment<'_> {
+    /// Maps the buffer for the attached device in `dir` (`map_dma_buf`),
+    /// until the result drops.
+    pub(crate) fn map(&self, dir: DataDirection) -> Result<Mapping<'_>> {
+        let dir = bindings::dma_data_direction::from(dir);
+        // SAFETY: By the type invariant the attachment is live.
+        let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
+        let sgt = NonNull::new(kernel::error::from_err_ptr(sgt)?).ok_or(ENOMEM)?;
+        // INVARIANT: Just mapped for this attachment in `dir`.
+        Ok(Mapping {
+            attach: self,
+            sgt,
+            dir,
+        })
+    }
+
     /// Maps the buffer for the attached device in `dir`, writes `byte` to
     /// all of it from the device side, and unmaps. With `importer_syncs`
     /// the importer syncs its mapping for the CPU before unmapping, as an
@@ -346,23 +407,10 @@ impl Attachment<'_> {
         byte: u8,
         importer_syncs: bool,
     ) -> Result {
-        let raw_dir = bindings::dma_data_direction::from(dir);
-        // SAFETY: By the type invariant the attachment is live.
-        let sgt =
-            unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), raw_dir) };
-        let sgt = kernel::error::from_err_ptr(sgt)?;
-        // SAFETY: `sgt` is mapped for the attached device until unmapped
-        // below; the test VM has direct DMA (see the C helper).
-        unsafe {
-            bindings::rdmabuf_test_dma_fill(sgt, byte.into());
-            if importer_syncs {
-                bindings::rdmabuf_dma_sync_sgtable_for_cpu(
-                    (*self.attach.as_ptr()).dev,
-                    sgt,
-                    raw_dir,
-                );
-            }
-            bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
+        let mapping = self.map(dir)?;
+        mapping.device_fill(byte);
+        if importer_syncs {
+            mapping.sync_for_cpu();
         }
         Ok(())
     }
@@ -380,52 +428,114 @@ impl Attachment<'_> {
         byte: u8,
         importer_syncs: bool,
     ) -> Result<bool> {
-        let raw_dir = bindings::dma_data_direction::from(dir);
-        // SAFETY: By the type invariant the attachment is live.
-        let sgt =
-            unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), raw_dir) };
-        let sgt = kernel::error::from_err_ptr(sgt)?;
-        // SAFETY: `sgt` is mapped for the attached device until unmapped
-        // below; the test VM has direct DMA (see the C helper).
-        unsafe {
-            if importer_syncs {
-                bindings::rdmabuf_dma_sync_sgtable_for_device(
-                    (*self.attach.as_ptr()).dev,
-                    sgt,
-                    raw_dir,
-                );
-            }
-            let equal = bindings::rdmabuf_test_dma_all_equal(sgt, byte.into());
-            bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, raw_dir);
-            Ok(equal)
+        let mapping = self.map(dir)?;
+        if importer_syncs {
+            mapping.sync_for_device();
         }
+        Ok(mapping.device_all_equal(byte))
     }
 
     /// Maps the buffer for the attached device (`map_dma_buf`) and returns
     /// the segments of the exporter's sg table as (page frame, bytes).
     /// The mapping is undone before returning.
     pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<(usize, usize)>> {
-        let dir = bindings::dma_data_direction::from(dir);
-        // SAFETY: By the type invariant the attachment is live.
-        let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
-        let sgt = kernel::error::from_err_ptr(sgt)?;
+        let mapping = self.map(dir)?;
         let mut segments = KVec::new();
-        // SAFETY: `sgt` is the mapped table, valid until unmapped below.
-        let (mut sg, nents) = unsafe { ((*sgt).sgl, (*sgt).orig_nents) };
-        let mut result = Ok(());
+        // SAFETY: The table is mapped, so allocated, while `mapping` lives.
+        let (mut sg, nents) = unsafe {
+            (
+                (*mapping.sgt.as_ptr()).sgl,
+                (*mapping.sgt.as_ptr()).orig_nents,
+            )
+        };
         for _ in 0..nents {
             // SAFETY: `sg` is one of the table's `nents` entries.
             let (pfn, len) = unsafe { (bindings::rdmabuf_sg_pfn(sg), (*sg).length as usize) };
-            if let Err(e) = segments.push((pfn, len), GFP_KERNEL) {
-                result = Err(e.into());
-                break;
-            }
+            segments.push((pfn, len), GFP_KERNEL)?;
             // SAFETY: As above.
             sg = unsafe { bindings::sg_next(sg) };
         }
-        // SAFETY: `sgt` was mapped above for this attachment in `dir`.
-        unsafe { bindings::dma_buf_unmap_attachment_unlocked(self.attach.as_ptr(), sgt, dir) };
-        result.map(|()| segments)
+        Ok(segments)
+    }
+}
+
+/// A mapping of a [`DmaBuf`] for an importer's device, from `map_dma_buf`,
+/// unmapped on drop (KUnit). Its device side is emulated: the test VM has
+/// direct DMA, so the memory a device reaches (the pages, or their swiotlb
+/// bounce slots) is at the DMA addresses.
+///
+/// # Invariants
+///
+/// `sgt` was returned by `dma_buf_map_attachment` for `attach` in `dir`.
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) struct Mapping<'a> {
+    attach: &'a Attachment<'a>,
+    sgt: NonNull<bindings::sg_table>,
+    dir: bindings::dma_data_direction,
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl Mapping<'_> {
+    fn dev(&self) -> *mut bindings::device {
+        // SAFETY: By the type invariant the attachment is live.
+        unsafe { (*self.attach.attach.as_ptr()).dev }
+    }
+
+    /// The device writes `byte` to all of the buffer.
+    pub(crate) fn device_fill(&self, byte: u8) {
+        // SAFETY: By the type invariant the table is mapped for the device.
+        unsafe { bindings::rdmabuf_test_dma_fill(self.sgt.as_ptr(), byte.into()) };
+    }
+
+    /// The device reads all of the buffer: returns whether every byte is
+    /// `byte`.
+    pub(crate) fn device_all_equal(&self, byte: u8) -> bool {
+        // SAFETY: By the type invariant the table is mapped for the device.
+        unsafe { bindings::rdmabuf_test_dma_all_equal(self.sgt.as_ptr(), byte.into()) }
+    }
+
+    /// The importer syncs its mapping for the CPU.
+    pub(crate) fn sync_for_cpu(&self) {
+        // SAFETY: By the type invariant the table is mapped for the device.
+        unsafe {
+            bindings::rdmabuf_dma_sync_sgtable_for_cpu(self.dev(), self.sgt.as_ptr(), self.dir)
+        };
+    }
+
+    /// The importer syncs its mapping for the device.
+    pub(crate) fn sync_for_device(&self) {
+        // SAFETY: By the type invariant the table is mapped for the device.
+        unsafe {
+            bindings::rdmabuf_dma_sync_sgtable_for_device(self.dev(), self.sgt.as_ptr(), self.dir)
+        };
+    }
+
+    #[cfg(kapi_udmabuf)]
+    /// Returns whether the table is mapped for `dev`: every DMA address is
+    /// one `dev` can reach, as `dma_map_sgtable` for `dev` makes them.
+    pub(crate) fn reachable_by(&self, dev: &Device) -> bool {
+        // SAFETY: The table is mapped while `self` lives; `dev` is valid.
+        unsafe { bindings::rdmabuf_test_sgt_reachable(as_raw(dev), self.sgt.as_ptr()) }
+    }
+
+    #[cfg(kapi_udmabuf)]
+    /// Returns the table's address, to tell mappings apart.
+    pub(crate) fn table(&self) -> *const bindings::sg_table {
+        self.sgt.as_ptr()
+    }
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+impl Drop for Mapping<'_> {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant; unmapped once, here.
+        unsafe {
+            bindings::dma_buf_unmap_attachment_unlocked(
+                self.attach.attach.as_ptr(),
+                self.sgt.as_ptr(),
+                self.dir,
+            )
+        };
     }
 }
 

@@ -5,6 +5,7 @@
  * them. Compiled into each module through src/<module>/kapi_helpers.c.
  */
 #include <linux/dma-buf.h>
+#include <linux/dma-direct.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
@@ -49,12 +50,6 @@ void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sg
 					 enum dma_data_direction dir)
 {
 	dma_sync_sgtable_for_device(dev, sgt, dir);
-}
-
-/* Why C: sg_page() and page_to_pfn() are a static inline and a macro. */
-unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
-{
-	return page_to_pfn(sg_page(sg));
 }
 
 
@@ -146,33 +141,6 @@ void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size)
 	flush_kernel_vmap_range(vaddr, size);
 }
 
-/* The kernel crate's VmaNew has no accessor for vm_pgoff. */
-unsigned long rdmabuf_vma_pgoff(struct vm_area_struct *vma)
-{
-	return vma->vm_pgoff;
-}
-
-static void rdmabuf_vma_get_info(struct vm_area_struct *vma, struct rdmabuf_vma_info *info)
-{
-	info->start = vma->vm_start;
-	info->end = vma->vm_end;
-	info->pgoff = vma->vm_pgoff;
-	info->flags = vma->vm_flags;
-	info->private = vma->vm_private_data;
-}
-
-/* Why C: struct vm_fault has no Rust abstraction in 7.3. */
-struct vm_area_struct *rdmabuf_vmf_get_info(struct vm_fault *vmf,
-					    struct rdmabuf_vma_info *info,
-					    unsigned long *pgoff,
-					    unsigned long *address)
-{
-	rdmabuf_vma_get_info(vmf->vma, info);
-	*pgoff = vmf->pgoff;
-	*address = vmf->address;
-	return vmf->vma;
-}
-
 /*
  * Why C: PMD_ORDER and PUD_ORDER are macros and huge PFN maps a Kconfig
  * choice. The largest order below PUD (PMD) that a PFN map can use here,
@@ -241,12 +209,6 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vma->vm_ops = ops;
 	vma->vm_private_data = private;
 	vm_flags_set(vma, VM_PFNMAP);
-}
-
-/* Why C: iosys_map_set_vaddr() is a static inline. */
-void rdmabuf_iosys_map_set_vaddr(struct iosys_map *map, void *vaddr)
-{
-	iosys_map_set_vaddr(map, vaddr);
 }
 
 /* Why C: set_freezable() is a static inline. */
@@ -349,6 +311,24 @@ bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte)
 
 	for_each_sgtable_dma_sg(sgt, sg, i)
 		if (memchr_inv(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg)))
+			return false;
+	return true;
+}
+
+/* Why C: sg_page() and page_to_pfn() are a static inline and a macro. */
+unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
+{
+	return page_to_pfn(sg_page(sg));
+}
+
+/* Returns whether every DMA segment of `sgt` is one `dev` can address. */
+bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
+{
+	struct scatterlist *sg;
+	unsigned int i;
+
+	for_each_sgtable_dma_sg(sgt, sg, i)
+		if (!dma_capable(dev, sg_dma_address(sg), sg_dma_len(sg), true, 0))
 			return false;
 	return true;
 }
@@ -473,13 +453,6 @@ void rdmabuf_page_count_reclaimable(struct page *page, int sign)
 bool rdmabuf_fatal_signal_pending(void)
 {
 	return fatal_signal_pending(current);
-}
-
-/* Why C: needs vma->vm_page_prot, which VmaNew does not expose. */
-int rdmabuf_remap_pfn_range(struct vm_area_struct *vma, unsigned long addr,
-			    unsigned long pfn, unsigned long size)
-{
-	return remap_pfn_range(vma, addr, pfn, size, vma->vm_page_prot);
 }
 
 /* Why C: struct sched_attr is opaque in kernel::bindings. */

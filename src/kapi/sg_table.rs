@@ -152,22 +152,32 @@ impl<P: BufferPages> RawSGTable<P> {
             Segments::PerRun => false,
         };
         let max_seg_pages = max_segment_pages(dev);
-        let walk = |f: &mut dyn FnMut(PhysRun<'_>)| {
+        let walk = |pages: &P, f: &mut dyn FnMut(PhysRun<'_>)| {
             for_each_segment(pages.runs_from(0), merge, max_seg_pages, f)
         };
-        let nents = walk(&mut |_| {});
+        let nents = walk(&pages, &mut |_| {});
         let nents = u32::try_from(nents).map_err(|_| E2BIG)?;
 
         let sgt = Opaque::<bindings::sg_table>::zeroed();
         // SAFETY: `sgt` is a zeroed `sg_table` we own.
         to_result(unsafe { bindings::sg_alloc_table(sgt.get(), nents, bindings::GFP_KERNEL) })?;
+        // Freed on the errors below too.
+        let table = Self { sgt, pages };
         // SAFETY: Allocated above with `nents` entries.
-        let mut sg = unsafe { (*sgt.get()).sgl };
-        walk(&mut |seg| {
-            // The segment count is the same as in the first walk, so `sg` is
-            // a valid entry here.
-            // SAFETY: `sg` is an entry of the table; the page is the first
-            // of the segment and the length fits in `unsigned int`.
+        let mut sg = unsafe { (*table.sgt.get()).sgl };
+        // The walk is the driver's (a safe trait): it is trusted for nothing.
+        // Entries are written only while `left` says `sg` is one, and a walk
+        // that does not give the counted `nents` segments again is EINVAL.
+        let mut left = nents;
+        let mut more = false;
+        walk(&table.pages, &mut |seg| {
+            if left == 0 {
+                more = true;
+                return;
+            }
+            // SAFETY: `sg` is an entry of the table (`left` entries from it
+            // on are); the page is the first of the segment, which the table
+            // keeps alive, and the length fits in `unsigned int`.
             unsafe {
                 bindings::rdmabuf_sg_set_page(
                     sg,
@@ -177,9 +187,13 @@ impl<P: BufferPages> RawSGTable<P> {
                 );
                 sg = bindings::sg_next(sg);
             }
+            left -= 1;
         });
-        // INVARIANT: Allocated and filled from `pages` above.
-        Ok(Self { sgt, pages })
+        if left != 0 || more {
+            return Err(EINVAL);
+        }
+        // INVARIANT: Allocated and every entry filled from `pages` above.
+        Ok(table)
     }
 
     /// Returns the number of entries (segments) in the table.
@@ -316,7 +330,6 @@ impl<P: BufferPages> SGTable<P> {
     }
 
     /// Returns whether `self` and `other` are handles of the same table.
-    #[cfg(kapi_heap)]
     pub(crate) fn same(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
     }
@@ -346,3 +359,75 @@ impl<P: BufferPages> SGTable<P> {
 unsafe impl<P: BufferPages> Send for RawSGTable<P> {}
 // SAFETY: Shared access only reads the entry count.
 unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}
+
+#[cfg(kapi_udmabuf)]
+#[kunit_tests(rudmabuf_sg_table)]
+mod tests {
+    use super::*;
+    use crate::kapi::device::TestImporter;
+    use crate::kapi::folio::FolioStretch;
+    use kernel::page::Page;
+    use kernel::sync::atomic::{
+        Atomic,
+        Relaxed, //
+    };
+
+    /// One page, given as `counts[0]` runs by the first walk and as
+    /// `counts[1]` runs by every later one: pages whose safe trait
+    /// implementation does not give the same walk twice.
+    struct FicklePages {
+        page: Page,
+        walks: Atomic<usize>,
+        counts: [usize; 2],
+    }
+
+    impl BufferPages for FicklePages {
+        fn runs_from(&self, pgoff: usize) -> impl Iterator<Item = PhysRun<'_>> + Clone {
+            let count = self.counts[self.walks.fetch_add(1, Relaxed).min(1)];
+            // SAFETY: `page` is an allocated page.
+            let pfn = unsafe { bindings::rdmabuf_page_to_pfn(self.page.as_ptr()) };
+            // SAFETY: The page stays allocated while `self` lives. Runs of
+            // the same page are not adjacent, so none merge.
+            (pgoff..count).map(move |_| unsafe { PhysRun::from_pfn(pfn, 1) })
+        }
+
+        fn page_count(&self) -> usize {
+            self.counts[0]
+        }
+
+        fn folio_stretches_from(&self, _pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
+            core::iter::empty()
+        }
+    }
+
+    fn table_of(dev: &Device, counts: [usize; 2]) -> Result<u32> {
+        let pages = Arc::new(
+            FicklePages {
+                page: Page::alloc_page(GFP_KERNEL)?,
+                walks: Atomic::new(0),
+                counts,
+            },
+            GFP_KERNEL,
+        )?;
+        let sgt = SGTable::new(
+            pages,
+            dev,
+            DataDirection::ToDevice,
+            Segments::Merged,
+            CpuSync::Explicit,
+        )?;
+        Ok(sgt.segment_count())
+    }
+
+    /// A table is filled only with the entries it was allocated with: a
+    /// walk that gives more segments, or fewer, than the one that counted
+    /// them is EINVAL, and nothing is written past the table.
+    #[test]
+    fn a_walk_that_changes_is_einval() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-sgt", 64)?;
+        assert_eq!(table_of(importer.dev(), [6, 6]), Ok(6));
+        assert_eq!(table_of(importer.dev(), [4, 12]).err(), Some(EINVAL));
+        assert_eq!(table_of(importer.dev(), [12, 4]).err(), Some(EINVAL));
+        Ok(())
+    }
+}

@@ -12,6 +12,7 @@ use kernel::sync::atomic::{
 };
 
 static LIVE_DMA_MAPPINGS: Atomic<usize> = Atomic::new(0);
+static SKIP_IMPORTER_SYNCS: Atomic<bool> = Atomic::new(false);
 #[cfg(kapi_udmabuf)]
 static UNPINS: Atomic<usize> = Atomic::new(0);
 #[cfg(kapi_udmabuf)]
@@ -50,4 +51,17 @@ pub(crate) fn unpins() -> (usize, usize) {
         UNPINS.load(Relaxed),
         UNPINS_UNDER_A_DMA_MAPPING.load(Relaxed),
     )
+}
+
+/// Makes begin/end_cpu_access sync no importer's mapping while `skip`, as
+/// 7.3's udmabuf does (it syncs only its own table): for a case to show
+/// what those semantics miss.
+#[cfg(kapi_udmabuf)]
+pub(crate) fn skip_importer_syncs(skip: bool) {
+    SKIP_IMPORTER_SYNCS.store(skip, Relaxed);
+}
+
+/// Returns whether importers' mappings are left unsynced.
+pub(super) fn importer_syncs_skipped() -> bool {
+    SKIP_IMPORTER_SYNCS.load(Relaxed)
 }

@@ -19,10 +19,23 @@ use super::buffer_pages::BufferPages;
 #[cfg(CONFIG_KUNIT = "y")]
 static FAIL_NEXT_MAP: kernel::sync::atomic::Atomic<bool> = kernel::sync::atomic::Atomic::new(false);
 
+/// Test-only: the next allocation of a page array for `vm_map_ram` fails.
+#[cfg(CONFIG_KUNIT = "y")]
+static FAIL_NEXT_ARRAY: kernel::sync::atomic::Atomic<bool> =
+    kernel::sync::atomic::Atomic::new(false);
+
 /// Test-only: makes the next kernel mapping of a buffer fail.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn fail_next_map() {
     FAIL_NEXT_MAP.store(true, kernel::sync::atomic::Relaxed);
+}
+
+/// Test-only: makes the next kernel mapping of a buffer fail to allocate
+/// its page array.
+#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(kapi_udmabuf)]
+pub(crate) fn fail_next_page_array() {
+    FAIL_NEXT_ARRAY.store(true, kernel::sync::atomic::Relaxed);
 }
 
 /// A contiguous kernel mapping of all the pages of a buffer, made with
@@ -43,31 +56,38 @@ unsafe impl Send for VMapping {}
 unsafe impl Sync for VMapping {}
 
 impl VMapping {
-    /// Maps every page of `pages`.
+    /// Maps every page of `pages`. A failed allocation is ENOMEM, as in both
+    /// upstream drivers; a failed `vm_map_ram` is `map_error`.
     ///
     /// # Safety
     ///
     /// The pages of `pages` must stay allocated until the result is dropped.
-    unsafe fn new<P: BufferPages>(pages: &P) -> Result<Self> {
+    unsafe fn new<P: BufferPages>(pages: &P, map_error: Error) -> Result<Self> {
         let count = pages.page_count();
         let count32 = u32::try_from(count).map_err(|_| ENOMEM)?;
+        #[cfg(CONFIG_KUNIT = "y")]
+        if FAIL_NEXT_ARRAY.xchg(false, kernel::sync::atomic::Relaxed) {
+            return Err(ENOMEM);
+        }
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
-        for run in pages.runs_from(0) {
-            for n in 0..run.npages() {
-                array.push(run.page(n), GFP_KERNEL)?;
-            }
+        // Never more than `count` pages, whatever the walk gives.
+        for page in pages
+            .runs_from(0)
+            .flat_map(|run| (0..run.npages()).map(move |n| run.page(n)))
+        {
+            array.push_within_capacity(page).map_err(|_| EINVAL)?;
         }
         if array.len() != count {
             return Err(EINVAL);
         }
         #[cfg(CONFIG_KUNIT = "y")]
         if FAIL_NEXT_MAP.xchg(false, kernel::sync::atomic::Relaxed) {
-            return Err(ENOMEM);
+            return Err(map_error);
         }
         // SAFETY: `array` holds `count` valid pages, allocated for as long as
         // the mapping lives by the safety requirements; -1 is `NUMA_NO_NODE`.
         let addr = unsafe { bindings::vm_map_ram(array.as_mut_ptr(), count32, -1) };
-        let addr = NonNull::new(addr).ok_or(ENOMEM)?;
+        let addr = NonNull::new(addr).ok_or(map_error)?;
         // INVARIANT: Just mapped; the pages stay allocated by the safety
         // requirements.
         Ok(Self {
@@ -105,20 +125,25 @@ impl VmapSlot {
         })
     }
 
-    /// Maps `pages` unless already mapped; returns the address.
+    /// Maps `pages` unless already mapped; returns the address. A failed
+    /// `vm_map_ram` is `map_error`.
     ///
     /// # Safety
     ///
     /// The pages of `pages` (of every call) must stay allocated until the
     /// slot is dropped: the slot is dropped before them.
-    pub(super) unsafe fn map<P: BufferPages>(&self, pages: &P) -> Result<*mut c_void> {
+    pub(super) unsafe fn map<P: BufferPages>(
+        &self,
+        pages: &P,
+        map_error: Error,
+    ) -> Result<*mut c_void> {
         let mut mapping = self.mapping.lock();
         if let Some(existing) = mapping.as_ref() {
             return Ok(existing.addr.as_ptr());
         }
         // SAFETY: The pages outlive the slot, so they outlive the mapping,
         // which the slot owns.
-        let new = unsafe { VMapping::new(pages) }?;
+        let new = unsafe { VMapping::new(pages, map_error) }?;
         let addr = new.addr.as_ptr();
         *mapping = Some(new);
         Ok(addr)

@@ -74,7 +74,7 @@ impl HeapAllocator for SystemHeap {
                 }
             })
         });
-        DmaBuf::export(buffer, len, fd_flags, self.name)
+        DmaBuf::export(buffer, fd_flags, self.name)
     }
 }
 
@@ -243,6 +243,31 @@ mod tests {
         assert!(map_past_the_bounce_buffer()?);
         // Every mapping made was undone.
         assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
+        Ok(())
+    }
+
+    /// An importer keeps its mapping while the CPU writes the buffer between
+    /// begin and end_cpu_access, then the device writes it and the CPU reads
+    /// it between another begin and end: as upstream, begin/end_cpu_access
+    /// sync every mapped attachment, so each side sees the other's writes,
+    /// bounced or not. The dma-buf's size is that of its pages.
+    #[test]
+    fn cpu_access_syncs_every_importer_mapping() -> Result {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-sync", 32)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let system = SystemHeap::new(heap, c"kunit");
+        let dmabuf = system.allocate((16 + 2) * PAGE_SIZE, 0o2, 0)?;
+        assert_eq!(dmabuf.size(), (16 + 2) * PAGE_SIZE);
+        let attach = dmabuf.attach(importer.dev())?;
+        let mapping = attach.map(DataDirection::Bidirectional)?;
+        dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+        dmabuf.vmap_fill(0x11)?;
+        dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
+        assert!(mapping.device_all_equal(0x11));
+        mapping.device_fill(0x22);
+        dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+        assert!(dmabuf.vmap_all_equal(0x22)?);
+        dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
         Ok(())
     }
 }

@@ -2,20 +2,12 @@
 
 //! A heap buffer: blocks of 1 MiB, 64 KiB and 4 KiB exported as a dma-buf.
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
-use kernel::new_mutex;
 use kernel::prelude::*;
-use kernel::sync::{
-    Arc,
-    Mutex, //
-};
+use kernel::sync::Arc;
 
 use crate::heap::Heap;
 use crate::kapi::buffer_pages::BufferPages;
 use crate::kapi::dma_buf::{
-    Buffer,
-    Exported,
     Exporter,
     Mmap, //
 };
@@ -23,7 +15,6 @@ use crate::kapi::page_run::PhysRun;
 use crate::kapi::pages::PageList;
 use crate::kapi::sg_table::{
     CpuSync,
-    SGTable,
     Segments, //
 };
 
@@ -88,17 +79,11 @@ impl BufferPages for HeapPages {
     }
 }
 
-/// The state behind one heap dma-buf: its pages, and the tables importers
-/// have mapped. One allocation, shared by the dma-buf and those tables.
+/// The state behind one heap dma-buf: its pages. One allocation, shared by
+/// the dma-buf and the tables importers map (which kapi syncs in
+/// begin/end_cpu_access, as upstream syncs its mapped attachments).
 #[pin_data]
 pub(crate) struct HeapBuffer {
-    /// The tables importers have mapped and not yet unmapped, synced by
-    /// begin/end_cpu_access as upstream syncs its mapped attachments. Each
-    /// holds a reference on the buffer. `None` until the first map:
-    /// a buffer that is never mapped makes no call to the allocator for
-    /// its list, not even to drop an empty one.
-    #[pin]
-    mapped: Mutex<Option<KVec<SGTable<Exported<HeapBuffer>>>>>,
     #[pin]
     pages: HeapPages,
 }
@@ -108,7 +93,6 @@ impl HeapBuffer {
     /// system if `accounted`.
     pub(crate) fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
-            mapped <- new_mutex!(None),
             pages <- HeapPages::new(heap, accounted),
         })
     }
@@ -119,53 +103,16 @@ impl HeapBuffer {
     }
 }
 
-#[vtable]
 impl Exporter for HeapBuffer {
     type Pages = HeapPages;
     const MMAP: Mmap = Mmap::AtMmap;
+    /// One entry per block.
+    const SEGMENTS: Segments = Segments::PerRun;
+    /// As upstream, the map and unmap sync for the CPU (attributes 0):
+    /// under bouncing, what the device wrote reaches the pages at unmap.
+    const CPU_SYNC: CpuSync = CpuSync::OnMapAndUnmap;
 
     fn pages(&self) -> &HeapPages {
         &self.pages
     }
-
-    /// As upstream, the map and unmap sync for the CPU (attributes 0):
-    /// under bouncing, what the device wrote reaches the pages at unmap.
-    fn map(
-        this: Buffer<'_, Self>,
-        dev: &Device,
-        dir: DataDirection,
-    ) -> Result<SGTable<Exported<Self>>> {
-        let sgt = this.sg_table(dev, dir, Segments::PerRun, CpuSync::OnMapAndUnmap)?;
-        this.mapped
-            .lock()
-            .get_or_insert_with(KVec::new)
-            .push(sgt.clone(), GFP_KERNEL)?;
-        Ok(sgt)
-    }
-
-    fn unmap(this: Buffer<'_, Self>, sgt: SGTable<Exported<Self>>) {
-        if let Some(mapped) = &mut *this.mapped.lock() {
-            mapped.retain(|m| !m.same(&sgt));
-        }
-    }
-
-    fn begin_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
-        for sgt in this.mapped.lock().iter().flatten() {
-            sgt.sync_for_cpu(dir);
-        }
-        Ok(())
-    }
-
-    fn end_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
-        for sgt in this.mapped.lock().iter().flatten() {
-            sgt.sync_for_device(dir);
-        }
-        Ok(())
-    }
-
-    // No `release`: `mapped` holds only tables that importers have not
-    // unmapped, and there are none when the dma-buf is released (each
-    // importer unmaps before it detaches). A table an importer leaked past
-    // its detach holds the buffer itself, so dropping the list's copy would
-    // not free it either.
 }

@@ -101,17 +101,11 @@ impl Udmabuf {
         })
     }
 
-    /// Builds an sg table for `dev`, one entry per contiguous segment. As
-    /// upstream, the map and unmap do not sync: begin/end_cpu_access do.
-    fn sg_table(
-        this: &Buffer<'_, Self>,
-        dev: &Device,
-        dir: DataDirection,
-    ) -> Result<SGTable<Exported<Self>>> {
-        let sgt = this.sg_table(dev, dir, Segments::Merged, CpuSync::Explicit)?;
-        if this.counted {
-            stats::sg_table_built(sgt.segment_count());
-        }
+    /// Builds the buffer's own sg table, for the misc device, laid out and
+    /// synced as an importer's.
+    fn sg_table(this: &Buffer<'_, Self>, dir: DataDirection) -> Result<SGTable<Exported<Self>>> {
+        let sgt = this.sg_table(&this.dev, dir, Self::SEGMENTS, Self::CPU_SYNC)?;
+        Self::mapped(*this, &sgt);
         Ok(sgt)
     }
 }
@@ -125,10 +119,13 @@ impl PinnedDrop for Udmabuf {
     }
 }
 
-#[vtable]
 impl Exporter for Udmabuf {
     type Pages = FolioTable<PinnedFolio>;
     const MMAP: Mmap = Mmap::OnFault;
+    /// One entry per contiguous segment.
+    const SEGMENTS: Segments = Segments::Merged;
+    /// As upstream, the map and unmap do not sync: begin/end_cpu_access do.
+    const CPU_SYNC: CpuSync = CpuSync::Explicit;
     // Upstream's vmap_udmabuf() turns a failed vm_map_ram() into EINVAL.
     const VMAP_ERROR: Error = EINVAL;
 
@@ -136,25 +133,28 @@ impl Exporter for Udmabuf {
         &self.pages
     }
 
-    fn map(
-        this: Buffer<'_, Self>,
-        dev: &Device,
-        dir: DataDirection,
-    ) -> Result<SGTable<Exported<Self>>> {
-        Self::sg_table(&this, dev, dir)
+    fn mapped(this: Buffer<'_, Self>, sgt: &SGTable<Exported<Self>>) {
+        if this.counted {
+            stats::sg_table_built(sgt.segment_count());
+        }
     }
 
+    /// As upstream, the buffer's own table is made for the misc device on
+    /// the first call, in its direction, and synced on every call. Beyond
+    /// 7.3, kapi then syncs every importer's mapping too.
     fn begin_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
         let mut cpu_sgt = this.cpu_sgt.lock();
         let sgt = match cpu_sgt.take() {
             Some(sgt) => sgt,
-            None => Self::sg_table(&this, &this.dev, dir)?,
+            None => Self::sg_table(&this, dir)?,
         };
         sgt.sync_for_cpu(dir);
         *cpu_sgt = Some(sgt);
         Ok(())
     }
 
+    /// As upstream, EINVAL before the first begin_cpu_access. Beyond 7.3,
+    /// kapi has synced every importer's mapping for its device.
     fn end_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
         let cpu_sgt = this.cpu_sgt.lock();
         let sgt = cpu_sgt.as_ref().ok_or(EINVAL)?;
@@ -225,12 +225,9 @@ mod tests {
         }
         assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
-        let dmabuf = DmaBuf::export(
-            Udmabuf::new_uncounted(table, dev),
-            40 * PAGE_SIZE,
-            O_RDWR,
-            c"udmabuf",
-        )?;
+        let dmabuf = DmaBuf::export(Udmabuf::new_uncounted(table, dev), O_RDWR, c"udmabuf")?;
+        // kapi sizes the dma-buf from the pages.
+        assert_eq!(dmabuf.size(), 40 * PAGE_SIZE);
 
         // map_dma_buf gives every page once, in buffer order, in segments
         // no larger than the device's maximum (64 KiB without dma_parms).
@@ -264,12 +261,7 @@ mod tests {
             pages,
             &mut table,
         )?;
-        DmaBuf::export(
-            Udmabuf::new_uncounted(table, dev),
-            pages * PAGE_SIZE,
-            O_RDWR,
-            c"udmabuf",
-        )
+        DmaBuf::export(Udmabuf::new_uncounted(table, dev), O_RDWR, c"udmabuf")
     }
 
     /// A device writes a pattern, and the pattern is in the buffer's pages,
@@ -401,6 +393,111 @@ mod tests {
         assert!(map_past_the_bounce_buffer()?);
         // Every mapping made was undone.
         assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
+        Ok(())
+    }
+
+    /// Each map_dma_buf is a new mapping that kapi made for the attachment's
+    /// device: two importers with different masks get two tables, each
+    /// addressable by its own device, and each map is one more live DMA
+    /// mapping, undone at its unmap.
+    #[test]
+    fn each_map_is_a_new_mapping_for_its_attachment() -> Result {
+        use crate::kapi::test_counters::live_dma_mappings;
+
+        let wide = TestImporter::new(c"rudmabuf-kunit-map64", 64)?;
+        let narrow = TestImporter::new(c"rudmabuf-kunit-map32", 32)?;
+        let dmabuf = udmabuf(wide.dev(), 16)?;
+        let (wide_attach, narrow_attach) =
+            (dmabuf.attach(wide.dev())?, dmabuf.attach(narrow.dev())?);
+        let live = live_dma_mappings();
+        let first = wide_attach.map(DataDirection::ToDevice)?;
+        let second = narrow_attach.map(DataDirection::FromDevice)?;
+        let third = wide_attach.map(DataDirection::FromDevice)?;
+        assert_eq!(live_dma_mappings(), live + 3);
+        assert!(first.table() != second.table() && first.table() != third.table());
+        assert!(first.reachable_by(wide.dev()) && third.reachable_by(wide.dev()));
+        assert!(second.reachable_by(narrow.dev()));
+        drop((first, second, third));
+        assert_eq!(live_dma_mappings(), live);
+        Ok(())
+    }
+
+    /// kapi sizes the dma-buf from its pages: an importer reading
+    /// `dmabuf->size` bytes of a vmap reads the buffer's pages and no more.
+    #[test]
+    fn dma_buf_size_is_that_of_its_pages() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-size", 64)?;
+        for pages in [1, 3, 40] {
+            let dmabuf = udmabuf(importer.dev(), pages)?;
+            assert_eq!(dmabuf.size(), pages * PAGE_SIZE);
+            assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        }
+        Ok(())
+    }
+
+    /// As upstream's vmap_udmabuf(), a failed allocation is ENOMEM (and a
+    /// failed mapping EINVAL, above).
+    #[test]
+    fn failed_vmap_allocation_is_enomem_as_upstream() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
+        let dmabuf = udmabuf(importer.dev(), 16)?;
+        crate::kapi::vmap::fail_next_page_array();
+        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(ENOMEM));
+        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        Ok(())
+    }
+
+    /// An importer keeps its mapping (made with `DMA_ATTR_SKIP_CPU_SYNC`,
+    /// so it relies on the exporter's syncs) while the CPU writes the buffer
+    /// between begin and end_cpu_access, then the device writes it and the
+    /// CPU reads it between another begin and end. Returns whether the
+    /// device saw the CPU's writes and the CPU the device's. With
+    /// `own_table_only`, begin/end_cpu_access sync only the buffer's own
+    /// table, as 7.3's udmabuf does.
+    fn cpu_access_with_a_mapped_importer(
+        dev: &Device,
+        own_table_only: bool,
+    ) -> Result<(bool, bool)> {
+        use crate::kapi::test_counters::skip_importer_syncs;
+
+        let dmabuf = udmabuf(dev, 16)?;
+        let attach = dmabuf.attach(dev)?;
+        let mapping = attach.map(DataDirection::Bidirectional)?;
+        skip_importer_syncs(own_table_only);
+        let result = (|| {
+            dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+            // The CPU writes the pages, as through an mmap of the dma-buf.
+            dmabuf.vmap_fill(0x11)?;
+            dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
+            let device_sees = mapping.device_all_equal(0x11);
+            mapping.device_fill(0x22);
+            dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
+            let cpu_sees = dmabuf.vmap_all_equal(0x22)?;
+            dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
+            Ok((device_sees, cpu_sees))
+        })();
+        skip_importer_syncs(false);
+        result
+    }
+
+    /// Beyond 7.3: begin/end_cpu_access sync every importer's mapping, as
+    /// the system heap does, so CPU access reaches an importer whose
+    /// mapping bounces (the `swiotlb=force` boot) or is non-coherent. There
+    /// 7.3's semantics (the buffer's own table only) lose both ways, which
+    /// the case checks too.
+    #[test]
+    fn cpu_access_syncs_every_importer_mapping() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-sync", 32)?;
+        assert_eq!(
+            cpu_access_with_a_mapped_importer(importer.dev(), false)?,
+            (true, true)
+        );
+        if importer.bounces() {
+            assert_eq!(
+                cpu_access_with_a_mapped_importer(importer.dev(), true)?,
+                (false, false)
+            );
+        }
         Ok(())
     }
 }

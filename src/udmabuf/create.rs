@@ -106,7 +106,7 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
     // Named after the misc device, as upstream's buffers are "udmabuf" in
     // fdinfo and debugfs.
     let name = params::udmabuf_device_name();
-    DmaBuf::export(Udmabuf::new(table, dev), total << PAGE_SHIFT, O_RDWR, name)?
+    DmaBuf::export(Udmabuf::new(table, dev), O_RDWR, name)?
         .into_fd(flags & UDMABUF_FLAGS_CLOEXEC != 0)
 }
 

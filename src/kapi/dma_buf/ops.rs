@@ -16,6 +16,8 @@ use kernel::error::from_result;
 #[cfg(kapi_udmabuf)]
 use kernel::mm::virt::flags as vm_flags;
 use kernel::mm::virt::VmaNew;
+#[cfg(kapi_udmabuf)]
+use kernel::mm::virt::VmaRef;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{
@@ -46,6 +48,45 @@ const VM_FAULT_ERROR: u32 = 0x873;
 #[cfg(kapi_udmabuf)]
 const VM_FAULT_FALLBACK: u32 = 0x800;
 
+/// What the fault handlers read of a fault and of its VMA.
+#[cfg(kapi_udmabuf)]
+struct FaultInfo {
+    vma: *mut bindings::vm_area_struct,
+    /// The VMA's range and the buffer page mapped at its start.
+    start: usize,
+    end: usize,
+    pgoff: usize,
+    /// The VMA's private data: the dma-buf's (see `mmap`).
+    private: *mut c_void,
+    /// The buffer page and the address of the fault.
+    fault_pgoff: usize,
+    address: usize,
+}
+
+#[cfg(kapi_udmabuf)]
+impl FaultInfo {
+    /// # Safety
+    ///
+    /// `vmf` must be a fault being handled, in a VMA set up by `mmap`.
+    unsafe fn new(vmf: *mut bindings::vm_fault) -> Self {
+        // SAFETY: By the safety requirements `vmf` and its VMA are valid,
+        // and the VMA is locked against changes while the fault runs.
+        unsafe {
+            let fault = &(*vmf).__bindgen_anon_1;
+            let vma = VmaRef::from_raw(fault.vma);
+            Self {
+                vma: fault.vma,
+                start: vma.start(),
+                end: vma.end(),
+                pgoff: (*fault.vma).vm_pgoff,
+                private: (*fault.vma).vm_private_data,
+                fault_pgoff: fault.pgoff,
+                address: fault.address,
+            }
+        }
+    }
+}
+
 /// Returns the first page frame of the `nr` buffer pages that the VMA maps
 /// at `addr` if one huge entry maps them: `addr` is aligned to `nr` pages,
 /// the VMA covers them all, and they are the pages of one folio (or run)
@@ -54,7 +95,7 @@ const VM_FAULT_FALLBACK: u32 = 0x800;
 #[cfg(kapi_udmabuf)]
 fn huge_piece<P: BufferPages>(
     pages: &P,
-    info: &bindings::rdmabuf_vma_info,
+    info: &FaultInfo,
     addr: usize,
     nr: usize,
 ) -> Option<usize> {
@@ -78,16 +119,8 @@ impl<T: Exporter> OpsTable<T> {
         map_dma_buf: Some(Self::map_dma_buf),
         unmap_dma_buf: Some(Self::unmap_dma_buf),
         release: Some(Self::release),
-        begin_cpu_access: if T::HAS_BEGIN_CPU_ACCESS {
-            Some(Self::begin_cpu_access)
-        } else {
-            None
-        },
-        end_cpu_access: if T::HAS_END_CPU_ACCESS {
-            Some(Self::end_cpu_access)
-        } else {
-            None
-        },
+        begin_cpu_access: Some(Self::begin_cpu_access),
+        end_cpu_access: Some(Self::end_cpu_access),
         mmap: Some(Self::mmap),
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
@@ -140,7 +173,21 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: The importer's device lives at least as long as its
         // attachment.
         let dev = unsafe { Device::from_raw(dev) };
-        match T::map(Buffer(exported), dev, direction_from_raw(dir)) {
+        let this = Buffer(exported);
+        // The table is built and mapped here, for this attachment's device
+        // and direction, and listed for begin/end_cpu_access to sync: the
+        // exporter sees it but cannot hand over another.
+        let map = || -> Result<SGTable<Exported<T>>> {
+            let sgt = this.sg_table(dev, direction_from_raw(dir), T::SEGMENTS, T::CPU_SYNC)?;
+            this.0
+                .importers
+                .lock()
+                .get_or_insert_with(KVec::new)
+                .push(sgt.clone(), GFP_KERNEL)?;
+            T::mapped(this, &sgt);
+            Ok(sgt)
+        };
+        match map() {
             Ok(sgt) => sgt.into_raw(),
             Err(e) => e.to_ptr(),
         }
@@ -160,7 +207,11 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `sgt` is what `map_dma_buf` returned for this attachment,
         // and the table remembers its device and direction.
         let sgt = unsafe { SGTable::<Exported<T>>::from_raw(sgt) };
-        T::unmap(Buffer(exported), sgt);
+        if let Some(importers) = &mut *exported.importers.lock() {
+            importers.retain(|m| !m.same(&sgt));
+        }
+        // The importer's handle, now the last: unmaps, outside the lock.
+        drop(sgt);
     }
 
     /// # Safety
@@ -172,6 +223,11 @@ impl<T: Exporter> OpsTable<T> {
         // reference on the exporter back.
         let exported = unsafe { <Arc<Exported<T>>>::from_foreign((*dmabuf).priv_) };
         T::release(Buffer(exported.as_arc_borrow()));
+        // Every importer has detached, and with it unmapped. A table an
+        // importer leaked past its detach holds the buffer itself; the
+        // list's copy would keep it forever.
+        let importers = exported.importers.lock().take();
+        drop(importers);
         // The buffer goes with this reference unless an importer still holds
         // a table.
         drop(exported);
@@ -192,7 +248,15 @@ impl<T: Exporter> OpsTable<T> {
             // mapped by the slot's lock while this runs.
             unsafe { bindings::rdmabuf_invalidate_kernel_vmap_range(addr, len as c_int) }
         });
-        from_result(|| T::begin_cpu_access(Buffer(exported), direction_from_raw(dir)).map(|()| 0))
+        let dir = direction_from_raw(dir);
+        from_result(|| {
+            T::begin_cpu_access(Buffer(exported), dir)?;
+            // After the exporter's own tables: a sync for the CPU of a
+            // bounced mapping copies its bounce buffer over the pages, and
+            // what an importer's device wrote must be the copy that stays.
+            exported.for_each_importer(|sgt| sgt.sync_for_cpu(dir));
+            Ok(0)
+        })
     }
 
     /// # Safety
@@ -209,7 +273,11 @@ impl<T: Exporter> OpsTable<T> {
             // SAFETY: As in `begin_cpu_access`.
             unsafe { bindings::rdmabuf_flush_kernel_vmap_range(addr, len as c_int) }
         });
-        from_result(|| T::end_cpu_access(Buffer(exported), direction_from_raw(dir)).map(|()| 0))
+        let dir = direction_from_raw(dir);
+        // Each sync for the device copies the pages to that mapping's bounce
+        // buffer: the order does not matter.
+        exported.for_each_importer(|sgt| sgt.sync_for_device(dir));
+        from_result(|| T::end_cpu_access(Buffer(exported), dir).map(|()| 0))
     }
 
     /// # Safety
@@ -225,10 +293,13 @@ impl<T: Exporter> OpsTable<T> {
         from_result(|| {
             // SAFETY: By the type invariant of `Exported`, the slot drops
             // before the exporter's pages.
-            let addr = unsafe { exported.vmap.map(exported.exporter.pages()) }
-                .map_err(|_| T::VMAP_ERROR)?;
-            // SAFETY: `map` is the caller's map to fill.
-            unsafe { bindings::rdmabuf_iosys_map_set_vaddr(map, addr) };
+            let addr = unsafe { exported.vmap.map(exported.exporter.pages(), T::VMAP_ERROR) }?;
+            // SAFETY: `map` is the caller's map to fill: a system-memory
+            // address, as `iosys_map_set_vaddr()` sets it.
+            unsafe {
+                (*map).__bindgen_anon_1.vaddr = addr;
+                (*map).is_iomem = false;
+            }
             Ok(0)
         })
     }
@@ -282,8 +353,8 @@ impl<T: Exporter> OpsTable<T> {
     /// upstream's system heap does.
     #[cfg(kapi_heap)]
     fn remap_all(exported: &Exported<T>, vma: &VmaNew) -> Result {
-        // SAFETY: `vma` is a valid VMA.
-        let pgoff = unsafe { bindings::rdmabuf_vma_pgoff(vma.as_ptr()) };
+        // SAFETY: `vma` is a valid VMA, set up under the mmap lock.
+        let pgoff = unsafe { (*vma.as_ptr()).vm_pgoff };
         let (mut addr, end) = (vma.start(), vma.end());
         for run in exported.exporter.pages().runs_from(pgoff) {
             if addr >= end {
@@ -294,7 +365,13 @@ impl<T: Exporter> OpsTable<T> {
             // inside it and the pages belong to the buffer, which the VMA's
             // file reference keeps alive.
             kernel::error::to_result(unsafe {
-                bindings::rdmabuf_remap_pfn_range(vma.as_ptr(), addr, run.pfn(), size)
+                bindings::remap_pfn_range(
+                    vma.as_ptr(),
+                    addr,
+                    run.pfn(),
+                    size,
+                    (*vma.as_ptr()).vm_page_prot,
+                )
             })?;
             addr += size;
         }
@@ -309,12 +386,9 @@ impl<T: Exporter> OpsTable<T> {
     /// Called by the MM on a fault in a VMA set up by [`Self::mmap`].
     #[cfg(kapi_udmabuf)]
     unsafe extern "C" fn fault(vmf: *mut bindings::vm_fault) -> bindings::vm_fault_t {
-        let mut info = bindings::rdmabuf_vma_info::default();
-        let mut pgoff = 0;
-        let mut address = 0;
         // SAFETY: `vmf` is the fault being handled.
-        let vma =
-            unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        let info = unsafe { FaultInfo::new(vmf) };
+        let (vma, pgoff, address) = (info.vma, info.fault_pgoff, info.address);
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
@@ -411,11 +485,9 @@ impl<T: Exporter> OpsTable<T> {
         vmf: *mut bindings::vm_fault,
         order: u32,
     ) -> bindings::vm_fault_t {
-        let mut info = bindings::rdmabuf_vma_info::default();
-        let mut pgoff = 0;
-        let mut address = 0;
         // SAFETY: `vmf` is the fault being handled.
-        unsafe { bindings::rdmabuf_vmf_get_info(vmf, &mut info, &mut pgoff, &mut address) };
+        let info = unsafe { FaultInfo::new(vmf) };
+        let address = info.address;
         let Some(size) = 1usize
             .checked_shl(order)
             .and_then(|nr| nr.checked_mul(PAGE_SIZE))
