@@ -701,11 +701,14 @@ static long page_tables_kb(void)
 	return read_keyed("/proc/self/status", "VmPTE");
 }
 
+/*
+ * Reads the mapping and returns the page tables it cost since @before, the
+ * VmPTE taken before the mmap: whether the driver maps at mmap time or at
+ * the first fault.
+ */
 static long touch_page_tables(unsigned char *map, const unsigned char *ref, size_t size,
-			      int *mismatch)
+			      long before, int *mismatch)
 {
-	long before = page_tables_kb();
-
 	*mismatch = !same(map, ref, size);
 	return page_tables_kb() - before;
 }
@@ -725,7 +728,7 @@ TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 	int memfd = make_memfd(HUGETLB, size, F_SEAL_SHRINK);
 	unsigned char *ref, *map;
 	int ubuf, mismatch;
-	long kb;
+	long kb, before;
 
 	ASSERT_GE(memfd, 0);
 	ref = map_fd(memfd, size, 0);
@@ -735,36 +738,40 @@ TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 	ASSERT_GE(ubuf, 0);
 
 	/* Aligned: PMDs only. */
+	before = page_tables_kb();
 	map = map_at_pmd(ubuf, size, 0, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref, size, &mismatch);
+	kb = touch_page_tables(map, ref, size, before, &mismatch);
 	TH_LOG("aligned %ld huge pages of hugetlbfs: %ld kB of page tables", n, kb);
 	EXPECT_EQ(0, mismatch);
 	EXPECT_LT(kb, 4 * table_kb);
 	munmap(map, size);
 
 	/* The VMA starts mid-huge-page: page tables, the same data. */
+	before = page_tables_kb();
 	map = map_at_pmd(ubuf, size - HPAGE_SZ, 0, PAGE_SZ);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref, size - HPAGE_SZ, &mismatch);
+	kb = touch_page_tables(map, ref, size - HPAGE_SZ, before, &mismatch);
 	TH_LOG("skewed by a page: %ld kB of page tables", kb);
 	EXPECT_EQ(0, mismatch);
 	EXPECT_GE(kb, (n - 1) * table_kb);
 	munmap(map, size - HPAGE_SZ);
 
 	/* An aligned VMA at a buffer offset inside a huge page: no PMD. */
+	before = page_tables_kb();
 	map = map_at_pmd(ubuf, 4 * HPAGE_SZ, 3 * PAGE_SZ, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref + 3 * PAGE_SZ, 4 * HPAGE_SZ, &mismatch);
+	kb = touch_page_tables(map, ref + 3 * PAGE_SZ, 4 * HPAGE_SZ, before, &mismatch);
 	TH_LOG("offset 3 pages: %ld kB of page tables", kb);
 	EXPECT_EQ(0, mismatch);
 	EXPECT_GE(kb, 4 * table_kb);
 	munmap(map, 4 * HPAGE_SZ);
 
 	/* The second huge page of the buffer at an aligned address: PMDs. */
+	before = page_tables_kb();
 	map = map_at_pmd(ubuf, 2 * HPAGE_SZ, HPAGE_SZ, 0);
 	ASSERT_NE(MAP_FAILED, map);
-	kb = touch_page_tables(map, ref + HPAGE_SZ, 2 * HPAGE_SZ, &mismatch);
+	kb = touch_page_tables(map, ref + HPAGE_SZ, 2 * HPAGE_SZ, before, &mismatch);
 	EXPECT_EQ(0, mismatch);
 	EXPECT_LE(kb, table_kb);
 	/* Writes through the PMD reach the memfd. */

@@ -90,10 +90,8 @@ bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
 unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
 void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
 bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte);
-int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte);
 unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
 bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
-int rdmabuf_test_vmap_fill(struct dma_buf *dmabuf, int byte);
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 

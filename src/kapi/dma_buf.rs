@@ -307,22 +307,34 @@ impl Drop for DmaBuf {
 /// What KUnit tests do as importers.
 #[cfg(CONFIG_KUNIT = "y")]
 impl DmaBuf {
-    /// Maps the whole buffer into the kernel (`dma_buf_vmap`, our `vmap`)
-    /// and returns whether every byte is `byte`.
-    pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
-        // SAFETY: By the type invariant the dma-buf is live.
-        let ret = unsafe { bindings::rdmabuf_test_vmap_all_equal(self.0.as_ptr(), byte.into()) };
-        kernel::error::to_result(ret.min(0))?;
-        Ok(ret == 1)
+    /// Maps the whole buffer into the kernel (`dma_buf_vmap`, our `vmap`),
+    /// calls `f` on it, and unmaps.
+    fn with_vmap<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
+        let dmabuf = self.0.as_ptr();
+        let mut map = bindings::iosys_map::default();
+        // SAFETY: By the type invariant the dma-buf is live; `map` is ours.
+        kernel::error::to_result(unsafe { bindings::dma_buf_vmap_unlocked(dmabuf, &mut map) })?;
+        // SAFETY: Our `vmap` maps all `size` bytes of the buffer's pages in
+        // system memory, until the `vunmap` below; the test owns the buffer.
+        let bytes = unsafe {
+            core::slice::from_raw_parts_mut(map.__bindgen_anon_1.vaddr.cast::<u8>(), self.size())
+        };
+        let result = f(bytes);
+        // SAFETY: `map` was filled by the `vmap` above.
+        unsafe { bindings::dma_buf_vunmap_unlocked(dmabuf, &mut map) };
+        Ok(result)
     }
 
-    /// Maps the whole buffer into the kernel (`dma_buf_vmap`) and writes
-    /// `byte` to all of it, as the CPU side of a producer would.
+    /// Maps the whole buffer into the kernel and returns whether every byte
+    /// is `byte`.
+    pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
+        self.with_vmap(|bytes| bytes.iter().all(|&b| b == byte))
+    }
+
+    /// Maps the whole buffer into the kernel and writes `byte` to all of
+    /// it, as the CPU side of a producer would.
     pub(crate) fn vmap_fill(&self, byte: u8) -> Result {
-        // SAFETY: By the type invariant the dma-buf is live.
-        kernel::error::to_result(unsafe {
-            bindings::rdmabuf_test_vmap_fill(self.0.as_ptr(), byte.into())
-        })
+        self.with_vmap(|bytes| bytes.fill(byte))
     }
 
     /// Returns the size of the dma-buf, as importers read it.

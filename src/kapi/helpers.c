@@ -130,12 +130,13 @@ void rdmabuf_inode_unlock_shared(struct file *file)
 /* The constants src/kapi/dma_buf.rs hard-codes (the kernel crate lacks them). */
 static_assert(VM_FAULT_SIGBUS == 0x02 && VM_FAULT_ERROR == 0x873 && VM_FAULT_FALLBACK == 0x800);
 
-/* Static inlines: no-ops on x86, cache maintenance on VIVT caches. */
+/* Why C: invalidate_kernel_vmap_range() is a static inline (cache maintenance on VIVT caches). */
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size)
 {
 	invalidate_kernel_vmap_range(vaddr, size);
 }
 
+/* Why C: flush_kernel_vmap_range() is a static inline (as above). */
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size)
 {
 	flush_kernel_vmap_range(vaddr, size);
@@ -257,6 +258,8 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
  * Test-only: what KUnit importers and fixtures need (src/kapi behind
  * cfg(CONFIG_KUNIT = "y")).
  */
+
+/* Why C: EMPTY_VMA_FLAGS is a macro. */
 struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 {
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
@@ -268,11 +271,13 @@ bool rdmabuf_test_dma_coherent(struct device *dev)
 	return dev_is_dma_coherent(dev);
 }
 
+/* Why C: is_swiotlb_force_bounce() is a static inline. */
 bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
 {
 	return is_swiotlb_force_bounce(dev);
 }
 
+/* Why C: IO_TLB_SHIFT is a macro and the fields exist only with CONFIG_SWIOTLB. */
 /* The size of the device's default swiotlb pool (swiotlb=N), 0 without one. */
 unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
 {
@@ -285,6 +290,7 @@ unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
 #endif
 }
 
+/* Why C: for_each_sgtable_dma_sg(), sg_dma_address() and phys_to_virt() are macros and inlines. */
 /*
  * Writes `byte` to every DMA segment of `sgt` as a device would: through the
  * DMA address, which is the physical address of the memory the device
@@ -300,6 +306,7 @@ void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte)
 		memset(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg));
 }
 
+/* Why C: as above. */
 /*
  * Reads every DMA segment of `sgt` as a device would (see above) and
  * returns whether every byte is `byte`.
@@ -321,6 +328,7 @@ unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
 	return page_to_pfn(sg_page(sg));
 }
 
+/* Why C: dma_capable() and for_each_sgtable_dma_sg() are a static inline and a macro. */
 /* Returns whether every DMA segment of `sgt` is one `dev` can address. */
 bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
 {
@@ -333,32 +341,7 @@ bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
 	return true;
 }
 
-/* Maps the dma-buf into the kernel and writes `byte` to all of it. */
-int rdmabuf_test_vmap_fill(struct dma_buf *dmabuf, int byte)
-{
-	struct iosys_map map;
-	int ret = dma_buf_vmap_unlocked(dmabuf, &map);
-
-	if (ret)
-		return ret;
-	memset(map.vaddr, byte, dmabuf->size);
-	dma_buf_vunmap_unlocked(dmabuf, &map);
-	return 0;
-}
-
-/* Maps the dma-buf into the kernel and checks that every byte is `byte`. */
-int rdmabuf_test_vmap_all_equal(struct dma_buf *dmabuf, int byte)
-{
-	struct iosys_map map;
-	int ret = dma_buf_vmap_unlocked(dmabuf, &map);
-
-	if (ret)
-		return ret;
-	ret = !memchr_inv(map.vaddr, byte, dmabuf->size);
-	dma_buf_vunmap_unlocked(dmabuf, &map);
-	return ret;
-}
-
+/* Why C: kmap_local_page() and kunmap_local() are static inlines and a macro. */
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
 {
 	unsigned long i;
@@ -371,6 +354,7 @@ void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
 	}
 }
 
+/* Why C: as above. */
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
 {
 	unsigned long i;

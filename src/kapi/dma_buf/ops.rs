@@ -34,6 +34,7 @@ use super::{
 };
 use crate::kapi::bindings;
 use crate::kapi::buffer_pages::BufferPages;
+use crate::kapi::page_run::PhysRun;
 use crate::kapi::sg_table::{
     direction_from_raw,
     SGTable, //
@@ -48,14 +49,19 @@ const VM_FAULT_ERROR: u32 = 0x873;
 #[cfg(kapi_udmabuf)]
 const VM_FAULT_FALLBACK: u32 = 0x800;
 
+/// A VMA's range and the buffer page mapped at its start.
+#[cfg(kapi_udmabuf)]
+struct VmaSpan {
+    start: usize,
+    end: usize,
+    pgoff: usize,
+}
+
 /// What the fault handlers read of a fault and of its VMA.
 #[cfg(kapi_udmabuf)]
 struct FaultInfo {
     vma: *mut bindings::vm_area_struct,
-    /// The VMA's range and the buffer page mapped at its start.
-    start: usize,
-    end: usize,
-    pgoff: usize,
+    span: VmaSpan,
     /// The VMA's private data: the dma-buf's (see `mmap`).
     private: *mut c_void,
     /// The buffer page and the address of the fault.
@@ -76,9 +82,11 @@ impl FaultInfo {
             let vma = VmaRef::from_raw(fault.vma);
             Self {
                 vma: fault.vma,
-                start: vma.start(),
-                end: vma.end(),
-                pgoff: (*fault.vma).vm_pgoff,
+                span: VmaSpan {
+                    start: vma.start(),
+                    end: vma.end(),
+                    pgoff: (*fault.vma).vm_pgoff,
+                },
                 private: (*fault.vma).vm_private_data,
                 fault_pgoff: fault.pgoff,
                 address: fault.address,
@@ -93,12 +101,7 @@ impl FaultInfo {
 /// from a page aligned alike. These pieces, and only these, are what
 /// `huge_fault` maps.
 #[cfg(kapi_udmabuf)]
-fn huge_piece<P: BufferPages>(
-    pages: &P,
-    info: &FaultInfo,
-    addr: usize,
-    nr: usize,
-) -> Option<usize> {
+fn huge_piece<P: BufferPages>(pages: &P, info: &VmaSpan, addr: usize, nr: usize) -> Option<usize> {
     let size = nr.checked_mul(PAGE_SIZE)?;
     if addr % size != 0 || addr < info.start || addr.checked_add(size)? > info.end {
         return None;
@@ -109,6 +112,39 @@ fn huge_piece<P: BufferPages>(
     // `checked_rem`, not `%`: no division-by-zero panic call, which objtool
     // reports as a function that falls through (`nr` is never zero).
     (run.npages() >= nr && run.pfn().checked_rem(nr)? == 0).then_some(run.pfn())
+}
+
+/// Returns the pages of a PMD that a huge PFN map can take, or 0 when the
+/// kernel has no huge PFN maps.
+#[cfg(kapi_udmabuf)]
+fn pmd_pages() -> usize {
+    // SAFETY: A plain query.
+    match unsafe { bindings::rdmabuf_pfnmap_pmd_order() } {
+        0 => 0,
+        order => 1 << order,
+    }
+}
+
+/// Maps `run` at `addr` in `vma`, which is being set up, with
+/// `remap_pfn_range`.
+fn remap(vma: &VmaNew, addr: usize, run: PhysRun<'_>) -> Result {
+    let size = run.npages() * PAGE_SIZE;
+    if addr < vma.start() || addr.checked_add(size).is_none_or(|end| end > vma.end()) {
+        return Err(EINVAL);
+    }
+    // SAFETY: `vma` is being set up under the mmap lock and not yet
+    // visible to faults, so no entry is present in it; the range is inside
+    // it, and the pages are a buffer's (a `PhysRun`), which the VMA's file
+    // reference keeps alive.
+    kernel::error::to_result(unsafe {
+        bindings::remap_pfn_range(
+            vma.as_ptr(),
+            addr,
+            run.pfn(),
+            size,
+            (*vma.as_ptr()).vm_page_prot,
+        )
+    })
 }
 
 /// The `dma_buf_ops` and `vm_operations_struct` of exporter type `T`.
@@ -344,6 +380,8 @@ impl<T: Exporter> OpsTable<T> {
                 // holds a reference to the dma-buf file, so the exporter
                 // outlives it and may be the VMA's private data.
                 unsafe { bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_) };
+                // SAFETY: The dma-buf is live during its ops.
+                Self::premap(unsafe { Self::of(dmabuf) }, new);
                 0
             }
         }
@@ -360,26 +398,83 @@ impl<T: Exporter> OpsTable<T> {
             if addr >= end {
                 break;
             }
-            let size = (run.npages() * PAGE_SIZE).min(end - addr);
-            // SAFETY: `vma` is being set up under the mmap lock; the range is
-            // inside it and the pages belong to the buffer, which the VMA's
-            // file reference keeps alive.
-            kernel::error::to_result(unsafe {
-                bindings::remap_pfn_range(
-                    vma.as_ptr(),
-                    addr,
-                    run.pfn(),
-                    size,
-                    (*vma.as_ptr()).vm_page_prot,
-                )
-            })?;
-            addr += size;
+            let npages = run.npages().min((end - addr) / PAGE_SIZE);
+            remap(vma, addr, run.slice(0, npages).ok_or(EINVAL)?)?;
+            addr += npages * PAGE_SIZE;
         }
         Ok(())
     }
 
+    /// Maps every page of the VMA now, with `remap_pfn_range` over
+    /// physically contiguous ranges, except the pieces that `huge_fault`
+    /// maps whole. This is where a first touch of a udmabuf mapping
+    /// beats upstream's, which maps page by page from its first fault;
+    /// what a failure leaves unmapped is left to faults, as upstream
+    /// leaves it.
+    #[cfg(kapi_udmabuf)]
+    fn premap(exported: ArcBorrow<'_, Exported<T>>, vma: &VmaNew) {
+        let pages = exported.exporter.pages();
+        let span = VmaSpan {
+            start: vma.start(),
+            end: vma.end(),
+            // SAFETY: `vma` is a valid VMA, set up under the mmap lock.
+            pgoff: unsafe { (*vma.as_ptr()).vm_pgoff },
+        };
+        let pmd_pages = pmd_pages();
+        let pmd_size = pmd_pages * PAGE_SIZE;
+        // Maps `range` at `addr` but for the huge pieces in it.
+        let map_range = |addr: usize, range: PhysRun<'_>| -> Result {
+            let end = addr + range.npages() * PAGE_SIZE;
+            let mut from = addr;
+            if pmd_pages != 0 {
+                let mut piece = addr.next_multiple_of(pmd_size);
+                while piece < end && end - piece >= pmd_size {
+                    if huge_piece(pages, &span, piece, pmd_pages).is_some() {
+                        if let Some(part) =
+                            range.slice((from - addr) / PAGE_SIZE, (piece - from) / PAGE_SIZE)
+                        {
+                            remap(vma, from, part)?;
+                        }
+                        from = piece + pmd_size;
+                    }
+                    piece += pmd_size;
+                }
+            }
+            match range.slice((from - addr) / PAGE_SIZE, (end - from) / PAGE_SIZE) {
+                Some(part) => remap(vma, from, part),
+                None => Ok(()),
+            }
+        };
+        let mut addr = span.start;
+        let mut pending: Option<(usize, PhysRun<'_>)> = None;
+        for run in pages.runs_from(span.pgoff) {
+            if addr >= span.end {
+                break;
+            }
+            let Some(run) = run.slice(0, run.npages().min((span.end - addr) / PAGE_SIZE)) else {
+                break;
+            };
+            pending = match pending {
+                Some((at, p)) => match p.try_merge(&run) {
+                    Some(merged) => Some((at, merged)),
+                    None => {
+                        if map_range(at, p).is_err() {
+                            return;
+                        }
+                        Some((addr, run))
+                    }
+                },
+                None => Some((addr, run)),
+            };
+            addr += run.npages() * PAGE_SIZE;
+        }
+        if let Some((at, p)) = pending {
+            let _ = map_range(at, p);
+        }
+    }
+
     /// Inserts the faulting page, then, as upstream udmabuf does, the rest
-    /// of the VMA, so that a first touch costs one fault.
+    /// of the VMA, so that a touch costs one fault.
     ///
     /// # Safety
     ///
@@ -408,28 +503,23 @@ impl<T: Exporter> OpsTable<T> {
             return ret;
         }
 
-        // As upstream, the rest of the VMA is mapped now, page by page with
-        // `vmf_insert_pfn` (7.3 exports no batch insertion into a PFN map
-        // from a fault: `remap_pfn_range` is for mmap time and BUGs on an
-        // entry a racing fault made). A piece that `huge_fault` maps whole
-        // is left to it. Only if this fault is in such a piece (it came here
-        // because the piece could not be mapped huge) is that piece mapped
-        // page by page here.
-        // SAFETY: A plain query.
-        let pmd_order = unsafe { bindings::rdmabuf_pfnmap_pmd_order() };
+        // `mmap` mapped all but the huge pieces, so this fault is in a piece
+        // that `huge_fault` could not map huge, or in what `mmap` failed to
+        // map. As upstream, the rest of the VMA is mapped now, page by page
+        // with `vmf_insert_pfn` (7.3 exports no batch insertion into a PFN
+        // map from a fault: `remap_pfn_range` BUGs on an entry a racing fault
+        // made); entries already there are left as they are. A piece that
+        // `huge_fault` maps whole is left to it, but for the one this fault
+        // is in, which is mapped page by page.
         // `pmd_pages` is 0 without huge PFN maps: nothing is left.
-        let pmd_pages = if pmd_order == 0 {
-            0
-        } else {
-            1usize << pmd_order
-        };
+        let pmd_pages = pmd_pages();
         let pmd_size = pmd_pages * PAGE_SIZE;
-        let mut addr = info.start;
-        for stretch in pages.folio_stretches_from(info.pgoff) {
-            if addr >= info.end {
+        let mut addr = info.span.start;
+        for stretch in pages.folio_stretches_from(info.span.pgoff) {
+            if addr >= info.span.end {
                 break;
             }
-            let end = addr + stretch.npages().min((info.end - addr) / PAGE_SIZE) * PAGE_SIZE;
+            let end = addr + stretch.npages().min((info.span.end - addr) / PAGE_SIZE) * PAGE_SIZE;
             // Maps the stretch's pages at `from..to`, whose page frames are
             // the stretch's (`from..to` is inside the VMA and outside every
             // piece that `huge_fault` maps). Returns whether all of them
@@ -449,7 +539,7 @@ impl<T: Exporter> OpsTable<T> {
                 addr.next_multiple_of(pmd_size)
             };
             while piece < end && end - piece >= pmd_size {
-                if let Some(pfn) = huge_piece(pages, &info, piece, pmd_pages) {
+                if let Some(pfn) = huge_piece(pages, &info.span, piece, pmd_pages) {
                     if !map(from, piece) {
                         return ret;
                     }
@@ -498,7 +588,12 @@ impl<T: Exporter> OpsTable<T> {
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
-        let Some(pfn) = huge_piece(exported.exporter.pages(), &info, addr, size / PAGE_SIZE) else {
+        let Some(pfn) = huge_piece(
+            exported.exporter.pages(),
+            &info.span,
+            addr,
+            size / PAGE_SIZE,
+        ) else {
             return VM_FAULT_FALLBACK;
         };
         // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers
