@@ -15,6 +15,13 @@ use super::page_run::PhysRun;
 /// that buffer which drops before them (see
 /// [`Exported`](super::dma_buf::Exported)). The runs are [`PhysRun`]s, which
 /// only kapi builds, from pages that their owner keeps allocated.
+///
+/// The trait is safe to implement, so kapi trusts no two walks to agree:
+/// an sg table is filled only up to the count of its first walk (and fails
+/// with EINVAL if the second differs), and every page table entry, at mmap
+/// or at a fault, maps a page of the run or stretch it was taken from. A
+/// walk that changes can give a wrong layout, never a write past a table
+/// or a mapping of memory the buffer does not own.
 pub(crate) trait BufferPages: Send + Sync + 'static {
     /// Returns the pages from buffer page `pgoff` on; the first run starts
     /// at `pgoff`. Nothing if `pgoff` is past the end.
