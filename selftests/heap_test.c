@@ -325,6 +325,91 @@ TEST_F_TIMEOUT(heap, idle_pools_decay_to_the_low_watermark, 120)
 }
 
 /*
+ * The zeroing threads freeze promptly with a backlog queued: a suspend to
+ * the freezer (pm_test=freezer: freeze every freezable task, then thaw) is
+ * started while they zero 512 MiB of released buffers. The write succeeds,
+ * a zeroing thread froze between two blocks with pages still queued
+ * (zeroing_freezes and freeze_backlog_pages: without a freeze point inside
+ * the zeroing loop, the threads freeze only once the queue is empty), and
+ * the kernel threads froze within a third of pm_freeze_timeout.
+ */
+#define POWER "/sys/power/"
+#define PM_TEST_DELAY "/sys/module/suspend/parameters/pm_test_delay"
+#define FROZEN_MSG "Freezing remaining freezable tasks completed (elapsed "
+
+/* The elapsed ms of the last freeze of kernel threads logged after `fd`'s
+ * position (a /dev/kmsg reader), -2 if one failed, or -1 if none is seen. */
+static long kmsg_freeze_ms(int fd)
+{
+	char rec[1024];
+	long ms = -1;
+	ssize_t n;
+
+	while ((n = read(fd, rec, sizeof(rec) - 1)) > 0 || (n < 0 && errno == EPIPE)) {
+		unsigned int sec, msec;
+		char *at;
+
+		if (n < 0)
+			continue;
+		rec[n] = 0;
+		if (strstr(rec, "refusing to freeze"))
+			ms = -2;
+		at = strstr(rec, FROZEN_MSG);
+		if (at && sscanf(at + strlen(FROZEN_MSG), "%u.%u", &sec, &msec) == 2 && ms != -2)
+			ms = sec * 1000L + msec;
+	}
+	return ms;
+}
+
+TEST_F_TIMEOUT(heap, zeroing_threads_freeze_with_a_backlog, 60)
+{
+	const size_t chunk = 32 * MB, total = 16 * chunk;
+	long timeout_ms = read_long(POWER "pm_freeze_timeout");
+	long delay = read_long(PM_TEST_DELAY), freezes, queued = 0, frozen_ms;
+	int fds[16], kmsg, ret, err;
+	char buf[32];
+
+	if (access(POWER "pm_test", W_OK) || delay < 0 || timeout_ms <= 0)
+		SKIP(return, "no pm_test=freezer in this kernel (CONFIG_PM_DEBUG, CONFIG_SUSPEND)");
+	ASSERT_EQ(0, wait_queue_empty());
+	freezes = read_stat(STATS, "zeroing_freezes");
+	ASSERT_GE(freezes, 0);
+	for (size_t i = 0; i < total / chunk; i++) {
+		fds[i] = heap_alloc(self->heapfd, chunk, O_RDWR);
+		ASSERT_GE(fds[i], 0);
+	}
+	for (size_t i = 0; i < total / chunk; i++)
+		close(fds[i]);
+	/* Freeze once the threads zero: not while the worker is parked (it
+	 * would freeze in its wait, with nothing to show for the loop). */
+	for (int i = 0; i < 2000 && !read_stat(STATS, "zeroing_blocks"); i++)
+		usleep(1000);
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_GE(kmsg, 0);
+	lseek(kmsg, 0, SEEK_END);
+	ASSERT_EQ(0, write_str(PM_TEST_DELAY, "0"));
+	ASSERT_EQ(0, write_str(POWER "pm_test", "freezer"));
+	queued = read_stat(STATS, "queued_pages");
+	ret = write_str(POWER "state", "freeze");
+	err = errno;
+	write_str(POWER "pm_test", "none");
+	snprintf(buf, sizeof(buf), "%ld", delay);
+	write_str(PM_TEST_DELAY, buf);
+	frozen_ms = kmsg_freeze_ms(kmsg);
+	close(kmsg);
+	TH_LOG("freeze with %ld of %zu pages queued: %s; kernel threads frozen in %ld ms (timeout %ld ms); zeroing_freezes %ld -> %ld, backlog at the last %ld pages",
+	       queued, total / PAGE_SZ, ret ? strerror(err) : "done", frozen_ms, timeout_ms,
+	       freezes, read_stat(STATS, "zeroing_freezes"), read_stat(STATS, "freeze_backlog_pages"));
+	EXPECT_EQ(0, ret);
+	EXPECT_GT(queued, 0);
+	EXPECT_GT(read_stat(STATS, "zeroing_freezes"), freezes);
+	EXPECT_GT(read_stat(STATS, "freeze_backlog_pages"), 0);
+	EXPECT_GE(frozen_ms, 0);
+	EXPECT_LT(frozen_ms, timeout_ms / 3);
+	EXPECT_EQ(0, wait_queue_empty());
+}
+
+/*
  * Reserves huge pages until about `free_mb` MiB of memory is left free, so
  * that running out of memory is cheap whatever the guest's size and the
  * host's speed. Returns the previous huge page count, or -1.

@@ -18,8 +18,6 @@ struct file;
 struct folio;
 struct iosys_map;
 struct list_head;
-struct shrink_control;
-struct shrinker;
 struct task_struct;
 struct page;
 struct scatterlist;
@@ -58,6 +56,7 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_set_freezable(void);
+bool rdmabuf_try_to_freeze(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
 gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
@@ -71,16 +70,7 @@ void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
 void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
-bool rdmabuf_dma_heap_mem_accounting(void);
-struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name);
 int rdmabuf_sched_set_idle(struct task_struct *task);
-struct shrinker *rdmabuf_shrinker_alloc(const char *name);
-void rdmabuf_shrinker_setup(struct shrinker *shrinker,
-			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
-			    unsigned long (*scan)(struct shrinker *, struct shrink_control *),
-			    void *private);
-void *rdmabuf_shrinker_private(struct shrinker *shrinker);
-unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc);
 
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;

@@ -23,8 +23,10 @@ pub(crate) trait HeapAllocator: Send + Sync + 'static {
 /// Returns the dma-heap core's `mem_accounting` parameter: whether heap
 /// allocations are charged to the caller's memory cgroup.
 pub(crate) fn mem_accounting() -> bool {
-    // SAFETY: Reads a boolean module parameter.
-    unsafe { bindings::rdmabuf_dma_heap_mem_accounting() }
+    // SAFETY: `mem_accounting` is an exported `bool` (a read-only module
+    // parameter, in the namespace this module imports), read once as C's
+    // `READ_ONCE` does.
+    unsafe { core::ptr::read_volatile(&raw const bindings::mem_accounting) }
 }
 
 /// Adds heap `name` served by `allocator`.

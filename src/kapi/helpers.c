@@ -14,13 +14,11 @@
 #include <linux/huge_mm.h>
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
-#include <linux/kthread.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
 #include <uapi/linux/sched/types.h>
 #include <linux/shmem_fs.h>
-#include <linux/shrinker.h>
 #include <linux/string.h>
 #include <linux/swiotlb.h>
 
@@ -212,10 +210,20 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
-/* Why C: set_freezable() is a static inline. */
+/*
+ * Why C: set_freezable() is an exported function with CONFIG_FREEZER but a
+ * static inline without it (the test kernels have it through PM_SLEEP;
+ * other kernels may not).
+ */
 void rdmabuf_set_freezable(void)
 {
 	set_freezable();
+}
+
+/* Why C: try_to_freeze() is a static inline (freezing() and a static key). */
+bool rdmabuf_try_to_freeze(void)
+{
+	return try_to_freeze();
 }
 
 /* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
@@ -445,40 +453,4 @@ int rdmabuf_sched_set_idle(struct task_struct *task)
 	struct sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_IDLE };
 
 	return sched_setattr_nocheck(task, &attr);
-}
-
-/* Why C: kthread_create() is a macro. */
-struct task_struct *rdmabuf_kthread_create(int (*fn)(void *), void *data, const char *name)
-{
-	return kthread_create(fn, data, "%s", name);
-}
-
-/* Why C: shrinker_alloc() is variadic. */
-struct shrinker *rdmabuf_shrinker_alloc(const char *name)
-{
-	return shrinker_alloc(0, "%s", name);
-}
-
-/* Why C: struct shrinker has no Rust abstraction in 7.3. */
-void rdmabuf_shrinker_setup(struct shrinker *shrinker,
-			    unsigned long (*count)(struct shrinker *, struct shrink_control *),
-			    unsigned long (*scan)(struct shrinker *, struct shrink_control *),
-			    void *private)
-{
-	shrinker->count_objects = count;
-	shrinker->scan_objects = scan;
-	shrinker->seeks = DEFAULT_SEEKS;
-	shrinker->private_data = private;
-}
-
-/* Why C: struct shrinker has no Rust abstraction in 7.3. */
-void *rdmabuf_shrinker_private(struct shrinker *shrinker)
-{
-	return shrinker->private_data;
-}
-
-/* Why C: struct shrink_control has no Rust abstraction in 7.3. */
-unsigned long rdmabuf_shrink_control_nr_to_scan(struct shrink_control *sc)
-{
-	return sc->nr_to_scan;
 }

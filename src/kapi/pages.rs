@@ -279,13 +279,25 @@ impl ReclaimableList {
     }
 
     /// Moves every block of `other` to the tail of this list and counts
-    /// them: O(1) for the list, one counter update per block.
+    /// them: O(1) for the list, one counter update per block. Under a lock
+    /// that others wait for, count into a list of one's own first and
+    /// [`Self::splice`] that under the lock.
     pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
+        #[cfg(CONFIG_KUNIT = "y")]
+        super::test_counters::reclaimable_counted(other.len());
         // SAFETY: The head is initialised and every entry is a block that
         // `other` owns.
         unsafe { bindings::rdmabuf_pages_count_reclaimable(other.head.get(), 1) };
         // INVARIANT: Counted above.
         self.project().list.append(other);
+    }
+
+    /// Moves every block of `other`, counted already, to the tail of this
+    /// list: O(1), no counter update.
+    pub(crate) fn splice(self: Pin<&mut Self>, other: Pin<&mut ReclaimableList>) {
+        // INVARIANT: `other`'s blocks were counted when they joined it, and
+        // leave it uncounted-for only by joining this list.
+        self.project().list.append(other.project().list);
     }
 }
 

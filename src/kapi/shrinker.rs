@@ -7,7 +7,10 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use kernel::ffi::c_ulong;
+use kernel::ffi::{
+    c_int,
+    c_ulong, //
+};
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -45,21 +48,24 @@ unsafe impl<T: ShrinkerOps> Sync for Shrinker<T> {}
 impl<T: ShrinkerOps> Shrinker<T> {
     /// Registers a shrinker named `name` that calls `data`'s operations.
     pub(crate) fn register(name: &CStr, data: Arc<T>) -> Result<Self> {
-        // SAFETY: `name` is a valid string, copied by `shrinker_alloc`.
-        let shrinker =
-            NonNull::new(unsafe { bindings::rdmabuf_shrinker_alloc(name.as_char_ptr()) })
-                .ok_or(ENOMEM)?;
+        // SAFETY: `name` is a valid string, printed through "%s" into the
+        // shrinker's own copy.
+        let shrinker = NonNull::new(unsafe {
+            bindings::shrinker_alloc(0, c"%s".as_char_ptr(), name.as_char_ptr())
+        })
+        .ok_or(ENOMEM)?;
         let data = Arc::into_raw(data);
-        // SAFETY: `shrinker` is allocated and not yet registered; the private
-        // data is a leaked `Arc<T>` that the callbacks borrow.
+        // SAFETY: `shrinker` is allocated and not yet registered, so nothing
+        // else reads its fields; the private data is a leaked `Arc<T>` that
+        // the callbacks borrow.
         unsafe {
-            bindings::rdmabuf_shrinker_setup(
-                shrinker.as_ptr(),
-                Some(Self::count_objects),
-                Some(Self::scan_objects),
-                data.cast_mut().cast(),
-            );
-            bindings::shrinker_register(shrinker.as_ptr());
+            let raw = shrinker.as_ptr();
+            (*raw).count_objects = Some(Self::count_objects);
+            (*raw).scan_objects = Some(Self::scan_objects);
+            // CAST: `DEFAULT_SEEKS` is 2.
+            (*raw).seeks = bindings::DEFAULT_SEEKS as c_int;
+            (*raw).private_data = data.cast_mut().cast();
+            bindings::shrinker_register(raw);
         }
         // INVARIANT: Allocated, set up and registered above.
         Ok(Self {
@@ -74,7 +80,7 @@ impl<T: ShrinkerOps> Shrinker<T> {
     unsafe fn ops<'a>(shrinker: *mut bindings::shrinker) -> &'a T {
         // SAFETY: The private data is an `Arc<T>` that lives until the
         // shrinker is freed, after which no callback runs.
-        unsafe { &*bindings::rdmabuf_shrinker_private(shrinker).cast::<T>() }
+        unsafe { &*(*shrinker).private_data.cast::<T>() }
     }
 
     /// # Safety
@@ -99,12 +105,7 @@ impl<T: ShrinkerOps> Shrinker<T> {
         sc: *mut bindings::shrink_control,
     ) -> c_ulong {
         // SAFETY: By the safety requirements; `sc` is the current request.
-        let (ops, nr) = unsafe {
-            (
-                Self::ops(shrinker),
-                bindings::rdmabuf_shrink_control_nr_to_scan(sc),
-            )
-        };
+        let (ops, nr) = unsafe { (Self::ops(shrinker), (*sc).nr_to_scan) };
         ops.scan(nr) as c_ulong
     }
 }
@@ -115,7 +116,7 @@ impl<T: ShrinkerOps> Drop for Shrinker<T> {
         // leaked `Arc<T>`; `shrinker_free` unregisters it and waits until no
         // callback runs, after which the `Arc` can go.
         unsafe {
-            let data = bindings::rdmabuf_shrinker_private(self.shrinker.as_ptr());
+            let data = (*self.shrinker.as_ptr()).private_data;
             bindings::shrinker_free(self.shrinker.as_ptr());
             drop(Arc::from_raw(data.cast::<T>()));
         }

@@ -22,6 +22,17 @@ pub(crate) fn fatal_signal_pending() -> bool {
     unsafe { bindings::rdmabuf_fatal_signal_pending() }
 }
 
+/// Freezes the current task if the system is suspending (the freezer asks
+/// every freezable task to), until it resumes. Returns whether it froze.
+///
+/// Sleeps: call it holding no lock. Only a [`KThread`] (made freezable) or a
+/// user task freezes here; any other kernel thread returns `false`.
+pub(crate) fn try_to_freeze() -> bool {
+    // SAFETY: A plain call; it sleeps, which a safe caller may (Rust locks
+    // held across it would be caught by `might_sleep`).
+    unsafe { bindings::rdmabuf_try_to_freeze() }
+}
+
 /// How a [`KThread`] is scheduled.
 #[derive(Clone, Copy)]
 pub(crate) enum Policy {
@@ -36,11 +47,17 @@ pub(crate) enum Policy {
 struct Start<T> {
     data: Arc<T>,
     run: fn(&T),
+    stop: fn(&T),
 }
 
-/// A kernel thread calling `run(&data)` once, stopped (and waited for) on
-/// drop. `run` must return once its data says so: the owner of the data
-/// tells it to stop before dropping the thread handle.
+/// A kernel thread calling `run(&data)` once, asked to return with
+/// `stop(&data)` and waited for when the handle drops.
+///
+/// Dropping the handle is the only way to end the thread, and it waits until
+/// the thread has left `run` and the module's code: safe code cannot drop
+/// its owner (a module's state, say) and leave the thread running. `run`
+/// must return soon after `stop` (a `run` that does not makes the drop
+/// wait, never unsound); the data outlives the thread.
 ///
 /// # Invariants
 ///
@@ -52,26 +69,36 @@ pub(crate) struct KThread<T: Send + Sync + 'static> {
     start: KBox<Start<T>>,
 }
 
-// SAFETY: The handle only stops the thread, which any thread may do.
+// SAFETY: The handle only stops the thread, which any thread may do; `stop`
+// takes `&T`, and `T: Sync`.
 unsafe impl<T: Send + Sync + 'static> Send for KThread<T> {}
 // SAFETY: `&KThread` gives no access to anything.
 unsafe impl<T: Send + Sync + 'static> Sync for KThread<T> {}
 
 impl<T: Send + Sync + 'static> KThread<T> {
     /// Creates and starts a thread called `name`, scheduled by `policy` and
-    /// made freezable, that calls `run(&data)`.
+    /// made freezable, that calls `run(&data)`; dropping the handle calls
+    /// `stop(&data)` and waits for `run` to return.
     pub(crate) fn run(
         name: &'static CStr,
         policy: Policy,
         data: Arc<T>,
         run: fn(&T),
+        stop: fn(&T),
     ) -> Result<Self> {
-        let start = KBox::new(Start { data, run }, GFP_KERNEL)?;
+        let start = KBox::new(Start { data, run, stop }, GFP_KERNEL)?;
         let arg = core::ptr::from_ref::<Start<T>>(&start).cast_mut().cast();
         // SAFETY: `thread_fn::<T>` takes `arg`, a `Start<T>` that stays at a
-        // fixed address until the thread is stopped.
+        // fixed address until the thread is stopped; `name` is printed
+        // through "%s", and both strings are copied before this returns.
         let task = unsafe {
-            bindings::rdmabuf_kthread_create(Some(Self::thread_fn), arg, name.as_char_ptr())
+            bindings::kthread_create_on_node(
+                Some(Self::thread_fn),
+                arg,
+                bindings::NUMA_NO_NODE,
+                c"%s".as_char_ptr(),
+                name.as_char_ptr(),
+            )
         };
         let task = NonNull::new(kernel::error::from_err_ptr(task)?).ok_or(ENOMEM)?;
         // SAFETY: `task` is the new, not yet running thread.
@@ -107,10 +134,75 @@ impl<T: Send + Sync + 'static> KThread<T> {
 
 impl<T: Send + Sync + 'static> Drop for KThread<T> {
     fn drop(&mut self) {
+        (self.start.stop)(&self.start.data);
         // SAFETY: By the type invariant we hold a reference on the thread;
         // `kthread_stop_put` wakes it, waits for it to exit (or never start)
         // and drops the reference. Only then is `start` freed.
         unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
-        let _ = &self.start;
+    }
+}
+
+#[kunit_tests(rsystem_heap_kthread)]
+mod tests {
+    use super::*;
+    use kernel::sync::atomic::{
+        Atomic,
+        Relaxed, //
+    };
+    use kernel::time::Delta;
+
+    /// What the test thread reports.
+    struct Flags {
+        /// Set by `stop`.
+        stop: Atomic<bool>,
+        /// `run` saw `stop` (rather than giving up after two seconds).
+        stopped_on_request: Atomic<bool>,
+        /// `run` got to its end, after a last sleep.
+        finished: Atomic<bool>,
+    }
+
+    fn run(flags: &Flags) {
+        for _ in 0..200 {
+            if flags.stop.load(Relaxed) {
+                flags.stopped_on_request.store(true, Relaxed);
+                break;
+            }
+            kernel::time::delay::fsleep(Delta::from_millis(10));
+        }
+        // Still running on its data after the request: the drop must wait.
+        kernel::time::delay::fsleep(Delta::from_millis(50));
+        flags.finished.store(true, Relaxed);
+    }
+
+    fn stop(flags: &Flags) {
+        flags.stop.store(true, Relaxed);
+    }
+
+    /// Dropping the handle, with nothing else asking the thread to end,
+    /// stops it: `stop` reaches `run`, and the drop returns only after
+    /// `run` did, with the thread's reference on the data given back.
+    #[test]
+    fn dropping_the_handle_stops_the_thread_and_waits_for_it() -> Result {
+        let flags = Arc::new(
+            Flags {
+                stop: Atomic::new(false),
+                stopped_on_request: Atomic::new(false),
+                finished: Atomic::new(false),
+            },
+            GFP_KERNEL,
+        )?;
+        let thread = KThread::run(
+            c"rsystem_heap-test",
+            Policy::Normal(0),
+            flags.clone(),
+            run,
+            stop,
+        )?;
+        kernel::time::delay::fsleep(Delta::from_millis(20));
+        drop(thread);
+        assert!(flags.finished.load(Relaxed));
+        assert!(flags.stopped_on_request.load(Relaxed));
+        assert!(Arc::into_unique_or_drop(flags).is_some());
+        Ok(())
     }
 }

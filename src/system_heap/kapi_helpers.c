@@ -1,4 +1,3 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The shared C helpers of the kapi layer, compiled into this module. */
 #include "../kapi/helpers.c"
-#include "../kapi/helpers_dma_heap.c"

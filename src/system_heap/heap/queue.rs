@@ -15,9 +15,14 @@
 //! (`rsystem_heap-help`, `SCHED_IDLE`: they take only a CPU nothing else
 //! wants), which zero beside it until the queue is empty.
 //!
-//! The queue's lock is a spinlock held for a list operation only; the
-//! worker parks under it, so a release either sees it parked or the worker
-//! sees the release's blocks before it parks.
+//! The queue's lock is a spinlock held for a list operation only, O(1): a
+//! release counts its blocks as reclaimable before it takes the lock, and
+//! splices them in under it. The worker parks under it, so a release either
+//! sees it parked or the worker sees the release's blocks before it parks.
+//!
+//! The threads are freezable: they freeze in their waits, and between two
+//! blocks while they zero a backlog ([`Heap::freeze_point`]), so that a
+//! suspend waits for one block's zeroing at most, not for the backlog.
 
 use kernel::new_condvar;
 use kernel::new_spinlock;
@@ -42,6 +47,7 @@ use crate::kapi::pages::{
     ReclaimableList, //
 };
 use crate::kapi::task::{
+    try_to_freeze,
     KThread,
     Policy, //
 };
@@ -55,6 +61,11 @@ const PARK_AFTER_POLLS: u32 = 20;
 const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
 const MAX_HELPERS: u32 = 3;
+
+/// Blocks counted as reclaimable while a queue's lock was held, by any
+/// heap of this module (KUnit).
+#[cfg(CONFIG_KUNIT = "y")]
+static COUNTED_UNDER_LOCK: Atomic<usize> = Atomic::new(0);
 
 /// What the queue's lock protects.
 #[pin_data]
@@ -104,14 +115,25 @@ impl FreeQueue {
         })
     }
 
-    /// Appends `blocks` in O(1). Returns whether the worker was parked, and
-    /// clears that, so that later releases do not arm the kick again
-    /// before it runs.
+    /// Appends `blocks`, `pages` pages in all. The blocks are counted as
+    /// reclaimable (one node counter update each) before the lock is
+    /// taken; under it, the append is O(1) however many blocks there are.
+    /// Returns whether the worker was parked, and clears that, so that
+    /// later releases do not arm the kick again before it runs.
     pub(crate) fn append(&self, blocks: Pin<&mut PageList>, pages: usize) -> bool {
+        pin_init::stack_pin_init!(let counted = ReclaimableList::new());
+        counted.as_mut().append(blocks);
         let mut guard = self.state.lock();
+        #[cfg(CONFIG_KUNIT = "y")]
+        let before = crate::kapi::test_counters::reclaimable_counted_blocks();
         let state = guard.as_mut().project();
-        state.blocks.append(blocks);
+        state.blocks.splice(counted);
         self.pages.fetch_add(pages, Relaxed);
+        #[cfg(CONFIG_KUNIT = "y")]
+        COUNTED_UNDER_LOCK.fetch_add(
+            crate::kapi::test_counters::reclaimable_counted_blocks() - before,
+            Relaxed,
+        );
         // Read and cleared under the lock the worker parks under: a worker
         // that parked before this append is kicked, one that would park
         // after it sees the blocks first.
@@ -153,7 +175,8 @@ impl FreeQueue {
         self.worker_wake.notify_one();
     }
 
-    /// Asks the worker and the helpers to exit (before they are stopped).
+    /// Asks the worker and the helpers to exit (each [`KThread`] does as it
+    /// drops).
     fn stop(&self) {
         *self.state.lock().as_mut().project().stopping = true;
         self.worker_wake.notify_all();
@@ -199,6 +222,35 @@ impl Heap {
         pages
     }
 
+    /// A zeroing thread's freeze point, outside any lock: if the system is
+    /// suspending, freezes until it resumes, and counts the freeze with the
+    /// backlog it left queued.
+    fn freeze_point(&self) {
+        let backlog = self.queued();
+        if try_to_freeze() {
+            Stats::add(&self.stats.freezes, 1);
+            self.stats.freeze_backlog.store(backlog, Relaxed);
+        }
+    }
+
+    /// Zeroes queued blocks until the queue is empty, with a freeze point
+    /// after each. The worker wakes the helpers while the backlog is at
+    /// least [`HELP_PAGES`]; a helper counts the pages it zeroes.
+    fn zero_backlog(&self, worker: bool) {
+        loop {
+            if worker && self.queued() >= HELP_PAGES {
+                self.queue.helpers_wake.notify_all();
+            }
+            let Some(pages) = self.zero_one() else {
+                return;
+            };
+            if !worker {
+                Stats::add(&self.stats.helped_pages, pages);
+            }
+            self.freeze_point();
+        }
+    }
+
     /// The worker thread: zeroes queued blocks until asked to stop, waking
     /// the helpers while the backlog is at least [`HELP_PAGES`]. When the
     /// queue is empty it keeps the small reserve, replaces owed blocks,
@@ -206,52 +258,57 @@ impl Heap {
     /// empty looks.
     fn worker(&self) {
         loop {
-            loop {
-                if self.queued() >= HELP_PAGES {
-                    self.queue.helpers_wake.notify_all();
-                }
-                if self.zero_one().is_none() {
-                    break;
-                }
-            }
+            self.zero_backlog(true);
             self.top_up_small_pool();
             self.replace_owed_blocks();
-            let mut state = self.queue.state.lock();
-            let mut polls = 0;
-            while !state.stopping && state.blocks.len() == 0 {
-                // A kernel thread gets no signals, so the waits' results
-                // say nothing; a wake-up without blocks counts as a look.
-                if polls < PARK_AFTER_POLLS {
-                    polls += 1;
-                    let poll = msecs_to_jiffies(POLL_MS);
-                    let _ = self
-                        .queue
-                        .worker_wake
-                        .wait_interruptible_timeout(&mut state, poll);
-                } else {
-                    *state.as_mut().project().parked = true;
-                    // Freezable: the thread does not hold up suspend for
-                    // longer than its looks take.
-                    let _ = self
-                        .queue
-                        .worker_wake
-                        .wait_interruptible_freezable(&mut state);
-                }
-            }
-            *state.as_mut().project().parked = false;
-            if state.stopping {
+            if !self.wait_for_blocks() {
                 return;
             }
         }
     }
 
+    /// The worker's wait: returns `true` once blocks are queued, `false`
+    /// when asked to stop. The looks' waits are not freezable (the kernel
+    /// has no freezable timed wait on a condition variable), so after each
+    /// the lock is dropped at a freeze point; the parked wait is freezable.
+    fn wait_for_blocks(&self) -> bool {
+        let mut polls = 0;
+        loop {
+            let mut state = self.queue.state.lock();
+            if state.stopping {
+                return false;
+            }
+            if state.blocks.len() > 0 {
+                *state.as_mut().project().parked = false;
+                return true;
+            }
+            // A kernel thread gets no signals, so the waits' results say
+            // nothing; a wake-up without blocks counts as a look.
+            if polls < PARK_AFTER_POLLS {
+                polls += 1;
+                let poll = msecs_to_jiffies(POLL_MS);
+                let _ = self
+                    .queue
+                    .worker_wake
+                    .wait_interruptible_timeout(&mut state, poll);
+            } else {
+                *state.as_mut().project().parked = true;
+                let _ = self
+                    .queue
+                    .worker_wake
+                    .wait_interruptible_freezable(&mut state);
+            }
+            drop(state);
+            self.freeze_point();
+        }
+    }
+
     /// A helper thread: once woken by the worker, zeroes queued blocks
-    /// until the queue is empty, then sleeps until the next large backlog.
+    /// until the queue is empty, then sleeps (freezable) until the next
+    /// large backlog.
     fn helper(&self) {
         loop {
-            while let Some(pages) = self.zero_one() {
-                Stats::add(&self.stats.helped_pages, pages);
-            }
+            self.zero_backlog(false);
             let mut state = self.queue.state.lock();
             // The queue's figure grows under this lock, so a backlog that
             // the worker saw cannot be missed between the check and the
@@ -267,13 +324,17 @@ impl Heap {
             }
         }
     }
+
+    /// Asks the zeroing threads to exit: what each [`KThread`] of theirs
+    /// calls as it drops.
+    fn stop_zeroing(&self) {
+        self.queue.stop();
+    }
 }
 
-/// The worker thread and its helpers, asked to exit before they are
-/// stopped.
+/// The worker thread and its helpers, stopped when this drops (each
+/// [`KThread`] asks them to exit and waits for its thread).
 pub(crate) struct ZeroThreads {
-    heap: Arc<Heap>,
-    /// Stopped when the fields drop, after `Drop` has asked it to exit.
     _worker: KThread<Heap>,
     helpers: KVec<KThread<Heap>>,
 }
@@ -287,41 +348,33 @@ impl ZeroThreads {
             Err(_) => kernel::cpu::nr_cpu_ids().saturating_sub(1),
         }
         .min(MAX_HELPERS);
-        // Room first: a started thread must not be dropped unasked, so
-        // nothing may fail between a start and `Self`, whose drop asks.
-        let helpers = KVec::with_capacity(count as usize, GFP_KERNEL)?;
+        let mut helpers = KVec::with_capacity(count as usize, GFP_KERNEL)?;
         // Nice 19: zeroing yields to everything else.
-        let thread = KThread::run(
+        let worker = KThread::run(
             c"rsystem_heap-zero",
             Policy::Normal(19),
             heap.clone(),
             Heap::worker,
+            Heap::stop_zeroing,
         )?;
-        let mut threads = Self {
-            heap: heap.clone(),
-            _worker: thread,
-            helpers,
-        };
         for _ in 0..count {
             // SCHED_IDLE: a helper takes only a CPU that nothing else wants,
-            // never the one an allocating task wakes on.
+            // never the one an allocating task wakes on. An error drops the
+            // threads started so far, which stops them.
             let helper = KThread::run(
                 c"rsystem_heap-help",
                 Policy::Idle,
                 heap.clone(),
                 Heap::helper,
+                Heap::stop_zeroing,
             )?;
             // Cannot fail: room was reserved above.
-            let _ = threads.helpers.push_within_capacity(helper);
+            let _ = helpers.push_within_capacity(helper);
         }
-        Ok(threads)
-    }
-}
-
-impl Drop for ZeroThreads {
-    /// Asks the threads to exit; dropping the fields then stops them.
-    fn drop(&mut self) {
-        self.heap.queue.stop();
+        Ok(Self {
+            _worker: worker,
+            helpers,
+        })
     }
 }
 
@@ -362,6 +415,32 @@ mod tests {
         if helpers > 0 {
             assert!(heap.stats.helped_pages.load(Relaxed) > 0);
         }
+        Ok(())
+    }
+
+    /// A release does O(1) work under the queue's lock: its blocks are
+    /// counted as reclaimable before it takes the lock, and the queue's
+    /// figures and the shrinker's count stay right.
+    #[test]
+    fn a_release_counts_its_blocks_outside_the_queue_lock() -> Result {
+        use crate::kapi::shrinker::ShrinkerOps;
+        use crate::kapi::test_counters::reclaimable_counted_blocks;
+
+        // No threads: the queue holds what is released.
+        let heap = Arc::pin_init(Heap::new(cap_300), GFP_KERNEL)?;
+        let mut blocks = KVec::new();
+        for _ in 0..64 {
+            blocks.push(block(2)?, GFP_KERNEL)?;
+        }
+        let counted = reclaimable_counted_blocks();
+        let under_lock = COUNTED_UNDER_LOCK.load(Relaxed);
+        queue(&heap, blocks)?;
+        assert_eq!(reclaimable_counted_blocks() - counted, 64);
+        assert_eq!(COUNTED_UNDER_LOCK.load(Relaxed) - under_lock, 0);
+        assert_eq!(heap.queued(), 64);
+        assert_eq!(heap.count(), 64);
+        assert_eq!(heap.scan(64), 64);
+        assert_eq!((heap.queued(), heap.count()), (0, 0));
         Ok(())
     }
 

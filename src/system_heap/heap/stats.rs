@@ -2,7 +2,8 @@
 
 //! The heap's counters, shown in debugfs as `rsystem_heap/stats`.
 //!
-//! They only count: nothing in the heap reads them to decide anything, so
+//! They only count (all but one, which keeps a last value): nothing in the
+//! heap reads them to decide anything, so
 //! they are relaxed atomics that the hot paths bump without ordering. The
 //! figures the heap does decide by (pages pooled and queued, blocks being
 //! zeroed or owed) live with the pools and the queue.
@@ -40,6 +41,12 @@ pub(crate) struct Stats {
     pub(crate) replaced_pages: Atomic<usize>,
     /// Pages the shrinker freed (`shrinker_freed_pages`).
     pub(crate) shrunk_pages: Atomic<usize>,
+    /// Times a zeroing thread froze at one of its freeze points, between
+    /// two blocks or after a look (`zeroing_freezes`).
+    pub(crate) freezes: Atomic<usize>,
+    /// Pages queued when a zeroing thread last froze there: the one figure
+    /// that is not a count (`freeze_backlog_pages`).
+    pub(crate) freeze_backlog: Atomic<usize>,
 }
 
 impl Stats {
@@ -56,6 +63,8 @@ impl Stats {
             reserve_pages: Atomic::new(0),
             replaced_pages: Atomic::new(0),
             shrunk_pages: Atomic::new(0),
+            freezes: Atomic::new(0),
+            freeze_backlog: Atomic::new(0),
         }
     }
 
@@ -77,6 +86,8 @@ impl Stats {
             ("small_reserve_pages", &self.reserve_pages),
             ("replaced_pages", &self.replaced_pages),
             ("shrinker_freed_pages", &self.shrunk_pages),
+            ("zeroing_freezes", &self.freezes),
+            ("freeze_backlog_pages", &self.freeze_backlog),
         ];
         for (name, counter) in counters {
             writeln!(f, "{name}: {}", counter.load(Relaxed))?;
