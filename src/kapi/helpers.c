@@ -210,11 +210,7 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
-/*
- * Why C: set_freezable() is an exported function with CONFIG_FREEZER but a
- * static inline without it (the test kernels have it through PM_SLEEP;
- * other kernels may not).
- */
+/* Why C: set_freezable() is a static inline without CONFIG_FREEZER. */
 void rdmabuf_set_freezable(void)
 {
 	set_freezable();

@@ -208,8 +208,15 @@ mod tests {
         let mut threads = KVec::new();
         for _ in 0..2 {
             let run = put_and_take_at_the_cap;
-            let thread =
-                KThread::run(c"rsystem_heap-kunit", Policy::Normal(0), pools.clone(), run)?;
+            // Nothing to ask: the work ends by itself.
+            let stop = |_: &Pools| {};
+            let thread = KThread::run(
+                c"rsystem_heap-kunit",
+                Policy::Normal(0),
+                pools.clone(),
+                run,
+                stop,
+            )?;
             threads.push(thread, GFP_KERNEL)?;
         }
         // Dropping a thread that has not started yet would stop it unrun.
