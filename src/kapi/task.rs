@@ -57,13 +57,16 @@ struct Start<T> {
 /// the thread has left `run` and the module's code: safe code cannot drop
 /// its owner (a module's state, say) and leave the thread running. `run`
 /// must return soon after `stop` (a `run` that does not makes the drop
-/// wait, never unsound); the data outlives the thread.
+/// wait, never unsound); the data outlives the thread. A handle that is
+/// never dropped (`core::mem::forget`) leaves the thread running, but also
+/// keeps the module loaded: each handle holds a reference on the module.
 ///
 /// # Invariants
 ///
 /// `task` is a kernel thread created with `start` as its argument, on which
 /// we hold a task reference; `start` outlives the thread (drop stops it
-/// first).
+/// first). The handle holds a reference on the module whose code the thread
+/// runs.
 pub(crate) struct KThread<T: Send + Sync + 'static> {
     task: NonNull<bindings::task_struct>,
     start: KBox<Start<T>>,
@@ -103,7 +106,10 @@ impl<T: Send + Sync + 'static> KThread<T> {
         let task = NonNull::new(kernel::error::from_err_ptr(task)?).ok_or(ENOMEM)?;
         // SAFETY: `task` is the new, not yet running thread.
         unsafe { bindings::get_task_struct(task.as_ptr()) };
-        // INVARIANT: Created with `start` and referenced above. From here on
+        // SAFETY: This runs the module's code, so the module is loaded;
+        // the reference keeps it so while the thread may run its code.
+        unsafe { bindings::__module_get(Self::module()) };
+        // INVARIANT: Created with `start`, both referenced above. From here on
         // an error drops `thread`, which stops the thread before it runs.
         let thread = Self { task, start };
         match policy {
@@ -117,6 +123,11 @@ impl<T: Send + Sync + 'static> KThread<T> {
         // SAFETY: As above.
         unsafe { bindings::wake_up_process(task.as_ptr()) };
         Ok(thread)
+    }
+
+    /// The module whose code the thread runs: this one.
+    fn module() -> *mut bindings::module {
+        <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
     }
 
     /// # Safety
@@ -139,6 +150,9 @@ impl<T: Send + Sync + 'static> Drop for KThread<T> {
         // `kthread_stop_put` wakes it, waits for it to exit (or never start)
         // and drops the reference. Only then is `start` freed.
         unsafe { bindings::kthread_stop_put(self.task.as_ptr()) };
+        // SAFETY: By the type invariant we hold a reference on the module,
+        // and the thread is gone: it runs none of the module's code.
+        unsafe { bindings::module_put(Self::module()) };
     }
 }
 
@@ -180,7 +194,8 @@ mod tests {
 
     /// Dropping the handle, with nothing else asking the thread to end,
     /// stops it: `stop` reaches `run`, and the drop returns only after
-    /// `run` did, with the thread's reference on the data given back.
+    /// `run` did, with the thread's reference on the data and the handle's
+    /// on the module given back.
     #[test]
     fn dropping_the_handle_stops_the_thread_and_waits_for_it() -> Result {
         let flags = Arc::new(
@@ -198,8 +213,17 @@ mod tests {
             run,
             stop,
         )?;
+        // A handle holds the module: one that is never dropped keeps it
+        // loaded rather than its code running after an unload.
+        #[cfg(CONFIG_MODULE_UNLOAD)]
+        // SAFETY: The module is loaded: its code runs this test.
+        let refs = || unsafe { bindings::module_refcount(KThread::<Flags>::module()) };
+        #[cfg(CONFIG_MODULE_UNLOAD)]
+        let held = refs();
         kernel::time::delay::fsleep(Delta::from_millis(20));
         drop(thread);
+        #[cfg(CONFIG_MODULE_UNLOAD)]
+        assert_eq!(refs(), held - 1);
         assert!(flags.finished.load(Relaxed));
         assert!(flags.stopped_on_request.load(Relaxed));
         assert!(Arc::into_unique_or_drop(flags).is_some());
