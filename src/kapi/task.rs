@@ -28,8 +28,9 @@ pub(crate) fn fatal_signal_pending() -> bool {
 /// Sleeps: call it holding no lock. Only a [`KThread`] (made freezable) or a
 /// user task freezes here; any other kernel thread returns `false`.
 pub(crate) fn try_to_freeze() -> bool {
-    // SAFETY: A plain call; it sleeps, which a safe caller may (Rust locks
-    // held across it would be caught by `might_sleep`).
+    // SAFETY: A plain call into the freezer. It may sleep, which safe code
+    // may do: `might_sleep` reports a spinlock held across it, and lockdep
+    // (`debug_check_no_locks_held`) any lock.
     unsafe { bindings::rdmabuf_try_to_freeze() }
 }
 
