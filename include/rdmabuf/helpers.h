@@ -37,9 +37,6 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
-unsigned long rdmabuf_insert_folio_pfns(struct vm_area_struct *vma, unsigned long addr,
-					struct folio *const *folios, unsigned long nr_folios,
-					unsigned int order, unsigned long first, unsigned long nr);
 size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
 				unsigned long *nr_pages);
 struct page *rdmabuf_pfn_to_page(unsigned long pfn);

@@ -2,8 +2,6 @@
 
 //! The pages of an exported buffer, as kapi maps them.
 
-#[cfg(kapi_udmabuf)]
-use super::folio::FolioStretch;
 use super::page_run::PhysRun;
 
 /// The pages of a buffer, in buffer order: what kapi maps for devices
@@ -19,7 +17,7 @@ use super::page_run::PhysRun;
 /// The trait is safe to implement, so kapi trusts no two walks to agree:
 /// an sg table is filled only up to the count of its first walk (and fails
 /// with EINVAL if the second differs), and every page table entry, at mmap
-/// or at a fault, maps a page of the run or stretch it was taken from. A
+/// or at a fault, maps a page of the run it was taken from. A
 /// walk that changes can give a wrong layout, never a write past a table
 /// or a mapping of memory the buffer does not own.
 pub(crate) trait BufferPages: Send + Sync + 'static {
@@ -29,9 +27,4 @@ pub(crate) trait BufferPages: Send + Sync + 'static {
 
     /// Returns the number of pages in the buffer.
     fn page_count(&self) -> usize;
-
-    /// Returns the same pages as [`Self::runs_from`], as stretches of
-    /// folios: what the fault handler maps many pages at a time from.
-    #[cfg(kapi_udmabuf)]
-    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>>;
 }

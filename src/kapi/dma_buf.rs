@@ -34,8 +34,6 @@ use super::bindings;
 use super::buffer_pages::BufferPages;
 #[cfg(CONFIG_KUNIT = "y")]
 use super::device::as_raw;
-#[cfg(kapi_udmabuf)]
-use super::folio::FolioStretch;
 use super::page_run::PhysRun;
 use super::sg_table::{
     CpuSync,
@@ -168,11 +166,6 @@ impl<T: Exporter> BufferPages for Exported<T> {
 
     fn page_count(&self) -> usize {
         self.exporter.pages().page_count()
-    }
-
-    #[cfg(kapi_udmabuf)]
-    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
-        self.exporter.pages().folio_stretches_from(pgoff)
     }
 }
 

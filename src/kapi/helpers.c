@@ -170,37 +170,6 @@ vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 	return VM_FAULT_FALLBACK;
 }
 
-/*
- * Why C: folio_pfn() and folio_order() are static inlines, and this loop
- * runs once per page on the fault path.
- *
- * Inserts @nr pages at @addr on with vmf_insert_pfn(), as upstream udmabuf's
- * prefault does: pages @first.. of the array @folios, taken as one run of
- * folios of @order. Stops at a folio of another order or at an error.
- * Returns how many pages it inserted.
- */
-unsigned long rdmabuf_insert_folio_pfns(struct vm_area_struct *vma, unsigned long addr,
-					struct folio *const *folios, unsigned long nr_folios,
-					unsigned int order, unsigned long first, unsigned long nr)
-{
-	unsigned long i;
-
-	for (i = 0; i < nr; i++) {
-		unsigned long at = first + i, index = at >> order;
-		struct folio *folio;
-
-		if (index >= nr_folios)
-			break;
-		folio = folios[index];
-		if (folio_order(folio) != order)
-			break;
-		if (vmf_insert_pfn(vma, addr + (i << PAGE_SHIFT),
-				   folio_pfn(folio) + (at & ((1UL << order) - 1))) & VM_FAULT_ERROR)
-			break;
-	}
-	return i;
-}
-
 /* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private)

@@ -365,7 +365,6 @@ unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}
 mod tests {
     use super::*;
     use crate::kapi::device::TestImporter;
-    use crate::kapi::folio::FolioStretch;
     use kernel::page::Page;
     use kernel::sync::atomic::{
         Atomic,
@@ -393,10 +392,6 @@ mod tests {
 
         fn page_count(&self) -> usize {
             self.counts[0]
-        }
-
-        fn folio_stretches_from(&self, _pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
-            core::iter::empty()
         }
     }
 

@@ -17,10 +17,7 @@ use crate::kapi::dma_buf::{
     Exporter,
     Mmap, //
 };
-use crate::kapi::folio::{
-    FolioStretch,
-    PinnedFolio, //
-};
+use crate::kapi::folio::PinnedFolio;
 use crate::kapi::page_run::PhysRun;
 use crate::kapi::sg_table::{
     CpuSync,
@@ -37,15 +34,6 @@ impl BufferPages for FolioTable<PinnedFolio> {
 
     fn page_count(&self) -> usize {
         FolioTable::page_count(self)
-    }
-
-    fn folio_stretches_from(&self, pgoff: usize) -> impl Iterator<Item = FolioStretch<'_>> {
-        // The table's segments are such stretches, so `new` never fails on
-        // one; stopping there leaves the rest to page faults.
-        self.segments_from(pgoff)
-            .map_while(|(folios, order, first, pages)| {
-                FolioStretch::new(folios, order, first, pages)
-            })
     }
 }
 

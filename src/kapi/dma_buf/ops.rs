@@ -473,8 +473,8 @@ impl<T: Exporter> OpsTable<T> {
         }
     }
 
-    /// Inserts the faulting page, then, as upstream udmabuf does, the rest
-    /// of the VMA, so that a touch costs one fault.
+    /// Inserts the faulting page and, if it is in a piece that `huge_fault`
+    /// maps whole, the rest of that piece.
     ///
     /// # Safety
     ///
@@ -503,62 +503,26 @@ impl<T: Exporter> OpsTable<T> {
             return ret;
         }
 
-        // `mmap` mapped all but the huge pieces, so this fault is in a piece
-        // that `huge_fault` could not map huge, or in what `mmap` failed to
-        // map. As upstream, the rest of the VMA is mapped now, page by page
-        // with `vmf_insert_pfn` (7.3 exports no batch insertion into a PFN
-        // map from a fault: `remap_pfn_range` BUGs on an entry a racing fault
-        // made); entries already there are left as they are. A piece that
-        // `huge_fault` maps whole is left to it, but for the one this fault
-        // is in, which is mapped page by page.
-        // `pmd_pages` is 0 without huge PFN maps: nothing is left.
+        // `mmap` mapped the VMA but for the pieces that `huge_fault` maps
+        // whole, so this fault is in such a piece that could not be mapped
+        // huge, or in what `mmap` failed to map (left to faults page by
+        // page, as upstream leaves what its prefault failed to map). The
+        // rest of the piece is mapped now, page by page with
+        // `vmf_insert_pfn` (7.3 exports no batch insertion into a PFN map
+        // from a fault: `remap_pfn_range` BUGs on an entry a racing fault
+        // made), so that a piece costs one fault.
         let pmd_pages = pmd_pages();
-        let pmd_size = pmd_pages * PAGE_SIZE;
-        let mut addr = info.span.start;
-        for stretch in pages.folio_stretches_from(info.span.pgoff) {
-            if addr >= info.span.end {
-                break;
-            }
-            let end = addr + stretch.npages().min((info.span.end - addr) / PAGE_SIZE) * PAGE_SIZE;
-            // Maps the stretch's pages at `from..to`, whose page frames are
-            // the stretch's (`from..to` is inside the VMA and outside every
-            // piece that `huge_fault` maps). Returns whether all of them
-            // were mapped; errors are left to a real fault on the address.
-            let map = |from: usize, to: usize| {
-                from >= to
-                    // SAFETY: The VMA is a PFN-mapped VMA of ours, which the
-                    // buffer outlives, and `from..to` is inside it.
-                    || unsafe {
-                        stretch.insert(vma, from, (from - addr) / PAGE_SIZE, (to - from) / PAGE_SIZE)
+        if pmd_pages != 0 {
+            let piece = address & !(pmd_pages * PAGE_SIZE - 1);
+            // The piece's pages are those of one run (`huge_piece`).
+            if let Some(pfn) = huge_piece(pages, &info.span, piece, pmd_pages) {
+                for n in 0..pmd_pages {
+                    let at = piece + n * PAGE_SIZE;
+                    if at != address && insert(at, pfn + n) & VM_FAULT_ERROR != 0 {
+                        break;
                     }
-            };
-            let mut from = addr;
-            let mut piece = if pmd_pages == 0 {
-                end
-            } else {
-                addr.next_multiple_of(pmd_size)
-            };
-            while piece < end && end - piece >= pmd_size {
-                if let Some(pfn) = huge_piece(pages, &info.span, piece, pmd_pages) {
-                    if !map(from, piece) {
-                        return ret;
-                    }
-                    if (piece..piece + pmd_size).contains(&address) {
-                        for n in 0..pmd_pages {
-                            let at = piece + n * PAGE_SIZE;
-                            if at != address && insert(at, pfn + n) & VM_FAULT_ERROR != 0 {
-                                return ret;
-                            }
-                        }
-                    }
-                    from = piece + pmd_size;
                 }
-                piece += pmd_size;
             }
-            if !map(from, end) {
-                break;
-            }
-            addr = end;
         }
         ret
     }
