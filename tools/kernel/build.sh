@@ -63,8 +63,11 @@ fi
 
 source "$here/../toolchain.env"
 
-# Unpack the source once per tarball version.
+# Unpack the source once per tarball version. Two runs at once (a build
+# and a `make` in another work tree) take turns: each step has its lock.
 mkdir -p "$cache"
+exec 8>"$srcdir.lock"
+flock 8
 if [ ! -f "$srcdir/.rdmabuf-unpacked" ]; then
 	log "unpacking $tarball into $cache (about 30 s)"
 	rm -rf "$srcdir"
@@ -85,6 +88,8 @@ if [ "$arch" = x86_64 ]; then
 else
 	out="$cache/build-$kver-$arch-$flavor-$key"
 fi
+exec 8>&- 9>"$out.lock"
+flock -n 9 || { log "waiting for another build of $out"; flock 9; }
 if [ -f "$out/.rdmabuf-built" ]; then
 	echo "$out"
 	exit 0
