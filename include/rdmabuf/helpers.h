@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
  * C helpers of the rdmabuf modules: wrappers for static inline kernel
- * functions and macros that Rust cannot call, and module parameter
- * accessors. Implemented in src/kapi/helpers.c and src/<module>/params.c.
+ * functions and macros that Rust cannot call (src/kapi/helpers.c), and the
+ * module parameters that kapi reads (src/<module>/params.c).
  */
 #ifndef RDMABUF_HELPERS_H
 #define RDMABUF_HELPERS_H
@@ -82,16 +82,16 @@ bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 
-/* src/udmabuf/params.c */
-int rudmabuf_list_limit(void);
-int rudmabuf_size_limit_mb(void);
-const char *rudmabuf_device_name(void);
+/* Module parameters: src/udmabuf/params.c */
+extern int rudmabuf_list_limit;
+extern int rudmabuf_size_limit_mb;
+extern char *rudmabuf_device_name;
 
-/* src/system_heap/params.c */
-const char *rsystem_heap_name(void);
-int rsystem_heap_pool_max_mb(void);
-int rsystem_heap_zero_helpers(void);
-int rsystem_heap_pool_low_mb(void);
-int rsystem_heap_pool_idle_ms(void);
+/* Module parameters: src/system_heap/params.c */
+extern char *rsystem_heap_name;
+extern int rsystem_heap_pool_max_mb;
+extern int rsystem_heap_zero_helpers;
+extern int rsystem_heap_pool_low_mb;
+extern int rsystem_heap_pool_idle_ms;
 
 #endif /* RDMABUF_HELPERS_H */

@@ -8,6 +8,18 @@
 //! both modules (each crate root includes it with `#[path]`); what only one of
 //! them uses is behind `cfg(kapi_udmabuf)` or `cfg(kapi_heap)`, which `Kbuild`
 //! sets for each crate, and test-only code behind `cfg(CONFIG_KUNIT = "y")`.
+//!
+//! The rules that make the driver code's safety hold:
+//! - A driver never hands the kernel an address or a page frame: it describes
+//!   its memory as pinned folios or owned pages ([`buffer_pages`]), and kapi
+//!   turns that into scatter-gather tables, page-table entries and vmaps.
+//! - A DMA mapping cannot outlive its pages: a mapped table holds the buffer
+//!   that owns them, and release unmaps before it unpins or frees.
+//! - What kapi does not trust of a safe driver implementation (a page walk
+//!   that disagrees with the page count, a direction the DMA API refuses) it
+//!   checks, and fails with an errno rather than reaching a C `BUG_ON`.
+//! - Every C helper (`helpers.c`, `src/<module>/params.c`) wraps what Rust
+//!   cannot call (a static inline, a macro, a module parameter) and says why.
 
 pub(crate) mod bindings;
 pub(crate) mod buffer_pages;

@@ -2,36 +2,23 @@
 /*
  * Module parameters of rudmabuf. They live in C because parameters declared
  * with Rust's module! macro are not visible in sysfs, and upstream udmabuf's
- * list_limit and size_limit_mb are writable at runtime (mode 0644).
+ * list_limit and size_limit_mb are writable at runtime (mode 0644). The
+ * variables are not static: kapi reads them through bindgen
+ * (src/kapi/params.rs), so no accessor functions are needed.
  */
 #include <linux/limits.h>
 #include <linux/module.h>
 
 #include "rdmabuf/helpers.h"
 
-static int list_limit = 1024;
-module_param(list_limit, int, 0644);
+int rudmabuf_list_limit = 1024;
+module_param_named(list_limit, rudmabuf_list_limit, int, 0644);
 MODULE_PARM_DESC(list_limit, "udmabuf_create_list->count limit. Default is 1024.");
 
-static int size_limit_mb = INT_MAX;
-module_param(size_limit_mb, int, 0644);
+int rudmabuf_size_limit_mb = INT_MAX;
+module_param_named(size_limit_mb, rudmabuf_size_limit_mb, int, 0644);
 MODULE_PARM_DESC(size_limit_mb, "Max size of a dmabuf, in megabytes. Default is INT_MAX.");
 
-static char *device_name = "udmabuf";
-module_param(device_name, charp, 0444);
+char *rudmabuf_device_name = "udmabuf";
+module_param_named(device_name, rudmabuf_device_name, charp, 0444);
 MODULE_PARM_DESC(device_name, "Name of the misc device (/dev/<name>). Default is udmabuf.");
-
-int rudmabuf_list_limit(void)
-{
-	return READ_ONCE(list_limit);
-}
-
-int rudmabuf_size_limit_mb(void)
-{
-	return READ_ONCE(size_limit_mb);
-}
-
-const char *rudmabuf_device_name(void)
-{
-	return device_name;
-}
