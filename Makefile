@@ -18,6 +18,10 @@
 # a cross-built kernel, modules and test programs, booted on QEMU's virt
 # machine. The default is x86_64.
 #
+# KVER=6.12 picks the Linux 6.12 LTS test kernel instead of 7.3 (the
+# default); the port to it is in progress (issue 31): `make kdir KVER=6.12`
+# builds that kernel.
+#
 # Kbuild (the module build itself) is in ./Kbuild.
 
 SHELL := /bin/bash
@@ -28,6 +32,11 @@ export PATH := $(call toolchain,PATH)
 export LIBCLANG_PATH := $(call toolchain,LIBCLANG_PATH)
 
 ARCH ?= x86_64
+KVER ?= 7.3
+export KVER
+ifeq ($(filter 7.3 6.12,$(KVER)),)
+$(error KVER=$(KVER): this project builds against Linux 7.3 or 6.12)
+endif
 ifeq ($(filter x86_64 x86 arm64,$(ARCH)),)
 $(error ARCH=$(ARCH): this project builds for x86_64 and arm64)
 endif
@@ -72,6 +81,10 @@ SELFTEST_OUT := $(BUILD)/arm64/selftests
 else
 MODDIR := $(TOP)
 SELFTEST_OUT := $(BUILD)/selftests
+endif
+ifneq ($(KVER),7.3)
+MODDIR := $(BUILD)/linux-$(KVER)-$(ARCH)/src
+SELFTEST_OUT := $(BUILD)/linux-$(KVER)-$(ARCH)/selftests
 endif
 MODULES := $(MODDIR)/rudmabuf.ko $(MODDIR)/rsystem_heap.ko
 KBUILD_ARGS = -C $(KDIR) M=$(MODDIR) ARCH=$(ARCH) $(KMAKE_FLAGS)

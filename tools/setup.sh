@@ -18,8 +18,10 @@ BASE_PKGS="bc flex bison libelf-dev libssl-dev cpio kmod rsync xz-utils make gcc
 	gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 # From bookworm-backports: QEMU matching the machine's qemu-utils.
 BPO_PKGS="qemu-system-x86 qemu-system-arm"
-# From trixie-backports: the pinned kernel source and Debian's configs.
+# From trixie-backports: the pinned kernel source.
 KERNEL_PKGS="linux-source-7.3"
+# From the default sources (bookworm-security): the 6.12 LTS source (KVER=6.12).
+LTS_PKGS="linux-source-6.12"
 # bindgen-cli: the version this project is tested with (7.3 needs >= 0.71.1).
 BINDGEN_VERSION=0.72.1
 
@@ -63,7 +65,7 @@ NEED_UPDATE=0
 add_suite bookworm-backports
 add_suite trixie-backports
 
-want=$(missing_pkgs $BASE_PKGS $BPO_PKGS $KERNEL_PKGS)
+want=$(missing_pkgs $BASE_PKGS $LTS_PKGS $BPO_PKGS $KERNEL_PKGS)
 if [ -n "$want" ]; then
 	stamp=/var/lib/apt/periodic/update-success-stamp
 	if [ "$NEED_UPDATE" = 1 ] || [ ! -d /var/lib/apt/lists ] ||
@@ -73,7 +75,7 @@ if [ -n "$want" ]; then
 		apt-get update -q || die "apt-get update failed: check the machine's apt sources"
 	fi
 	export DEBIAN_FRONTEND=noninteractive
-	base=$(missing_pkgs $BASE_PKGS)
+	base=$(missing_pkgs $BASE_PKGS $LTS_PKGS)
 	if [ -n "$base" ]; then
 		log "installing: $(echo $base)"
 		apt-get install -y -q --no-install-recommends $base ||
@@ -124,7 +126,9 @@ if [ "$bg_ver" != "$BINDGEN_VERSION" ]; then
 fi
 
 # Version checks.
-[ -f /usr/src/linux-source-7.3.tar.xz ] || die "missing /usr/src/linux-source-7.3.tar.xz"
+for v in 7.3 6.12; do
+	[ -f /usr/src/linux-source-$v.tar.xz ] || die "missing /usr/src/linux-source-$v.tar.xz"
+done
 /usr/bin/rustc --version | grep -q 'rustc 1\.' || die "/usr/bin/rustc does not run"
 [ -d /usr/lib/rustlib/src/rust/library/core ] || die "rust-web-src: core source missing"
 [ -x /usr/bin/clippy-driver ] || die "rust-web-clippy: /usr/bin/clippy-driver missing"

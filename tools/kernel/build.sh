@@ -8,6 +8,10 @@
 #                                       ARCH: x86_64 (default, or $ARCH) or arm64
 #   tools/kernel/build.sh --source      unpack the source only; print its path
 #
+# KVER=7.3 (the default) or KVER=6.12 picks the kernel: Debian's
+# linux-source-$KVER package. A kernel whose Kconfig differs from 7.3's
+# where the fragments care has its own last fragment, kver-$KVER.config.
+#
 # x86_64 has two flavors: test (test.config) and debug (test.config +
 # debug.config). arm64 (16 KiB pages, cross-built with clang) has one kernel
 # for both names, test.config + debug.config + arm64.config: CI runs the
@@ -19,6 +23,9 @@
 # inputs, so later runs reuse them and a fresh machine rebuilds them.
 # Progress goes to stderr; the only stdout line is the build directory.
 set -euo pipefail
+
+log() { printf '[kernel] %s\n' "$*" >&2; }
+die() { printf '[kernel] ERROR: %s\n' "$*" >&2; exit 1; }
 
 here=$(cd "$(dirname "$0")" && pwd)
 arch=${ARCH:-x86_64}
@@ -33,11 +40,11 @@ if [ "$flavor" = --source ]; then
 	flavor=test
 fi
 cache=${RDMABUF_CACHE:-$HOME/.cache/rdmabuf}
-tarball=${RDMABUF_KERNEL_TARBALL:-/usr/src/linux-source-7.3.tar.xz}
+kver_want=${KVER:-7.3}
+case "$kver_want" in 7.3 | 6.12) ;; *) die "KVER=$kver_want: this project builds against 7.3 or 6.12" ;; esac
+tarball=${RDMABUF_KERNEL_TARBALL:-/usr/src/linux-source-$kver_want.tar.xz}
 jobs=${JOBS:-$(nproc)}
 
-log() { printf '[kernel] %s\n' "$*" >&2; }
-die() { printf '[kernel] ERROR: %s\n' "$*" >&2; exit 1; }
 
 fragments="$here/test.config"
 case "$arch" in
@@ -52,6 +59,7 @@ arm64)
 	;;
 *) die "unsupported architecture '$arch' (x86_64 or arm64)" ;;
 esac
+[ -f "$here/kver-$kver_want.config" ] && fragments="$fragments $here/kver-$kver_want.config"
 for f in $fragments; do [ -f "$f" ] || die "no config fragment $f (flavor '$flavor')"; done
 src_name=$(basename "$tarball" .tar.xz)
 srcdir="$cache/$src_name"
@@ -59,7 +67,7 @@ if [ "$source_only" = 1 ] && [ -f "$srcdir/.rdmabuf-unpacked" ]; then
 	echo "$srcdir"
 	exit 0
 fi
-[ -f "$tarball" ] || die "$tarball missing: run 'sudo tools/setup.sh' (package linux-source-7.3)"
+[ -f "$tarball" ] || die "$tarball missing: run 'sudo tools/setup.sh' (package linux-source-$kver_want)"
 
 source "$here/../toolchain.env"
 
