@@ -153,19 +153,24 @@ unsigned int rdmabuf_pfnmap_pmd_order(void)
 /*
  * Why C: as above. Maps 2^order pages from pfn at the fault's address
  * rounded down to that order, or returns VM_FAULT_FALLBACK for an order
- * the kernel cannot map so (vfio-pci does the same). Not made writable
- * here: a shared PFN map's vm_page_prot is, as with vmf_insert_pfn().
+ * the kernel cannot map so (vfio-pci does the same). A write fault makes
+ * the entry writable, as drm_gem_shmem and panthor do: once vm_page_prot
+ * is write-protected (soft-dirty tracking after clear_refs 4), an entry
+ * inserted read-only for a write fault is never upgraded, and the write
+ * faults for ever (wp_huge_pmd -> huge_fault -> present entry -> NOPAGE).
  */
 vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
 					unsigned int order)
 {
+	bool write = vmf->flags & FAULT_FLAG_WRITE;
+
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 	if (order == PMD_ORDER)
-		return vmf_insert_pfn_pmd(vmf, pfn, false);
+		return vmf_insert_pfn_pmd(vmf, pfn, write);
 #endif
 #ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
 	if (order == PUD_ORDER)
-		return vmf_insert_pfn_pud(vmf, pfn, false);
+		return vmf_insert_pfn_pud(vmf, pfn, write);
 #endif
 	return VM_FAULT_FALLBACK;
 }
