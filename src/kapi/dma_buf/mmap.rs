@@ -124,15 +124,28 @@ fn pmd_pages() -> usize {
 
 /// Maps `run` at `addr` in `vma`, which is being set up, with
 /// `remap_pfn_range`.
+///
+/// Each address of a VMA is passed here at most once (`remap_all` and
+/// `premap` walk the VMA forward, one range after the other).
 fn remap(vma: &VmaNew, addr: usize, run: PhysRun<'_>) -> Result {
     let size = run.npages() * PAGE_SIZE;
     if addr < vma.start() || addr.checked_add(size).is_none_or(|end| end > vma.end()) {
         return Err(EINVAL);
     }
-    // SAFETY: `vma` is being set up under the mmap lock and not yet
-    // visible to faults, so no entry is present in it; the range is inside
-    // it, and the pages are a buffer's (a `PhysRun`), which the VMA's file
-    // reference keeps alive.
+    // SAFETY: `remap_pfn_range` needs the mmap lock and a range of the VMA
+    // with no entry present: `remap_pte_range` BUGs on a present PTE and
+    // `remap_pmd_range` on a huge PMD. `vma` is being set up by the `mmap`
+    // op, under the mmap lock: the mmap core cleared the entries of the
+    // VMAs it replaces before calling the op (`vms_clean_up_area`) and
+    // inserts the VMA in the tree only after it, so no fault can have
+    // filled the range; and this module maps each address once (see above).
+    // The range is inside the VMA (checked) and page aligned, and the pages
+    // are a buffer's (a `PhysRun`), which the VMA's reference to the
+    // dma-buf file keeps alive: nothing refcounts them. A private (COW) VMA
+    // takes only a range that covers it whole, EINVAL otherwise (a udmabuf
+    // refuses private mappings). `remap_pfn_range` sets `VM_PFNMAP`,
+    // `VM_IO`, `VM_DONTEXPAND` and `VM_DONTDUMP` itself, and on failure
+    // zaps what it mapped of the range.
     kernel::error::to_result(unsafe {
         bindings::remap_pfn_range(
             vma.as_ptr(),
@@ -294,8 +307,15 @@ impl<T: Exporter> OpsTable<T> {
         let pages = exported.exporter.pages();
 
         let insert = |addr: usize, pfn: usize| -> u32 {
-            // SAFETY: `vma` is a PFN-mapped VMA of ours and `addr` is inside it;
-            // `pfn` is a page of the buffer, which outlives the VMA.
+            // SAFETY: `vmf_insert_pfn` needs a `VM_PFNMAP` VMA that is not
+            // a COW mapping (it BUGs otherwise) with the mmap or VMA lock
+            // held, as in a fault, and returns SIGBUS for an address outside
+            // the VMA: `mmap` set `VM_PFNMAP` on this shared VMA, and this
+            // is its fault. It takes no reference on the page: `pfn` is a
+            // page of the buffer, which outlives the VMA. A present entry
+            // is left as it is (`VM_FAULT_NOPAGE`); a write to one it made
+            // read-only goes through `wp_pfn_shared`, which makes it
+            // writable.
             unsafe { bindings::vmf_insert_pfn(vma, addr, pfn) }
         };
 
