@@ -64,6 +64,8 @@ struct FaultInfo {
     /// The buffer page and the address of the fault.
     fault_pgoff: usize,
     address: usize,
+    /// Whether the fault is a write (`FAULT_FLAG_WRITE`).
+    write: bool,
 }
 
 #[cfg(kapi_udmabuf)]
@@ -87,6 +89,7 @@ impl FaultInfo {
                 private: (*fault.vma).vm_private_data,
                 fault_pgoff: fault.pgoff,
                 address: fault.address,
+                write: (*vmf).flags & bindings::fault_flag_FAULT_FLAG_WRITE != 0,
             }
         }
     }
@@ -112,11 +115,10 @@ fn huge_piece<P: BufferPages>(pages: &P, info: &VmaSpan, addr: usize, nr: usize)
 }
 
 /// Returns the pages of a PMD that a huge PFN map can take, or 0 when the
-/// kernel has no huge PFN maps.
+/// kernel has no huge PFN maps (`RDMABUF_PMD_PFNMAP_ORDER` is then 0).
 #[cfg(kapi_udmabuf)]
 fn pmd_pages() -> usize {
-    // SAFETY: A plain query.
-    match unsafe { bindings::rdmabuf_pfnmap_pmd_order() } {
+    match bindings::RDMABUF_PMD_PFNMAP_ORDER {
         0 => 0,
         order => 1 << order,
     }
@@ -353,26 +355,30 @@ impl<T: Exporter> OpsTable<T> {
 
     /// Maps a PMD (or PUD) of the buffer with one entry where the pages
     /// under it are physically contiguous and aligned, and the VMA covers
-    /// it; otherwise falls back to page faults.
+    /// it; otherwise falls back to page faults. The entry is writable on a
+    /// write fault (see `insert_huge`).
     ///
     /// # Safety
     ///
-    /// Called by the mm on a fault in a VMA set up by [`Self::mmap`].
+    /// Called by the mm on a fault in a VMA set up by [`Self::mmap`], for
+    /// a PMD (`order` is `PMD_ORDER`) or a PUD (`PUD_ORDER`).
     #[cfg(kapi_udmabuf)]
     unsafe extern "C" fn huge_fault(
         vmf: *mut bindings::vm_fault,
         order: u32,
     ) -> bindings::vm_fault_t {
+        if !huge_order(order) {
+            return VM_FAULT_FALLBACK;
+        }
         // SAFETY: `vmf` is the fault being handled.
         let info = unsafe { FaultInfo::new(vmf) };
-        let address = info.address;
         let Some(size) = 1usize
             .checked_shl(order)
             .and_then(|nr| nr.checked_mul(PAGE_SIZE))
         else {
             return VM_FAULT_FALLBACK;
         };
-        let addr = address & !(size - 1);
+        let addr = info.address & !(size - 1);
         // SAFETY: `mmap` set the dma-buf's private data as the VMA's; the
         // VMA's file reference keeps the dma-buf alive.
         let exported = unsafe { Self::exported(info.private) };
@@ -384,9 +390,71 @@ impl<T: Exporter> OpsTable<T> {
         ) else {
             return VM_FAULT_FALLBACK;
         };
-        // SAFETY: `vmf` is a fault in a PFN-mapped VMA of ours that covers
-        // the whole aligned range; the pages from `pfn` on are the buffer's
-        // pages mapped there, which outlive the VMA.
-        unsafe { bindings::rdmabuf_vmf_insert_pfn_order(vmf, pfn, order) }
+        // SAFETY: By the safety requirements `vmf` is a fault of ours for
+        // an entry of `order`, which `huge_order` accepted; `huge_piece`
+        // checked that the VMA covers the whole aligned range and that the
+        // pages from `pfn` on are its buffer pages, contiguous and aligned
+        // to the order.
+        unsafe { insert_huge(vmf, pfn, order, info.write) }
     }
+}
+
+/// Returns whether `huge_fault` maps entries of `order`: the PMD's and the
+/// PUD's where the kernel has huge PFN maps of that size.
+#[cfg(kapi_udmabuf)]
+fn huge_order(order: u32) -> bool {
+    order != 0
+        && (order == bindings::RDMABUF_PMD_PFNMAP_ORDER
+            || order == bindings::RDMABUF_PUD_PFNMAP_ORDER)
+}
+
+/// Inserts one huge entry for the `2^order` pages from `pfn` at the
+/// fault's address rounded down to the order, writable if `write`.
+///
+/// # Safety
+///
+/// `vmf` must be a fault in a VMA set up by [`OpsTable::mmap`], handled by
+/// its `huge_fault` for `order`, with [`huge_order`] true for `order`; the
+/// VMA must cover the aligned range, and `pfn` must be the first of the
+/// buffer's pages mapped there, `2^order` of them, contiguous and aligned
+/// to the order.
+#[cfg(kapi_udmabuf)]
+unsafe fn insert_huge(
+    vmf: *mut bindings::vm_fault,
+    pfn: usize,
+    order: u32,
+    write: bool,
+) -> bindings::vm_fault_t {
+    // The contract of `vmf_insert_pfn_pmd` and `vmf_insert_pfn_pud`
+    // (mm/huge_memory.c), both of which map `pfn` at the fault's address
+    // rounded down to their size:
+    // - the VMA is `VM_PFNMAP` xor `VM_MIXEDMAP` and not a COW mapping (they
+    //   BUG otherwise): `mmap` sets `VM_PFNMAP` and refuses private
+    //   mappings;
+    // - they are called from `huge_fault` for their own level, whose
+    //   `vmf->pmd` (`vmf->pud`) is the entry they fill, with the mmap or VMA
+    //   lock held: so only the order `huge_fault` was called with is
+    //   inserted;
+    // - the VMA covers the whole aligned range (`insert_pmd` checks only its
+    //   start), `pfn` is aligned to the size (`pfn_pmd` takes it as is) and
+    //   the pages stay allocated while mapped, as nothing refcounts them:
+    //   the caller's requirements; the buffer's pages outlive the VMA, which
+    //   holds a reference to the dma-buf file;
+    // - a present entry is left as it is unless `write`, where an entry of
+    //   the same pfn is made young, dirty and writable (`VM_WRITE`): a write
+    //   fault must pass `write`, or after `clear_refs` 4 write-protects
+    //   `vm_page_prot` its entry stays read-only and the write faults for
+    //   ever (`wp_huge_pmd` -> `huge_fault` -> present -> `VM_FAULT_NOPAGE`).
+    #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
+    if order == bindings::RDMABUF_PMD_PFNMAP_ORDER {
+        // SAFETY: See above.
+        return unsafe { bindings::vmf_insert_pfn_pmd(vmf, pfn, write) };
+    }
+    #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
+    if order == bindings::RDMABUF_PUD_PFNMAP_ORDER {
+        // SAFETY: See above.
+        return unsafe { bindings::vmf_insert_pfn_pud(vmf, pfn, write) };
+    }
+    let _ = (vmf, pfn, order, write);
+    VM_FAULT_FALLBACK
 }
