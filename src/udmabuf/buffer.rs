@@ -161,7 +161,7 @@ impl Exporter for Udmabuf {
 #[kunit_tests(rudmabuf_dma_buf)]
 mod tests {
     use super::*;
-    use crate::create::pin_range;
+    use crate::folio_table::pin_range;
     use crate::kapi::device::TestImporter;
     use crate::kapi::dma_buf::{
         DmaBuf,
