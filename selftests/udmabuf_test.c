@@ -828,6 +828,209 @@ TEST_F_TIMEOUT(udmabuf, huge_and_small_folios_in_one_mapping, 120)
 	close(huge);
 }
 
+/*
+ * Writes through huge entries after soft-dirty tracking starts.
+ *
+ * `echo 4 > /proc/PID/clear_refs` (CRIU's pre-dump does it) clears
+ * VM_SOFTDIRTY and write-protects the VMA's vm_page_prot
+ * (vma_wants_writenotify()). It leaves the entries already present alone
+ * (its page walk skips VM_PFNMAP VMAs), so what it changes is the next
+ * fault: a huge piece first touched after it must still end up writable,
+ * whether its first touch is a write or a read and then a write. A PMD
+ * inserted read-only for a write fault is a write fault that never ends:
+ * wp_huge_pmd() calls huge_fault again, whose insert finds the entry present
+ * and returns VM_FAULT_NOPAGE, and the write retries forever. The writes run
+ * in a child that a watchdog kills: a hang is a failure, not a stuck run.
+ *
+ * Only x86_64 exercises the hang: arm64 has no soft-dirty tracking
+ * (ARCH_HAS_SOFT_DIRTY), VM_SOFTDIRTY is 0 there and clear_refs 4 leaves
+ * vm_page_prot writable. The test runs there all the same, as a check of
+ * writes through huge entries.
+ */
+#define WP_PIECES	4
+#define WP_WATCHDOG_S	30
+
+/* The PMD size the kernel reports for THP, or 0 without THP. */
+static size_t thp_pmd_size(void)
+{
+	long size = read_long("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+
+	return size > 0 ? (size_t)size : 0;
+}
+
+/* Maps `size` bytes of `fd` at an address aligned to `align`. */
+static unsigned char *map_aligned(int fd, size_t size, size_t align)
+{
+	size_t span = size + align;
+	unsigned char *area = mmap(NULL, span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	unsigned char *want;
+
+	if (area == MAP_FAILED)
+		return MAP_FAILED;
+	want = (unsigned char *)(((uintptr_t)area + align - 1) & ~(uintptr_t)(align - 1));
+	munmap(area, span);
+	return mmap(want, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED_NOREPLACE, fd, 0);
+}
+
+/* What the child is doing, for the parent to say where it hung. */
+static const char *const wp_steps[] = {
+	"mmap", "a write before clear_refs", "clear_refs 4", "a write through the present entry",
+	"a first touch that writes", "a read", "a write after the read", "another first write",
+	"the page tables after the writes",
+};
+
+/*
+ * The child: maps `ubuf` (WP_PIECES huge pieces of `huge` bytes) at an
+ * aligned address, checks that mmap left the huge pieces to the fault
+ * handler and that the faults mapped them huge (no page table per piece),
+ * and writes around a clear_refs 4, noting each step in `*step`. Returns
+ * 0, or 1 + the step that failed.
+ */
+static int write_around_clear_refs(int ubuf, size_t huge, volatile int *step)
+{
+	long table_kb = (long)(PAGE_SZ / 1024), before = page_tables_kb(), kb;
+	volatile unsigned char *map;
+
+	*step = 0;
+	map = map_aligned(ubuf, WP_PIECES * huge, huge);
+	if (map == MAP_FAILED) {
+		fprintf(stderr, "# mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	/*
+	 * mmap maps the VMA with remap_pfn_range but for the huge pieces:
+	 * had it mapped them, no fault would reach huge_fault. A page table
+	 * per piece is what PTEs would cost; PMDs cost at most the PMD
+	 * tables of the range (one, two across a 1 GiB boundary).
+	 */
+	kb = page_tables_kb() - before;
+	if (kb >= WP_PIECES * table_kb) {
+		fprintf(stderr, "# mmap mapped the huge pieces: %ld kB of page tables\n", kb);
+		return 1;
+	}
+	*step = 1;
+	map[1] = 0xa1;
+	*step = 2;
+	if (write_str("/proc/self/clear_refs", "4")) {
+		fprintf(stderr, "# clear_refs 4: %s\n", strerror(errno));
+		return 3;
+	}
+	*step = 3;
+	map[2] = 0xa2;
+	*step = 4;
+	map[huge + 3] = 0xa3;
+	*step = 5;
+	if (map[2 * huge + 4] != 0x5a)
+		return 6;
+	*step = 6;
+	map[2 * huge + 4] = 0xa4;
+	*step = 7;
+	map[3 * huge + 5] = 0xa5;
+	*step = 8;
+	kb = page_tables_kb() - before;
+	if (kb >= WP_PIECES * table_kb) {
+		fprintf(stderr, "# not mapped huge: %ld kB of page tables\n", kb);
+		return 9;
+	}
+	return 0;
+}
+
+/* Runs the child under a watchdog: a child still writing after it is killed. */
+static void check_writes_after_clear_refs(struct __test_metadata *_metadata, int devfd,
+					  enum backing b, size_t huge)
+{
+	size_t size = WP_PIECES * huge;
+	int memfd = make_memfd(b, size, F_SEAL_SHRINK);
+	volatile int *step;
+	unsigned char *ref;
+	int ubuf, status = 0;
+	pid_t child;
+	long ms;
+
+	ASSERT_GE(memfd, 0) TH_LOG("memfd: %s", strerror(errno));
+	/* Pinned first: a THP memfd is then made of PMD-sized folios. */
+	ubuf = create_one(devfd, memfd, 0, size, 0);
+	ASSERT_GE(ubuf, 0) TH_LOG("create: %s", strerror(errno));
+	ref = map_fd(memfd, size, 0);
+	ASSERT_NE(MAP_FAILED, ref);
+	ref[2 * huge + 4] = 0x5a;
+	step = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, step);
+
+	child = fork();
+	ASSERT_GE(child, 0);
+	if (child == 0)
+		_exit(write_around_clear_refs(ubuf, huge, step));
+	for (ms = 0; ms < WP_WATCHDOG_S * 1000; ms += 10) {
+		if (waitpid(child, &status, WNOHANG) == child)
+			break;
+		usleep(10000);
+	}
+	if (ms >= WP_WATCHDOG_S * 1000) {
+		kill(child, SIGKILL);
+		waitpid(child, &status, 0);
+	}
+	ASSERT_LT(ms, WP_WATCHDOG_S * 1000)
+		TH_LOG("still at \"%s\" after %d s: a fault that never ends; killed",
+		       wp_steps[*step], WP_WATCHDOG_S);
+	ASSERT_TRUE(WIFEXITED(status)) TH_LOG("child status %#x", status);
+	ASSERT_EQ(0, WEXITSTATUS(status))
+		TH_LOG("child failed at \"%s\"", wp_steps[WEXITSTATUS(status) - 1]);
+	munmap((void *)step, PAGE_SZ);
+	/* Every write reached the memfd. */
+	EXPECT_EQ(0xa1, ref[1]);
+	EXPECT_EQ(0xa2, ref[2]);
+	EXPECT_EQ(0xa3, ref[huge + 3]);
+	EXPECT_EQ(0xa4, ref[2 * huge + 4]);
+	EXPECT_EQ(0xa5, ref[3 * huge + 5]);
+	munmap(ref, size);
+	close(ubuf);
+	close(memfd);
+}
+
+/* The bracketed choice of a sysfs file of choices, in `out`. */
+static int read_choice(const char *path, char *out, size_t len)
+{
+	char buf[128] = "", *from, *to;
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	from = n > 0 ? strchr(buf, '[') : NULL;
+	to = from ? strchr(from, ']') : NULL;
+	if (!to || (size_t)(to - from) > len)
+		return -1;
+	snprintf(out, len, "%.*s", (int)(to - from - 1), from + 1);
+	return 0;
+}
+
+TEST_F_TIMEOUT(udmabuf, thp_writes_after_clear_refs, 120)
+{
+	size_t huge = thp_pmd_size();
+	char was[32];
+
+	if (!huge || read_choice(THP_SHMEM, was, sizeof(was)))
+		SKIP(return, "no THP shmem in this kernel");
+	ASSERT_EQ(0, write_str(THP_SHMEM, "always"));
+	check_writes_after_clear_refs(_metadata, self->devfd, THP, huge);
+	write_str(THP_SHMEM, was);
+}
+
+TEST_F_TIMEOUT(udmabuf, hugetlb_writes_after_clear_refs, 120)
+{
+	long kb = read_keyed("/proc/meminfo", "Hugepagesize");
+	long free_pages = read_keyed("/proc/meminfo", "HugePages_Free");
+
+	if (kb <= 0)
+		SKIP(return, "no hugetlbfs in this kernel");
+	if (free_pages < WP_PIECES)
+		SKIP(return, "%ld free huge pages of %ld kB, %d needed", free_pages, kb, WP_PIECES);
+	check_writes_after_clear_refs(_metadata, self->devfd, HUGETLB, (size_t)kb << 10);
+}
+
 TEST_F_TIMEOUT(udmabuf, table_is_small_for_1g_hugetlb, 120)
 {
 	size_t size = 1UL << 30;

@@ -23,7 +23,6 @@ struct page;
 struct scatterlist;
 struct sg_table;
 struct vm_area_struct;
-struct vm_fault;
 struct vm_operations_struct;
 
 /* src/kapi/helpers.c: shared by both modules. */
@@ -35,7 +34,6 @@ void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sg
 					 enum dma_data_direction dir);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
-unsigned long rdmabuf_folio_nr_pages(struct folio *folio);
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
 size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
 				unsigned long *nr_pages);
@@ -43,11 +41,6 @@ struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
-void rdmabuf_inode_lock_shared(struct file *file);
-void rdmabuf_inode_unlock_shared(struct file *file);
-unsigned int rdmabuf_pfnmap_pmd_order(void);
-vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
-					unsigned int order);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);

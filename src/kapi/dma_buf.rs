@@ -7,9 +7,10 @@
 //! An exporter implements [`Exporter`]; [`DmaBuf::export`] hands it to
 //! `dma_buf_export`, in one reference-counted allocation with the kernel
 //! mapping that kapi manages ([`Exported`]), with an ops table whose
-//! trampolines (in [`ops`]) call the trait. The dma-buf owns a reference
-//! from then on and drops it in `release`; each sg table mapped for a device
-//! holds another, so the pages outlive every mapping of them.
+//! trampolines (in [`ops`]; user-space mappings in [`mmap`]) call the
+//! trait. The dma-buf owns a reference from then on and drops it in
+//! `release`; each sg table mapped for a device holds another, so the pages
+//! outlive every mapping of them.
 
 use core::ffi::c_int;
 use core::ops::Deref;
@@ -44,6 +45,7 @@ use super::sg_table::{
 use super::test_counters;
 use super::vmap::VmapSlot;
 
+mod mmap;
 mod ops;
 
 use ops::OpsTable;
@@ -57,10 +59,14 @@ const O_CLOEXEC: u32 = flags::O_CLOEXEC;
 /// How a dma-buf's pages are mapped into user space.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mmap {
-    /// Upstream udmabuf: shared mappings only; pages are inserted by the
-    /// fault handler (the faulting page, then the rest of the VMA).
+    /// Upstream udmabuf's checks (shared mappings only); every page of the
+    /// VMA is mapped at mmap time with `remap_pfn_range`, except the pieces
+    /// that one huge entry maps (a PMD's worth of one folio's aligned pages
+    /// at an aligned address): the fault handler maps each with one PMD
+    /// (or PUD) on its first touch, and what mmap could not map page by
+    /// page.
     #[cfg(kapi_udmabuf)]
-    OnFault,
+    AtMmapHugeAtFault,
     /// Upstream system heap: every page of the VMA is mapped at mmap time
     /// with `remap_pfn_range`.
     #[cfg(kapi_heap)]

@@ -29,8 +29,17 @@ unsafe impl Sync for PinnedFolio {}
 impl PinnedFolio {
     /// Returns the number of base pages in the folio.
     pub(crate) fn nr_pages(&self) -> usize {
-        // SAFETY: By the type invariant the folio is valid.
-        unsafe { bindings::rdmabuf_folio_nr_pages(self.0.as_ptr()) }
+        self.span().1
+    }
+
+    /// Returns the folio's first page frame and its number of pages.
+    fn span(&self) -> (usize, usize) {
+        let mut pfn = 0;
+        // SAFETY: By the type invariant the folio is valid; `pfn` is valid
+        // to write. One call for both figures: this is on the page fault
+        // path.
+        let nr_pages = unsafe { bindings::rdmabuf_folio_span(self.0.as_ptr(), &mut pfn) };
+        (pfn, nr_pages)
     }
 
     /// Returns the number of pages of `folios[0]` and how many folios at
@@ -49,10 +58,7 @@ impl PinnedFolio {
     /// Returns the run of `npages` pages starting at page `first` of the
     /// folio, or `None` if that is not inside the folio.
     pub(crate) fn run(&self, first: usize, npages: usize) -> Option<PhysRun<'_>> {
-        let mut pfn = 0;
-        // SAFETY: By the type invariant the folio is valid. One call for
-        // both figures: this is on the page fault path.
-        let nr_pages = unsafe { bindings::rdmabuf_folio_span(self.0.as_ptr(), &mut pfn) };
+        let (pfn, nr_pages) = self.span();
         let end = first.checked_add(npages)?;
         if npages == 0 || end > nr_pages {
             return None;

@@ -11,7 +11,6 @@
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
-#include <linux/huge_mm.h>
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
@@ -56,12 +55,6 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)
 {
 	sg_set_page(sg, page, len, offset);
-}
-
-/* Why C: folio_nr_pages() is a static inline. */
-unsigned long rdmabuf_folio_nr_pages(struct folio *folio)
-{
-	return folio_nr_pages(folio);
 }
 
 /* Why C: folio_pfn() and folio_nr_pages() are static inlines; one call on the fault path. */
@@ -113,19 +106,7 @@ int rdmabuf_memfd_seals(struct file *file)
 	return -EINVAL;
 }
 
-/* Why C: inode_lock_shared() is a static inline. */
-void rdmabuf_inode_lock_shared(struct file *file)
-{
-	inode_lock_shared(file_inode(file));
-}
-
-/* Why C: inode_unlock_shared() is a static inline. */
-void rdmabuf_inode_unlock_shared(struct file *file)
-{
-	inode_unlock_shared(file_inode(file));
-}
-
-/* The constants src/kapi/dma_buf.rs hard-codes (the kernel crate lacks them). */
+/* The constants src/kapi/dma_buf/mmap.rs hard-codes (the kernel crate lacks them). */
 static_assert(VM_FAULT_SIGBUS == 0x02 && VM_FAULT_ERROR == 0x873 && VM_FAULT_FALLBACK == 0x800);
 
 /* Why C: invalidate_kernel_vmap_range() is a static inline (cache maintenance on VIVT caches). */
@@ -138,36 +119,6 @@ void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size)
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size)
 {
 	flush_kernel_vmap_range(vaddr, size);
-}
-
-/*
- * Why C: PMD_ORDER and PUD_ORDER are macros and huge PFN maps a Kconfig
- * choice. The largest order below PUD (PMD) that a PFN map can use here,
- * 0 without huge PFN maps.
- */
-unsigned int rdmabuf_pfnmap_pmd_order(void)
-{
-	return IS_ENABLED(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP) ? PMD_ORDER : 0;
-}
-
-/*
- * Why C: as above. Maps 2^order pages from pfn at the fault's address
- * rounded down to that order, or returns VM_FAULT_FALLBACK for an order
- * the kernel cannot map so (vfio-pci does the same). Not made writable
- * here: a shared PFN map's vm_page_prot is, as with vmf_insert_pfn().
- */
-vm_fault_t rdmabuf_vmf_insert_pfn_order(struct vm_fault *vmf, unsigned long pfn,
-					unsigned int order)
-{
-#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
-	if (order == PMD_ORDER)
-		return vmf_insert_pfn_pmd(vmf, pfn, false);
-#endif
-#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
-	if (order == PUD_ORDER)
-		return vmf_insert_pfn_pud(vmf, pfn, false);
-#endif
-	return VM_FAULT_FALLBACK;
 }
 
 /* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */

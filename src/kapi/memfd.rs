@@ -46,10 +46,22 @@ impl Memfd {
     /// Takes the inode lock shared, as `memfd_add_seals()` takes it exclusive,
     /// so the seals cannot change until the guard is dropped.
     pub(crate) fn lock_shared(&self) -> MemfdLocked<'_> {
-        // SAFETY: The file is valid as we hold a reference.
-        unsafe { bindings::rdmabuf_inode_lock_shared(self.0.as_ptr()) };
+        // SAFETY: `inode_lock_shared()` is `down_read()` of the inode's
+        // `i_rwsem`, and it may sleep, as this process context can. The
+        // semaphore is valid: `file_inode()` is the file's `f_inode`, set
+        // when the file is opened and kept for its life, and we hold a
+        // reference to the file.
+        unsafe { bindings::down_read(self.i_rwsem()) };
         // INVARIANT: We just took the lock.
         MemfdLocked { memfd: self }
+    }
+
+    /// Returns the inode lock (`i_rwsem`) of the file's inode.
+    fn i_rwsem(&self) -> *mut bindings::rw_semaphore {
+        // SAFETY: The file is valid as we hold a reference, and so is its
+        // `f_inode` (what `file_inode()` reads), which the file holds for
+        // its life. No reference is created: only the field's address.
+        unsafe { &raw mut (*(*self.0.as_ptr()).f_inode).i_rwsem }
     }
 }
 
@@ -114,8 +126,9 @@ impl MemfdLocked<'_> {
 
 impl Drop for MemfdLocked<'_> {
     fn drop(&mut self) {
-        // SAFETY: By the type invariant we hold the lock shared.
-        unsafe { bindings::rdmabuf_inode_unlock_shared(self.memfd.0.as_ptr()) };
+        // SAFETY: `inode_unlock_shared()` is `up_read()` of the inode's
+        // `i_rwsem`, which by the type invariant we hold shared.
+        unsafe { bindings::up_read(self.memfd.i_rwsem()) };
     }
 }
 

@@ -109,7 +109,7 @@ impl PinnedDrop for Udmabuf {
 
 impl Exporter for Udmabuf {
     type Pages = FolioTable<PinnedFolio>;
-    const MMAP: Mmap = Mmap::OnFault;
+    const MMAP: Mmap = Mmap::AtMmapHugeAtFault;
     /// One entry per contiguous segment.
     const SEGMENTS: Segments = Segments::Merged;
     /// As upstream, the map and unmap do not sync: begin/end_cpu_access do.
@@ -161,7 +161,7 @@ impl Exporter for Udmabuf {
 #[kunit_tests(rudmabuf_dma_buf)]
 mod tests {
     use super::*;
-    use crate::create::pin_range;
+    use crate::folio_table::pin_range;
     use crate::kapi::device::TestImporter;
     use crate::kapi::dma_buf::{
         DmaBuf,

@@ -16,12 +16,14 @@ use kernel::page::{
 use kernel::prelude::*;
 
 use crate::buffer::Udmabuf;
-use crate::folio_table::FolioTable;
+use crate::folio_table::{
+    pin_range,
+    FolioTable, //
+};
 use crate::kapi::dma_buf::{
     DmaBuf,
     O_RDWR, //
 };
-use crate::kapi::folio::PinnedFolio;
 use crate::kapi::memfd::{
     Memfd,
     MemfdLocked,
@@ -38,12 +40,6 @@ use crate::uapi::{
 /// Seals a memfd must have, and must not have.
 const SEALS_WANTED: u32 = F_SEAL_SHRINK;
 const SEALS_DENIED: u32 = F_SEAL_WRITE | F_SEAL_FUTURE_WRITE;
-
-/// Room for the buffer's first `memfd_pin_folios` call, whose folios tell
-/// how many the rest of the buffer needs: folios are pinned straight into
-/// the table, which grows to what the buffer holds (upstream allocates a
-/// scratch array of one pointer per page of the largest item, and copies).
-const FIRST_PIN: usize = 2048;
 
 /// Creates a udmabuf from `items` and returns its new descriptor.
 pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> Result<i32> {
@@ -124,49 +120,6 @@ fn check_seals(memfd: &MemfdLocked<'_>) -> Result {
     let seals = memfd.seals().ok_or(EBADFD)?;
     if seals & SEALS_WANTED != SEALS_WANTED || seals & SEALS_DENIED != 0 {
         return Err(EINVAL);
-    }
-    Ok(())
-}
-
-/// Pins the folios of the `size` bytes at `offset` of `memfd` (an item, or
-/// items that continue each other) and appends them to `table`.
-pub(crate) fn pin_range(
-    memfd: &MemfdLocked<'_>,
-    offset: u64,
-    size: u64,
-    buffer_pages: usize,
-    table: &mut FolioTable<PinnedFolio>,
-) -> Result {
-    let pages = (size >> PAGE_SHIFT) as usize;
-    // An empty item pins nothing: upstream's memfd_pin_folios() call gets
-    // `end < start` and fails with EINVAL, after the descriptor and seals.
-    if pages == 0 {
-        return Err(EINVAL);
-    }
-    // As upstream, in `loff_t`: an offset past `i64::MAX` is negative and
-    // rejected by memfd_pin_folios, as is a range past the end of the file.
-    let start = offset as i64;
-    let end = start
-        .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
-        .wrapping_sub(1);
-    let mut done = 0;
-    while done < pages {
-        let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
-        let left = pages - done;
-        // Room for the rest of the buffer at the folios per page seen so
-        // far, so that the table grows once, not per item; before any
-        // folio, room for a first batch that tells.
-        let buffer_left = buffer_pages.saturating_sub(table.page_count()).max(left);
-        let room = match table.page_count() {
-            0 => left.min(FIRST_PIN),
-            seen => (buffer_left * table.folio_count())
-                .div_ceil(seen)
-                .clamp(1, buffer_left),
-        };
-        done += table.append_pinned(left, |folios| {
-            folios.reserve(room, GFP_KERNEL)?;
-            Ok(memfd.pin_folios(from, end, folios, left)? >> PAGE_SHIFT)
-        })?;
     }
     Ok(())
 }

@@ -43,9 +43,11 @@
 //! for most buffers) plus a shift; walking pages in order (mmap prefault,
 //! sg tables, vmap) is O(folios).
 
+use kernel::page::PAGE_SHIFT;
 use kernel::prelude::*;
 
 use crate::kapi::folio::PinnedFolio;
+use crate::kapi::memfd::MemfdLocked;
 
 /// A folio as the table needs it: something with a number of pages.
 pub(crate) trait Folio {
@@ -128,6 +130,12 @@ impl Segment {
         self.folio as usize
     }
 }
+
+/// Room for a buffer's first `memfd_pin_folios` call, whose folios tell
+/// how many the rest of the buffer needs: folios are pinned straight into
+/// the table, which grows to what the buffer holds (upstream allocates a
+/// scratch array of one pointer per page of the largest item, and copies).
+const FIRST_PIN: usize = 2048;
 
 /// The pinned folios of one buffer; see the module documentation.
 pub(crate) struct FolioTable<F: Folio> {
@@ -256,6 +264,23 @@ impl<F: Folio> FolioTable<F> {
         self.folios.len()
     }
 
+    /// Returns the room, in folios, to reserve before pinning the next
+    /// `left` pages of a range, in a buffer of `buffer_pages` pages: the
+    /// table's growth policy. Before any folio, room for a first batch of
+    /// at most [`FIRST_PIN`], whose folios tell how many the rest needs;
+    /// then room for the rest of the buffer at the folios per page seen so
+    /// far, so that the table grows once, not per item, and no further
+    /// than what the buffer can hold. At least one.
+    fn pin_room(&self, left: usize, buffer_pages: usize) -> usize {
+        let buffer_left = buffer_pages.saturating_sub(self.pages).max(left);
+        match self.pages {
+            0 => left.min(FIRST_PIN),
+            seen => (buffer_left * self.folios.len())
+                .div_ceil(seen)
+                .clamp(1, buffer_left),
+        }
+    }
+
     /// Returns the number of segments.
     #[cfg(CONFIG_KUNIT = "y")]
     fn segment_count(&self) -> usize {
@@ -338,6 +363,41 @@ impl<F: Folio> FolioTable<F> {
                 })
             })
     }
+}
+
+/// Pins the folios of the `size` bytes at `offset` of `memfd` (an item, or
+/// items that continue each other) and appends them to `table`, which
+/// grows as [`FolioTable::pin_room`] says for a buffer of `buffer_pages`.
+pub(crate) fn pin_range(
+    memfd: &MemfdLocked<'_>,
+    offset: u64,
+    size: u64,
+    buffer_pages: usize,
+    table: &mut FolioTable<PinnedFolio>,
+) -> Result {
+    let pages = (size >> PAGE_SHIFT) as usize;
+    // An empty item pins nothing: upstream's memfd_pin_folios() call gets
+    // `end < start` and fails with EINVAL, after the descriptor and seals.
+    if pages == 0 {
+        return Err(EINVAL);
+    }
+    // As upstream, in `loff_t`: an offset past `i64::MAX` is negative and
+    // rejected by memfd_pin_folios, as is a range past the end of the file.
+    let start = offset as i64;
+    let end = start
+        .wrapping_add((pages as i64).wrapping_shl(PAGE_SHIFT as u32))
+        .wrapping_sub(1);
+    let mut done = 0;
+    while done < pages {
+        let from = start.wrapping_add((done << PAGE_SHIFT) as i64);
+        let left = pages - done;
+        let room = table.pin_room(left, buffer_pages);
+        done += table.append_pinned(left, |folios| {
+            folios.reserve(room, GFP_KERNEL)?;
+            Ok(memfd.pin_folios(from, end, folios, left)? >> PAGE_SHIFT)
+        })?;
+    }
+    Ok(())
 }
 
 #[kunit_tests(rudmabuf_folio_table)]
@@ -438,6 +498,26 @@ mod tests {
             && table.page_count() == model.len()
             && table.lookup(model.len()).is_none()
             && table.runs_from(model.len()).next().is_none()
+    }
+
+    /// The growth policy: a bounded first batch, then room for the rest of
+    /// the buffer at the folios per page seen, so that the table grows once.
+    #[test]
+    fn pin_room_is_a_first_batch_then_the_rest_at_once() -> Result {
+        let mut table = FolioTable::new();
+        assert_eq!(table.pin_room(10, 10), 10);
+        assert_eq!(table.pin_room(1 << 20, 1 << 20), FIRST_PIN);
+        // 4 folios of 512 pages seen, 2048 pages of a 4096-page buffer left:
+        // room for 4 more folios, not one per page.
+        append(&mut table, folios(0, &[512; 4])?, 0, 2048)?;
+        assert_eq!(table.pin_room(2048, 4096), 4);
+        // Small folios seen: a folio per page for the rest.
+        let mut small = FolioTable::new();
+        append(&mut small, folios(0, &[1; 8])?, 0, 8)?;
+        assert_eq!(small.pin_room(100, 108), 100);
+        // Never zero, even past what the buffer was said to hold.
+        assert_eq!(small.pin_room(1, 0), 1);
+        Ok(())
     }
 
     #[test]
