@@ -138,7 +138,9 @@ mod tests {
     use super::*;
     use crate::kapi::task::{
         KThread,
-        Policy, //
+        Nice,
+        Policy,
+        ThisThread, //
     };
     use kernel::sync::Arc;
     use kernel::time::Delta;
@@ -181,7 +183,7 @@ mod tests {
     /// A thread's work: 2000 times, pools a fresh page into pools at or
     /// next to their cap, notes whether they then hold more than the cap,
     /// and takes a page back.
-    fn put_and_take_at_the_cap(pools: &Pools) {
+    fn put_and_take_at_the_cap(pools: &Pools, _: &ThisThread) {
         for _ in 0..2000 {
             let Some(b) = PageBlock::alloc_zeroed(ORDERS[2], false) else {
                 break;
@@ -212,7 +214,7 @@ mod tests {
             let stop = |_: &Pools| {};
             let thread = KThread::run(
                 c"rsystem_heap-kunit",
-                Policy::Normal(0),
+                Policy::Normal(Nice::new(0)?),
                 pools.clone(),
                 run,
                 stop,

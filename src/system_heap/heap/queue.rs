@@ -49,7 +49,9 @@ use crate::kapi::pages::{
 use crate::kapi::task::{
     try_to_freeze,
     KThread,
-    Policy, //
+    Nice,
+    Policy,
+    ThisThread, //
 };
 
 /// While the heap is in use, the worker looks for releases this
@@ -256,7 +258,7 @@ impl Heap {
     /// queue is empty it keeps the small reserve, replaces owed blocks,
     /// looks again every [`POLL_MS`], and parks after [`PARK_AFTER_POLLS`]
     /// empty looks.
-    fn worker(&self) {
+    fn worker(&self, _: &ThisThread) {
         loop {
             self.zero_backlog(true);
             self.top_up_small_pool();
@@ -306,7 +308,7 @@ impl Heap {
     /// A helper thread: once woken by the worker, zeroes queued blocks
     /// until the queue is empty, then sleeps (freezable) until the next
     /// large backlog.
-    fn helper(&self) {
+    fn helper(&self, _: &ThisThread) {
         loop {
             self.zero_backlog(false);
             let mut state = self.queue.state.lock();
@@ -352,7 +354,7 @@ impl ZeroThreads {
         // Nice 19: zeroing yields to everything else.
         let worker = KThread::run(
             c"rsystem_heap-zero",
-            Policy::Normal(19),
+            Policy::Normal(Nice::new(19)?),
             heap.clone(),
             Heap::worker,
             Heap::stop_zeroing,
