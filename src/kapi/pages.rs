@@ -229,6 +229,10 @@ impl PinnedDrop for PageList {
 pub(crate) struct ReclaimableList {
     #[pin]
     list: PageList,
+    /// Blocks that counting walks ([`Self::append`]) added to this list
+    /// (KUnit: which list, and so under which lock, did the counting).
+    #[cfg(CONFIG_KUNIT = "y")]
+    counted: usize,
 }
 
 impl ReclaimableList {
@@ -237,6 +241,8 @@ impl ReclaimableList {
         // INVARIANT: Empty.
         pin_init!(Self {
             list <- PageList::new(),
+            #[cfg(CONFIG_KUNIT = "y")]
+            counted: 0,
         })
     }
 
@@ -283,13 +289,22 @@ impl ReclaimableList {
     /// that others wait for, count into a list of one's own first and
     /// [`Self::splice`] that under the lock.
     pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
+        let this = self.project();
         #[cfg(CONFIG_KUNIT = "y")]
-        super::test_counters::reclaimable_counted(other.len());
+        {
+            *this.counted += other.len();
+        }
         // SAFETY: The head is initialised and every entry is a block that
         // `other` owns.
         unsafe { bindings::rdmabuf_pages_count_reclaimable(other.head.get(), 1) };
         // INVARIANT: Counted above.
-        self.project().list.append(other);
+        this.list.append(other);
+    }
+
+    /// Returns the blocks that counting walks added to this list so far.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn counted_blocks(&self) -> usize {
+        self.counted
     }
 
     /// Moves every block of `other`, counted already, to the tail of this

@@ -13,8 +13,6 @@ use kernel::sync::atomic::{
 
 static LIVE_DMA_MAPPINGS: Atomic<usize> = Atomic::new(0);
 static SKIP_IMPORTER_SYNCS: Atomic<bool> = Atomic::new(false);
-#[cfg(kapi_heap)]
-static RECLAIMABLE_COUNTED: Atomic<usize> = Atomic::new(0);
 #[cfg(kapi_udmabuf)]
 static UNPINS: Atomic<usize> = Atomic::new(0);
 #[cfg(kapi_udmabuf)]
@@ -66,18 +64,4 @@ pub(crate) fn skip_importer_syncs(skip: bool) {
 /// Returns whether importers' mappings are left unsynced.
 pub(super) fn importer_syncs_skipped() -> bool {
     SKIP_IMPORTER_SYNCS.load(Relaxed)
-}
-
-/// A list walk counted `blocks` blocks as reclaimable, one node counter
-/// update each. Counted per walk, not per block, as `unpinning` is.
-#[cfg(kapi_heap)]
-pub(super) fn reclaimable_counted(blocks: usize) {
-    RECLAIMABLE_COUNTED.fetch_add(blocks, Relaxed);
-}
-
-/// Returns the blocks that list walks have counted as reclaimable so far,
-/// in this module.
-#[cfg(kapi_heap)]
-pub(crate) fn reclaimable_counted_blocks() -> usize {
-    RECLAIMABLE_COUNTED.load(Relaxed)
 }
