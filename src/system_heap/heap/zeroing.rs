@@ -37,6 +37,8 @@
 //! The threads are freezable: they freeze in their waits, and between two
 //! blocks while they zero a backlog ([`Zeroer::freeze_point`]), so that a
 //! suspend waits for one block's zeroing at most, not for the backlog.
+//! Likewise a stop: the threads ask between two blocks, and
+//! [`ZeroThreads::stop`] frees what they left queued, unzeroed.
 //!
 //! This module knows the pools only by what it needs of them
 //! ([`ZeroedPool`]) and the heap by its parts ([`ZeroingParts`]): it
@@ -283,11 +285,19 @@ impl Zeroer<'_> {
         }
     }
 
-    /// Zeroes queued blocks until the queue is empty, with a freeze point
-    /// after each. The worker wakes the helpers while the backlog is at
-    /// least [`HELP_PAGES`]; a helper counts the pages it zeroes.
-    fn zero_backlog(&self, _this: &ThisThread, worker: bool) {
-        loop {
+    /// Returns whether the thread `this` is asked to stop: by the queue
+    /// (all threads at once) or by its own handle.
+    fn stop_asked(&self, this: &ThisThread) -> bool {
+        self.queue.stopping() || this.should_stop()
+    }
+
+    /// Zeroes queued blocks until the queue is empty or the thread is
+    /// asked to stop, with a freeze point after each block and the stop
+    /// asked before each: a stop waits for one block's zeroing at most.
+    /// The worker wakes the helpers while the backlog is at least
+    /// [`HELP_PAGES`]; a helper counts the pages it zeroes.
+    fn zero_backlog(&self, this: &ThisThread, worker: bool) {
+        while !self.stop_asked(this) {
             if worker && self.queue.queued() >= HELP_PAGES {
                 self.queue.wake_helpers();
             }
@@ -309,6 +319,9 @@ impl Zeroer<'_> {
     fn worker(&self, this: &ThisThread) {
         loop {
             self.zero_backlog(this, true);
+            if self.stop_asked(this) {
+                return;
+            }
             self.top_up_small_pool();
             self.replace_owed_blocks();
             let poll = msecs_to_jiffies(POLL_MS);
@@ -327,7 +340,7 @@ impl Zeroer<'_> {
     fn helper(&self, this: &ThisThread) {
         loop {
             self.zero_backlog(this, false);
-            if !self.queue.wait_for_backlog(HELP_PAGES) {
+            if self.stop_asked(this) || !self.queue.wait_for_backlog(HELP_PAGES) {
                 return;
             }
         }
@@ -448,10 +461,10 @@ impl<H: ZeroingParts> ZeroThreads<H> {
         Ok(threads)
     }
 
-    /// Stops the threads, once they have zeroed the queue, then frees the
-    /// blocks still queued (by allocations racing the stop) to the page
-    /// allocator, unzeroed. Returns the pages so freed. The heap's queue
-    /// stays stopped: threads started on it later exit at once.
+    /// Stops the threads, each once it has pooled the block it was zeroing
+    /// (they ask between two blocks), then frees the blocks still queued to
+    /// the page allocator, unzeroed. Returns the pages so freed. The heap's
+    /// queue stays stopped: threads started on it later exit at once.
     pub(crate) fn stop(&mut self) -> usize {
         // All threads at once, rather than one after another as each
         // handle drops.
@@ -486,17 +499,29 @@ mod tests {
     use crate::kapi::pages::PageList;
     use kernel::new_mutex;
     use kernel::sync::Mutex;
+    use kernel::time::Delta;
 
-    /// A pool of this test's own: every block put, without a cap.
+    /// A pool of this test's own: every block put, without a cap; a put
+    /// waits while `hold` is set.
     #[pin_data]
     struct TestPool {
         #[pin]
         blocks: Mutex<KVec<ZeroedBlock>>,
         pages: [Atomic<usize>; 3],
+        /// Puts wait while set, so that the threads are in a known place.
+        hold: Atomic<bool>,
+        /// Puts that waited.
+        held: Atomic<usize>,
     }
 
     impl ZeroedPool for TestPool {
         fn put(&self, block: ZeroedBlock) {
+            if self.hold.load(Relaxed) {
+                self.held.fetch_add(1, Relaxed);
+                while self.hold.load(Relaxed) {
+                    kernel::time::delay::fsleep(Delta::from_millis(1));
+                }
+            }
             let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
                 return;
             };
@@ -543,14 +568,16 @@ mod tests {
         }
     }
 
-    /// Parts with room for `blocks` pooled blocks.
-    fn parts(blocks: usize) -> Result<Arc<Parts>> {
+    /// Parts with room for `blocks` pooled blocks; puts wait if `hold`.
+    fn parts(blocks: usize, hold: bool) -> Result<Arc<Parts>> {
         let room = KVec::with_capacity(blocks, GFP_KERNEL)?;
         Arc::pin_init(
             pin_init!(Parts {
                 pool <- pin_init!(TestPool {
                     blocks <- new_mutex!(room),
                     pages: [const { Atomic::new(0) }; 3],
+                    hold: Atomic::new(hold),
+                    held: Atomic::new(0),
                 }),
                 queue <- FreeQueue::new(),
                 stats: Stats::new(),
@@ -582,7 +609,7 @@ mod tests {
 
     #[test]
     fn helpers_zero_a_large_backlog_with_the_worker() -> Result {
-        let parts = parts(32)?;
+        let parts = parts(32, false)?;
         let mut threads = ZeroThreads::start(parts.clone())?;
         let helpers = threads.helpers();
         // 32 dirty 1 MiB blocks: four times the helpers' threshold.
@@ -598,6 +625,37 @@ mod tests {
         if helpers > 0 {
             assert!(parts.stats.helped_pages.load(Relaxed) > 0);
         }
+        Ok(())
+    }
+
+    /// Stopping the threads in the middle of a backlog returns once each
+    /// has pooled the block it was zeroing, not once the whole backlog is:
+    /// the blocks left queued are freed unzeroed, and every page is either
+    /// pooled (and zero) or freed. Counted in blocks, not in time: the
+    /// pool holds every thread that zeroed a block at its put until the
+    /// stop is asked, so at most one block per thread is zeroed.
+    #[test]
+    fn stopping_amid_a_backlog_zeroes_no_more_than_a_block_per_thread() -> Result {
+        const BLOCKS: usize = 64;
+        let parts = parts(BLOCKS, true)?;
+        let mut threads = ZeroThreads::start(parts.clone())?;
+        let nr_threads = 1 + threads.helpers();
+        let pages = queue_dirty(&parts, 0, BLOCKS)?;
+        // A thread has zeroed its first block and waits to pool it.
+        let at_work = wait_until(1000, || parts.pool.held.load(Relaxed) > 0);
+        // What `threads.stop()` asks first; then the puts may go on.
+        parts.queue.stop();
+        parts.pool.hold.store(false, Relaxed);
+        let freed = threads.stop();
+        let zeroed = parts.pool.blocks.lock().len();
+        assert!(at_work);
+        assert!(zeroed >= 1);
+        assert!(zeroed <= nr_threads);
+        // Nothing leaked: each page pooled or given back, none in flight.
+        assert_eq!(parts.queue.queued(), 0);
+        assert_eq!(parts.state.busy(), 0);
+        assert_eq!(parts.pool.pooled() + freed, pages);
+        assert!(pool_is_zero(&parts));
         Ok(())
     }
 }
