@@ -52,7 +52,6 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
-void rdmabuf_set_freezable(void);
 bool rdmabuf_try_to_freeze(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */

@@ -179,12 +179,6 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
-/* Why C: set_freezable() is a static inline without CONFIG_FREEZER. */
-void rdmabuf_set_freezable(void)
-{
-	set_freezable();
-}
-
 /* Why C: try_to_freeze() is a static inline (freezing() and a static key). */
 bool rdmabuf_try_to_freeze(void)
 {

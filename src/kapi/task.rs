@@ -230,12 +230,18 @@ impl<T: Send + Sync + 'static> KThread<T> {
 }
 
 /// Makes the current kernel thread freezable (clears `PF_NOFREEZE`), and
-/// freezes it at once if the system is suspending.
+/// freezes it at once if the system is suspending. Without
+/// `CONFIG_FREEZER` nothing freezes, and `set_freezable()` is an empty
+/// inline that bindgen does not see.
 fn set_freezable() {
-    // SAFETY: `set_freezable()` changes `current`'s flags under the
-    // freezer's lock and may freeze (sleep): it needs process context and
-    // no lock held, and the thread's function holds none yet.
-    unsafe { bindings::rdmabuf_set_freezable() };
+    #[cfg(CONFIG_FREEZER)]
+    {
+        // SAFETY: `set_freezable()` changes `current`'s flags under the
+        // freezer's lock and may freeze (sleep): it needs process context
+        // and no lock held, and the thread's function holds none yet.
+        // Whether it froze says nothing to us.
+        let _ = unsafe { bindings::set_freezable() };
+    }
 }
 
 impl<T: Send + Sync + 'static> Drop for KThread<T> {
