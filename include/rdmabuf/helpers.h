@@ -55,8 +55,6 @@ void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
 bool rdmabuf_try_to_freeze(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
-gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
-gfp_t rdmabuf_heap_gfp_nowait(unsigned int order);
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
 void rdmabuf_pages_init(struct list_head *head);
 void rdmabuf_pages_push(struct list_head *head, struct page *page);

@@ -187,28 +187,6 @@ bool rdmabuf_try_to_freeze(void)
 
 /* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
 
-/* Why C: upstream system_heap.c builds its GFP masks from macros. */
-gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
-{
-	/* Upstream system_heap.c's LOW_ORDER_GFP and HIGH_ORDER_GFP. */
-	gfp_t low = GFP_HIGHUSER | __GFP_ZERO;
-	gfp_t high = ((GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN | __GFP_NORETRY) &
-		      ~__GFP_RECLAIM) | __GFP_COMP;
-	gfp_t gfp = order ? high : low;
-
-	return account ? gfp | __GFP_ACCOUNT : gfp;
-}
-
-/*
- * Why C: as above. The same mask without direct reclaim and without a
- * warning: for pages a thread sets aside ahead of demand, which must never
- * push the system into reclaim.
- */
-gfp_t rdmabuf_heap_gfp_nowait(unsigned int order)
-{
-	return (rdmabuf_heap_gfp(order, false) & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
-}
-
 /* Why C: clear_highpage() and cond_resched() are static inlines. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order)
 {

@@ -14,6 +14,38 @@ use kernel::types::Opaque;
 use super::bindings;
 use super::page_run::PhysRun;
 
+/// Upstream `system_heap.c`'s `LOW_ORDER_GFP`: `GFP_HIGHUSER | __GFP_ZERO`.
+const LOW_ORDER_GFP: bindings::gfp_t = bindings::RDMABUF_GFP_HIGHUSER | bindings::__GFP_ZERO;
+
+/// Upstream `system_heap.c`'s `HIGH_ORDER_GFP`: the low-order mask with
+/// `__GFP_NOWARN | __GFP_NORETRY`, without reclaim, and `__GFP_COMP`.
+const HIGH_ORDER_GFP: bindings::gfp_t =
+    ((LOW_ORDER_GFP | bindings::__GFP_NOWARN | bindings::RDMABUF_GFP_NORETRY)
+        & !bindings::RDMABUF_GFP_RECLAIM)
+        | bindings::RDMABUF_GFP_COMP;
+
+/// The system heap's GFP flags for a block of `2^order` pages, as upstream
+/// chooses them (`order_flags[]`; `__GFP_ACCOUNT` under `mem_accounting`).
+fn heap_gfp(order: u32, account: bool) -> bindings::gfp_t {
+    let gfp = if order > 0 {
+        HIGH_ORDER_GFP
+    } else {
+        LOW_ORDER_GFP
+    };
+    if account {
+        gfp | bindings::RDMABUF_GFP_ACCOUNT
+    } else {
+        gfp
+    }
+}
+
+/// [`heap_gfp`] (not charged) without direct reclaim and without a warning:
+/// for pages a thread sets aside ahead of demand, which must never push the
+/// system into reclaim.
+fn heap_gfp_nowait(order: u32) -> bindings::gfp_t {
+    (heap_gfp(order, false) & !bindings::RDMABUF_GFP_DIRECT_RECLAIM) | bindings::__GFP_NOWARN
+}
+
 /// An owned block of `2^order` physically contiguous pages (compound when
 /// `order > 0`), freed to the buddy allocator on drop.
 ///
@@ -36,15 +68,13 @@ impl PageBlock {
     /// Allocates a block of `2^order` zeroed pages with the system heap's
     /// flags for that order (`__GFP_ACCOUNT` too if `account`).
     pub(crate) fn alloc_zeroed(order: u32, account: bool) -> Option<Self> {
-        // SAFETY: A plain call.
-        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp(order, account) }, order)
+        Self::alloc(heap_gfp(order, account), order)
     }
 
     /// Allocates a block like [`Self::alloc_zeroed`] (not charged), but
     /// only if that needs no direct reclaim.
     pub(crate) fn alloc_zeroed_nowait(order: u32) -> Option<Self> {
-        // SAFETY: A plain call.
-        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp_nowait(order) }, order)
+        Self::alloc(heap_gfp_nowait(order), order)
     }
 
     /// Allocates a block of `2^order` pages with `gfp`.
@@ -356,5 +386,38 @@ impl<'a> Iterator for PageListRuns<'a> {
         let order = unsafe { bindings::rdmabuf_page_order(cur.as_ptr()) };
         // SAFETY: The block stays allocated while the list is borrowed.
         Some(unsafe { PhysRun::from_raw(cur, 1 << order) })
+    }
+}
+
+#[kunit_tests(rsystem_heap_pages)]
+mod tests {
+    use super::*;
+
+    /// The flag of GFP bit `bit`, as `gfp_types.h` makes it.
+    fn bit(bit: u32) -> bindings::gfp_t {
+        1 << bit
+    }
+
+    /// The masks are upstream `system_heap.c`'s, bit for bit: built here a
+    /// second way, from the kernel's bit numbers and `GFP_KERNEL`
+    /// (`GFP_HIGHUSER` is `GFP_KERNEL | __GFP_HARDWALL | __GFP_HIGHMEM`).
+    #[test]
+    fn heap_gfp_masks_are_upstreams() {
+        let reclaim =
+            bit(bindings::___GFP_DIRECT_RECLAIM_BIT) | bit(bindings::___GFP_KSWAPD_RECLAIM_BIT);
+        let highuser =
+            bindings::GFP_KERNEL | bit(bindings::___GFP_HARDWALL_BIT) | bindings::__GFP_HIGHMEM;
+        let low = highuser | bindings::__GFP_ZERO;
+        let high = ((low | bindings::__GFP_NOWARN | bit(bindings::___GFP_NORETRY_BIT)) & !reclaim)
+            | bit(bindings::___GFP_COMP_BIT);
+        let account = bit(bindings::___GFP_ACCOUNT_BIT);
+        assert_eq!(heap_gfp(0, false), low);
+        assert_eq!(heap_gfp(4, false), high);
+        assert_eq!(heap_gfp(8, false), high);
+        assert_eq!(heap_gfp(0, true), low | account);
+        assert_eq!(heap_gfp(8, true), high | account);
+        let direct = bit(bindings::___GFP_DIRECT_RECLAIM_BIT);
+        assert_eq!(heap_gfp_nowait(0), (low & !direct) | bindings::__GFP_NOWARN);
+        assert_eq!(heap_gfp_nowait(8), high);
     }
 }
