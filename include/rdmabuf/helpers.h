@@ -56,8 +56,6 @@ bool rdmabuf_try_to_freeze(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
-void rdmabuf_pages_init(struct list_head *head);
-void rdmabuf_pages_push(struct list_head *head, struct page *page);
 struct page *rdmabuf_pages_pop(struct list_head *head, bool last);
 struct page *rdmabuf_pages_next(struct list_head *head, struct page *page);
 void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);

@@ -315,18 +315,6 @@ bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
 }
 #endif /* CONFIG_KUNIT */
 
-/* Why C: INIT_LIST_HEAD() is a static inline (lists through page->lru). */
-void rdmabuf_pages_init(struct list_head *head)
-{
-	INIT_LIST_HEAD(head);
-}
-
-/* Why C: list_add_tail() is a static inline. */
-void rdmabuf_pages_push(struct list_head *head, struct page *page)
-{
-	list_add_tail(&page->lru, head);
-}
-
 /*
  * Why C: list_first_entry_or_null(), list_last_entry() and list_del() are
  * macros and a static inline. Takes the first entry, or the last if @last.

@@ -149,9 +149,10 @@ impl PageList {
     pub(crate) fn new() -> impl PinInit<Self> {
         // INVARIANT: The head is initialised in place and the list is empty.
         pin_init!(Self {
-            // SAFETY: `slot` is the pinned head to initialise.
+            // SAFETY: `slot` is the pinned head to initialise;
+            // `INIT_LIST_HEAD()` only writes it, pointing it at itself.
             head <- unsafe {
-                Opaque::ffi_init(|slot| bindings::rdmabuf_pages_init(slot))
+                Opaque::ffi_init(|slot| bindings::INIT_LIST_HEAD(slot))
             },
             len: 0,
             pages: 0,
@@ -173,9 +174,20 @@ impl PageList {
         // SAFETY: Only the counters move; the head stays pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let block = core::mem::ManuallyDrop::new(block);
-        // SAFETY: The head is initialised; the block is ours and not on a
-        // list. INVARIANT: The list now owns it.
-        unsafe { bindings::rdmabuf_pages_push(this.head.get(), block.page.as_ptr()) };
+        let page = block.page.as_ptr();
+        // SAFETY: `list_add_tail()` links `new` before `head`: the head is
+        // initialised, and `new` is `page->lru` (in bindgen's names for the
+        // anonymous unions of `struct page`) of a block that is ours and on
+        // no list, so its `lru` is unused (the invariant of `PageBlock`).
+        // INVARIANT: The list now owns it.
+        unsafe {
+            let lru = &raw mut (*page)
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .lru;
+            bindings::list_add_tail(lru, this.head.get());
+        }
         this.len += 1;
         this.pages += block.nr_pages();
     }
