@@ -74,8 +74,6 @@ void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
 bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte);
 unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
 bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
-void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
-bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 
 /* src/udmabuf/params.c */
 int rudmabuf_list_limit(void);

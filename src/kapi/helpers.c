@@ -286,33 +286,6 @@ bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
 	return true;
 }
 
-/* Why C: kmap_local_page() and kunmap_local() are static inlines and a macro. */
-void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
-{
-	unsigned long i;
-
-	for (i = 0; i < (1UL << order); i++) {
-		void *addr = kmap_local_page(page + i);
-
-		memset(addr, byte, PAGE_SIZE);
-		kunmap_local(addr);
-	}
-}
-
-/* Why C: as above. */
-bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
-{
-	unsigned long i;
-	bool zero = true;
-
-	for (i = 0; zero && i < (1UL << order); i++) {
-		void *addr = kmap_local_page(page + i);
-
-		zero = !memchr_inv(addr, 0, PAGE_SIZE);
-		kunmap_local(addr);
-	}
-	return zero;
-}
 #endif /* CONFIG_KUNIT */
 
 /*

@@ -101,18 +101,50 @@ impl PageBlock {
         unsafe { bindings::rdmabuf_zero_pages(self.page.as_ptr(), self.order) };
     }
 
+    /// Calls `f` with each page of the block mapped into the kernel (a
+    /// `PAGE_SIZE` range); stops early when `f` returns `false`.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fn each_page_mapped(&self, mut f: impl FnMut(*mut core::ffi::c_void) -> bool) {
+        for i in 0..self.nr_pages() {
+            // SAFETY: By the type invariant the block's `2^order` pages are
+            // ours and their `struct page`s consecutive (one buddy block),
+            // so `page + i` is a page of the block.
+            let page = unsafe { self.page.as_ptr().add(i) };
+            // SAFETY: `kmap_local_page()` maps a valid page for this
+            // thread until `kunmap_local()`, in the reverse order of the
+            // maps: one page at a time, unmapped before the next.
+            let addr = unsafe { bindings::kmap_local_page(page) };
+            let more = f(addr);
+            // SAFETY: `addr` is the mapping made above, still mapped.
+            unsafe { bindings::kunmap_local(addr) };
+            if !more {
+                return;
+            }
+        }
+    }
+
     /// Fills every byte of the block with `byte` (as a user would dirty it).
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn fill(&mut self, byte: u8) {
-        // SAFETY: By the type invariant we own the block.
-        unsafe { bindings::rdmabuf_fill_pages(self.page.as_ptr(), self.order, byte.into()) };
+        self.each_page_mapped(|addr| {
+            // SAFETY: `addr` maps a page of the block, `PAGE_SIZE` bytes,
+            // which we own (`&mut self`).
+            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), byte, kernel::page::PAGE_SIZE) };
+            true
+        });
     }
 
     /// Returns whether every byte of the block is zero.
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_zero(&self) -> bool {
-        // SAFETY: By the type invariant we own the block.
-        unsafe { bindings::rdmabuf_page_is_zero(self.page.as_ptr(), self.order) }
+        let mut zero = true;
+        self.each_page_mapped(|addr| {
+            // SAFETY: `memchr_inv()` reads `PAGE_SIZE` bytes at `addr`, a
+            // mapped page of the block; it returns null if all are 0.
+            zero = unsafe { bindings::memchr_inv(addr, 0, kernel::page::PAGE_SIZE) }.is_null();
+            zero
+        });
+        zero
     }
 }
 
