@@ -31,7 +31,8 @@
 //! The rooms import downwards only: this file uses [`pool`], [`queue`],
 //! [`zeroing`] and [`stats`]; [`zeroing`] uses [`queue`] and [`stats`] and
 //! knows the pools and the heap through traits; [`pool`] uses [`zeroing`]'s
-//! block types; [`queue`] and [`stats`] use only kapi.
+//! block types; [`queue`], [`stats`] and the KUnit helpers (`testing`) use
+//! only kapi.
 
 use core::fmt;
 
@@ -342,8 +343,7 @@ mod tests {
         block,
         cap_300,
         cap_32m,
-        wait_until,
-        zeroed, //
+        wait_until, //
     };
     use super::*;
     use crate::kapi::pages::PageBlock;
@@ -363,9 +363,18 @@ mod tests {
         Ok(())
     }
 
+    /// A fresh zeroed block of order index `index`, to pool.
+    fn zeroed(index: usize) -> Result<ZeroedBlock> {
+        ZeroedBlock::alloc(ORDERS[index], false).ok_or(ENOMEM)
+    }
+
     /// Frees every pooled block; returns whether all were zero.
     fn empty_pools_were_zero(heap: &Heap) -> bool {
-        super::testing::empty_pools_were_zero(&heap.pools)
+        let mut all_zero = true;
+        while let Some(b) = heap.pools.pop_largest() {
+            all_zero &= b.is_zero();
+        }
+        all_zero
     }
 
     #[test]

@@ -165,8 +165,7 @@ impl ZeroedPool for Pools {
 mod tests {
     use super::super::testing::{
         cap_300,
-        wait_until,
-        zeroed, //
+        wait_until, //
     };
     use super::*;
     use crate::kapi::task::{
@@ -176,6 +175,11 @@ mod tests {
         ThisThread, //
     };
     use kernel::sync::Arc;
+
+    /// A fresh zeroed block of order index `index`.
+    fn zeroed(index: usize) -> Result<ZeroedBlock> {
+        ZeroedBlock::alloc(ORDERS[index], false).ok_or(ENOMEM)
+    }
 
     fn pools() -> Result<Arc<Pools>> {
         Arc::pin_init(Pools::new(cap_300), GFP_KERNEL)
