@@ -12,6 +12,7 @@
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/vmalloc.h>
+#include <uapi/linux/sched/types.h>
 
 #include "rdmabuf/helpers.h"
 

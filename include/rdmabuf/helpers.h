@@ -62,7 +62,6 @@ void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
 void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
-int rdmabuf_sched_set_idle(struct task_struct *task);
 
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;

@@ -345,10 +345,3 @@ bool rdmabuf_fatal_signal_pending(void)
 	return fatal_signal_pending(current);
 }
 
-/* Why C: struct sched_attr is opaque in kernel::bindings. */
-int rdmabuf_sched_set_idle(struct task_struct *task)
-{
-	struct sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_IDLE };
-
-	return sched_setattr_nocheck(task, &attr);
-}

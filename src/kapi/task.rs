@@ -195,10 +195,23 @@ impl<T: Send + Sync + 'static> KThread<T> {
                 bindings::sched_set_normal(task.as_ptr(), nice.get())
             },
             Policy::Idle => {
-                // SAFETY: `rdmabuf_sched_set_idle()` calls
-                // `sched_setattr_nocheck()` with `SCHED_IDLE`, which needs a
-                // live task (as above) and process context.
-                to_result(unsafe { bindings::rdmabuf_sched_set_idle(task.as_ptr()) })?;
+                // Our bindgen's `struct sched_attr` (the kernel crate's is
+                // opaque): `SCHED_IDLE`, everything else 0.
+                let attr = bindings::sched_attr {
+                    size: core::mem::size_of::<bindings::sched_attr>() as u32,
+                    sched_policy: bindings::SCHED_IDLE,
+                    ..Default::default()
+                };
+                // SAFETY: `sched_setattr_nocheck()` needs a live task (as
+                // above), process context, and a `struct sched_attr` of
+                // `size` bytes: `attr` is the C struct, laid out by bindgen
+                // from the same header, so the cast names the same type.
+                to_result(unsafe {
+                    bindings::sched_setattr_nocheck(
+                        task.as_ptr(),
+                        core::ptr::from_ref(&attr).cast::<kernel::bindings::sched_attr>(),
+                    )
+                })?;
             }
         }
         // SAFETY: `wake_up_process()` needs a live task: we hold a reference.
