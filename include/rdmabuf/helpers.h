@@ -45,22 +45,16 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
-void rdmabuf_set_freezable(void);
 bool rdmabuf_try_to_freeze(void);
 
 /* Heap pages, lists of pages through page->lru, heap plumbing. */
-gfp_t rdmabuf_heap_gfp(unsigned int order, bool account);
-gfp_t rdmabuf_heap_gfp_nowait(unsigned int order);
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
-void rdmabuf_pages_init(struct list_head *head);
-void rdmabuf_pages_push(struct list_head *head, struct page *page);
 struct page *rdmabuf_pages_pop(struct list_head *head, bool last);
 struct page *rdmabuf_pages_next(struct list_head *head, struct page *page);
 void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
 void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
-int rdmabuf_sched_set_idle(struct task_struct *task);
 
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
@@ -72,8 +66,6 @@ void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
 bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte);
 unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
 bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
-void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
-bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 
 /* Module parameters: src/udmabuf/params.c */
 extern int rudmabuf_list_limit;

@@ -130,12 +130,6 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
-/* Why C: set_freezable() is a static inline without CONFIG_FREEZER. */
-void rdmabuf_set_freezable(void)
-{
-	set_freezable();
-}
-
 /* Why C: try_to_freeze() is a static inline (freezing() and a static key). */
 bool rdmabuf_try_to_freeze(void)
 {
@@ -143,28 +137,6 @@ bool rdmabuf_try_to_freeze(void)
 }
 
 /* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
-
-/* Why C: upstream system_heap.c builds its GFP masks from macros. */
-gfp_t rdmabuf_heap_gfp(unsigned int order, bool account)
-{
-	/* Upstream system_heap.c's LOW_ORDER_GFP and HIGH_ORDER_GFP. */
-	gfp_t low = GFP_HIGHUSER | __GFP_ZERO;
-	gfp_t high = ((GFP_HIGHUSER | __GFP_ZERO | __GFP_NOWARN | __GFP_NORETRY) &
-		      ~__GFP_RECLAIM) | __GFP_COMP;
-	gfp_t gfp = order ? high : low;
-
-	return account ? gfp | __GFP_ACCOUNT : gfp;
-}
-
-/*
- * Why C: as above. The same mask without direct reclaim and without a
- * warning: for pages a thread sets aside ahead of demand, which must never
- * push the system into reclaim.
- */
-gfp_t rdmabuf_heap_gfp_nowait(unsigned int order)
-{
-	return (rdmabuf_heap_gfp(order, false) & ~__GFP_DIRECT_RECLAIM) | __GFP_NOWARN;
-}
 
 /* Why C: clear_highpage() and cond_resched() are static inlines. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order)
@@ -265,46 +237,7 @@ bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
 	return true;
 }
 
-/* Why C: kmap_local_page() and kunmap_local() are static inlines and a macro. */
-void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte)
-{
-	unsigned long i;
-
-	for (i = 0; i < (1UL << order); i++) {
-		void *addr = kmap_local_page(page + i);
-
-		memset(addr, byte, PAGE_SIZE);
-		kunmap_local(addr);
-	}
-}
-
-/* Why C: as above. */
-bool rdmabuf_page_is_zero(struct page *page, unsigned int order)
-{
-	unsigned long i;
-	bool zero = true;
-
-	for (i = 0; zero && i < (1UL << order); i++) {
-		void *addr = kmap_local_page(page + i);
-
-		zero = !memchr_inv(addr, 0, PAGE_SIZE);
-		kunmap_local(addr);
-	}
-	return zero;
-}
 #endif /* CONFIG_KUNIT */
-
-/* Why C: INIT_LIST_HEAD() is a static inline (lists through page->lru). */
-void rdmabuf_pages_init(struct list_head *head)
-{
-	INIT_LIST_HEAD(head);
-}
-
-/* Why C: list_add_tail() is a static inline. */
-void rdmabuf_pages_push(struct list_head *head, struct page *page)
-{
-	list_add_tail(&page->lru, head);
-}
 
 /*
  * Why C: list_first_entry_or_null(), list_last_entry() and list_del() are
@@ -363,10 +296,3 @@ bool rdmabuf_fatal_signal_pending(void)
 	return fatal_signal_pending(current);
 }
 
-/* Why C: struct sched_attr is opaque in kernel::bindings. */
-int rdmabuf_sched_set_idle(struct task_struct *task)
-{
-	struct sched_attr attr = { .size = sizeof(attr), .sched_policy = SCHED_IDLE };
-
-	return sched_setattr_nocheck(task, &attr);
-}

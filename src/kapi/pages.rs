@@ -14,6 +14,38 @@ use kernel::types::Opaque;
 use super::bindings;
 use super::page_run::PhysRun;
 
+/// Upstream `system_heap.c`'s `LOW_ORDER_GFP`: `GFP_HIGHUSER | __GFP_ZERO`.
+const LOW_ORDER_GFP: bindings::gfp_t = bindings::RDMABUF_GFP_HIGHUSER | bindings::__GFP_ZERO;
+
+/// Upstream `system_heap.c`'s `HIGH_ORDER_GFP`: the low-order mask with
+/// `__GFP_NOWARN | __GFP_NORETRY`, without reclaim, and `__GFP_COMP`.
+const HIGH_ORDER_GFP: bindings::gfp_t =
+    ((LOW_ORDER_GFP | bindings::__GFP_NOWARN | bindings::RDMABUF_GFP_NORETRY)
+        & !bindings::RDMABUF_GFP_RECLAIM)
+        | bindings::RDMABUF_GFP_COMP;
+
+/// The system heap's GFP flags for a block of `2^order` pages, as upstream
+/// chooses them (`order_flags[]`; `__GFP_ACCOUNT` under `mem_accounting`).
+fn heap_gfp(order: u32, account: bool) -> bindings::gfp_t {
+    let gfp = if order > 0 {
+        HIGH_ORDER_GFP
+    } else {
+        LOW_ORDER_GFP
+    };
+    if account {
+        gfp | bindings::RDMABUF_GFP_ACCOUNT
+    } else {
+        gfp
+    }
+}
+
+/// [`heap_gfp`] (not charged) without direct reclaim and without a warning:
+/// for pages a thread sets aside ahead of demand, which must never push the
+/// system into reclaim.
+fn heap_gfp_nowait(order: u32) -> bindings::gfp_t {
+    (heap_gfp(order, false) & !bindings::RDMABUF_GFP_DIRECT_RECLAIM) | bindings::__GFP_NOWARN
+}
+
 /// An owned block of `2^order` physically contiguous pages (compound when
 /// `order > 0`), freed to the buddy allocator on drop.
 ///
@@ -36,15 +68,13 @@ impl PageBlock {
     /// Allocates a block of `2^order` zeroed pages with the system heap's
     /// flags for that order (`__GFP_ACCOUNT` too if `account`).
     pub(crate) fn alloc_zeroed(order: u32, account: bool) -> Option<Self> {
-        // SAFETY: A plain call.
-        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp(order, account) }, order)
+        Self::alloc(heap_gfp(order, account), order)
     }
 
     /// Allocates a block like [`Self::alloc_zeroed`] (not charged), but
     /// only if that needs no direct reclaim.
     pub(crate) fn alloc_zeroed_nowait(order: u32) -> Option<Self> {
-        // SAFETY: A plain call.
-        Self::alloc(unsafe { bindings::rdmabuf_heap_gfp_nowait(order) }, order)
+        Self::alloc(heap_gfp_nowait(order), order)
     }
 
     /// Allocates a block of `2^order` pages with `gfp`.
@@ -71,18 +101,50 @@ impl PageBlock {
         unsafe { bindings::rdmabuf_zero_pages(self.page.as_ptr(), self.order) };
     }
 
+    /// Calls `f` with each page of the block mapped into the kernel (a
+    /// `PAGE_SIZE` range); stops early when `f` returns `false`.
+    #[cfg(CONFIG_KUNIT = "y")]
+    fn each_page_mapped(&self, mut f: impl FnMut(*mut core::ffi::c_void) -> bool) {
+        for i in 0..self.nr_pages() {
+            // SAFETY: By the type invariant the block's `2^order` pages are
+            // ours and their `struct page`s consecutive (one buddy block),
+            // so `page + i` is a page of the block.
+            let page = unsafe { self.page.as_ptr().add(i) };
+            // SAFETY: `kmap_local_page()` maps a valid page for this
+            // thread until `kunmap_local()`, in the reverse order of the
+            // maps: one page at a time, unmapped before the next.
+            let addr = unsafe { bindings::kmap_local_page(page) };
+            let more = f(addr);
+            // SAFETY: `addr` is the mapping made above, still mapped.
+            unsafe { bindings::kunmap_local(addr) };
+            if !more {
+                return;
+            }
+        }
+    }
+
     /// Fills every byte of the block with `byte` (as a user would dirty it).
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn fill(&mut self, byte: u8) {
-        // SAFETY: By the type invariant we own the block.
-        unsafe { bindings::rdmabuf_fill_pages(self.page.as_ptr(), self.order, byte.into()) };
+        self.each_page_mapped(|addr| {
+            // SAFETY: `addr` maps a page of the block, `PAGE_SIZE` bytes,
+            // which we own (`&mut self`).
+            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), byte, kernel::page::PAGE_SIZE) };
+            true
+        });
     }
 
     /// Returns whether every byte of the block is zero.
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn is_zero(&self) -> bool {
-        // SAFETY: By the type invariant we own the block.
-        unsafe { bindings::rdmabuf_page_is_zero(self.page.as_ptr(), self.order) }
+        let mut zero = true;
+        self.each_page_mapped(|addr| {
+            // SAFETY: `memchr_inv()` reads `PAGE_SIZE` bytes at `addr`, a
+            // mapped page of the block; it returns null if all are 0.
+            zero = unsafe { bindings::memchr_inv(addr, 0, kernel::page::PAGE_SIZE) }.is_null();
+            zero
+        });
+        zero
     }
 }
 
@@ -119,9 +181,10 @@ impl PageList {
     pub(crate) fn new() -> impl PinInit<Self> {
         // INVARIANT: The head is initialised in place and the list is empty.
         pin_init!(Self {
-            // SAFETY: `slot` is the pinned head to initialise.
+            // SAFETY: `slot` is the pinned head to initialise;
+            // `INIT_LIST_HEAD()` only writes it, pointing it at itself.
             head <- unsafe {
-                Opaque::ffi_init(|slot| bindings::rdmabuf_pages_init(slot))
+                Opaque::ffi_init(|slot| bindings::INIT_LIST_HEAD(slot))
             },
             len: 0,
             pages: 0,
@@ -143,9 +206,20 @@ impl PageList {
         // SAFETY: Only the counters move; the head stays pinned.
         let this = unsafe { self.get_unchecked_mut() };
         let block = core::mem::ManuallyDrop::new(block);
-        // SAFETY: The head is initialised; the block is ours and not on a
-        // list. INVARIANT: The list now owns it.
-        unsafe { bindings::rdmabuf_pages_push(this.head.get(), block.page.as_ptr()) };
+        let page = block.page.as_ptr();
+        // SAFETY: `list_add_tail()` links `new` before `head`: the head is
+        // initialised, and `new` is `page->lru` (in bindgen's names for the
+        // anonymous unions of `struct page`) of a block that is ours and on
+        // no list, so its `lru` is unused (the invariant of `PageBlock`).
+        // INVARIANT: The list now owns it.
+        unsafe {
+            let lru = &raw mut (*page)
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .__bindgen_anon_1
+                .lru;
+            bindings::list_add_tail(lru, this.head.get());
+        }
         this.len += 1;
         this.pages += block.nr_pages();
     }
@@ -229,6 +303,10 @@ impl PinnedDrop for PageList {
 pub(crate) struct ReclaimableList {
     #[pin]
     list: PageList,
+    /// Blocks that counting walks ([`Self::append`]) added to this list
+    /// (KUnit: which list, and so under which lock, did the counting).
+    #[cfg(CONFIG_KUNIT = "y")]
+    counted: usize,
 }
 
 impl ReclaimableList {
@@ -237,6 +315,8 @@ impl ReclaimableList {
         // INVARIANT: Empty.
         pin_init!(Self {
             list <- PageList::new(),
+            #[cfg(CONFIG_KUNIT = "y")]
+            counted: 0,
         })
     }
 
@@ -283,13 +363,22 @@ impl ReclaimableList {
     /// that others wait for, count into a list of one's own first and
     /// [`Self::splice`] that under the lock.
     pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
+        let this = self.project();
         #[cfg(CONFIG_KUNIT = "y")]
-        super::test_counters::reclaimable_counted(other.len());
+        {
+            *this.counted += other.len();
+        }
         // SAFETY: The head is initialised and every entry is a block that
         // `other` owns.
         unsafe { bindings::rdmabuf_pages_count_reclaimable(other.head.get(), 1) };
         // INVARIANT: Counted above.
-        self.project().list.append(other);
+        this.list.append(other);
+    }
+
+    /// Returns the blocks that counting walks added to this list so far.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn counted_blocks(&self) -> usize {
+        self.counted
     }
 
     /// Moves every block of `other`, counted already, to the tail of this
@@ -341,5 +430,38 @@ impl<'a> Iterator for PageListRuns<'a> {
         let order = unsafe { bindings::rdmabuf_page_order(cur.as_ptr()) };
         // SAFETY: The block stays allocated while the list is borrowed.
         Some(unsafe { PhysRun::from_raw(cur, 1 << order) })
+    }
+}
+
+#[kunit_tests(rsystem_heap_pages)]
+mod tests {
+    use super::*;
+
+    /// The flag of GFP bit `bit`, as `gfp_types.h` makes it.
+    fn bit(bit: u32) -> bindings::gfp_t {
+        1 << bit
+    }
+
+    /// The masks are upstream `system_heap.c`'s, bit for bit: built here a
+    /// second way, from the kernel's bit numbers and `GFP_KERNEL`
+    /// (`GFP_HIGHUSER` is `GFP_KERNEL | __GFP_HARDWALL | __GFP_HIGHMEM`).
+    #[test]
+    fn heap_gfp_masks_are_upstreams() {
+        let reclaim =
+            bit(bindings::___GFP_DIRECT_RECLAIM_BIT) | bit(bindings::___GFP_KSWAPD_RECLAIM_BIT);
+        let highuser =
+            bindings::GFP_KERNEL | bit(bindings::___GFP_HARDWALL_BIT) | bindings::__GFP_HIGHMEM;
+        let low = highuser | bindings::__GFP_ZERO;
+        let high = ((low | bindings::__GFP_NOWARN | bit(bindings::___GFP_NORETRY_BIT)) & !reclaim)
+            | bit(bindings::___GFP_COMP_BIT);
+        let account = bit(bindings::___GFP_ACCOUNT_BIT);
+        assert_eq!(heap_gfp(0, false), low);
+        assert_eq!(heap_gfp(4, false), high);
+        assert_eq!(heap_gfp(8, false), high);
+        assert_eq!(heap_gfp(0, true), low | account);
+        assert_eq!(heap_gfp(8, true), high | account);
+        let direct = bit(bindings::___GFP_DIRECT_RECLAIM_BIT);
+        assert_eq!(heap_gfp_nowait(0), (low & !direct) | bindings::__GFP_NOWARN);
+        assert_eq!(heap_gfp_nowait(8), high);
     }
 }

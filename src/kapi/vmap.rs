@@ -13,29 +13,33 @@ use kernel::sync::Mutex;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
-
-/// Test-only: the next `vm_map_ram` of this module fails, as it does when
-/// the kernel is out of memory or of vmalloc space.
 #[cfg(CONFIG_KUNIT = "y")]
-static FAIL_NEXT_MAP: kernel::sync::atomic::Atomic<bool> = kernel::sync::atomic::Atomic::new(false);
+use super::test_counters::TaskFlag;
 
-/// Test-only: the next allocation of a page array for `vm_map_ram` fails.
+/// Test-only: the next `vm_map_ram` of this module in the task that raised
+/// this fails, as it does when the kernel is out of memory or of vmalloc
+/// space. Users' mappings, in other tasks, are not affected.
 #[cfg(CONFIG_KUNIT = "y")]
-static FAIL_NEXT_ARRAY: kernel::sync::atomic::Atomic<bool> =
-    kernel::sync::atomic::Atomic::new(false);
+static FAIL_NEXT_MAP: TaskFlag = TaskFlag::new();
 
-/// Test-only: makes the next kernel mapping of a buffer fail.
+/// Test-only: the next allocation of a page array for `vm_map_ram` in the
+/// task that raised this fails.
+#[cfg(CONFIG_KUNIT = "y")]
+static FAIL_NEXT_ARRAY: TaskFlag = TaskFlag::new();
+
+/// Test-only: makes the next kernel mapping of a buffer that the current
+/// task makes fail.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) fn fail_next_map() {
-    FAIL_NEXT_MAP.store(true, kernel::sync::atomic::Relaxed);
+    FAIL_NEXT_MAP.set(true);
 }
 
-/// Test-only: makes the next kernel mapping of a buffer fail to allocate
-/// its page array.
+/// Test-only: makes the next kernel mapping of a buffer that the current
+/// task makes fail to allocate its page array.
 #[cfg(CONFIG_KUNIT = "y")]
 #[cfg(kapi_udmabuf)]
 pub(crate) fn fail_next_page_array() {
-    FAIL_NEXT_ARRAY.store(true, kernel::sync::atomic::Relaxed);
+    FAIL_NEXT_ARRAY.set(true);
 }
 
 /// A contiguous kernel mapping of all the pages of a buffer, made with
@@ -66,7 +70,7 @@ impl VMapping {
         let count = pages.page_count();
         let count32 = u32::try_from(count).map_err(|_| ENOMEM)?;
         #[cfg(CONFIG_KUNIT = "y")]
-        if FAIL_NEXT_ARRAY.xchg(false, kernel::sync::atomic::Relaxed) {
+        if FAIL_NEXT_ARRAY.take() {
             return Err(ENOMEM);
         }
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
@@ -81,7 +85,7 @@ impl VMapping {
             return Err(EINVAL);
         }
         #[cfg(CONFIG_KUNIT = "y")]
-        if FAIL_NEXT_MAP.xchg(false, kernel::sync::atomic::Relaxed) {
+        if FAIL_NEXT_MAP.take() {
             return Err(map_error);
         }
         // SAFETY: `array` holds `count` valid pages, allocated for as long as

@@ -54,7 +54,8 @@ impl SystemHeap {
                 .ok_or(ENOMEM)?;
             remaining = remaining.saturating_sub(block.nr_pages() * PAGE_SIZE);
             max_order = block.order();
-            blocks.as_mut().push(block);
+            // Zero until the user writes it.
+            blocks.as_mut().push(block.into_block());
         }
         Ok(())
     }
@@ -64,16 +65,12 @@ impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
         // Filled in place: one allocation for the buffer, its pages and
         // their list.
-        let buffer = HeapBuffer::new(self.heap.clone(), self.account).pin_chain(|buffer| {
-            let mut blocks = buffer.blocks();
-            self.fill(blocks.as_mut(), len).inspect_err(|_| {
-                // Nothing left the heap: the chunks are still zero. (Charged
-                // chunks are freed with the buffer.)
-                if !self.account {
-                    self.heap.put_all_zeroed(blocks);
-                }
-            })
-        });
+        // On an error the buffer drops, and the chunks taken so far go back
+        // as a release's do (through the free queue; charged ones to the
+        // system): once out of the pools they are no longer known zero, so
+        // they are zeroed again before they are pooled.
+        let buffer = HeapBuffer::new(self.heap.clone(), self.account)
+            .pin_chain(|buffer| self.fill(buffer.blocks(), len));
         DmaBuf::export(buffer, fd_flags, self.name)
     }
 }

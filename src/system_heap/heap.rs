@@ -2,27 +2,17 @@
 
 //! Where the heap's pages come from and where they go.
 //!
-//! Every pooled page is zero. An allocation takes a block of the order it
-//! wants from its pool ([`pool`]); when the pool is empty, the oldest
-//! queued release if it has that order, zeroed by the allocation; else a
-//! fresh block from the buddy allocator with `__GFP_ZERO` ([`Heap::take`]).
-//! A release appends its blocks to the free queue in O(1)
-//! ([`Heap::defer_free`]), and the zeroing threads pool them ([`queue`]).
+//! Every pooled page is zero: the pools take only a
+//! [`ZeroedBlock`](zeroing::ZeroedBlock), which only zeroing makes. An
+//! allocation takes a block of the order it wants from its pool
+//! ([`pool`]); when the pool is empty, the oldest queued release if it has
+//! that order, zeroed by the allocation; else a fresh block from the buddy
+//! allocator with `__GFP_ZERO` ([`Heap::take`]). A release appends its
+//! blocks to the free queue in O(1) ([`Heap::defer_free`], [`queue`]), and
+//! the zeroing threads pool them, keep a small reserve and replace 1 MiB
+//! blocks that allocations took from the queue ([`zeroing`]).
 //!
-//! Between runs of the queue, the worker keeps two promises to the pools:
-//! - for each 1 MiB block an allocation took from the queue, it pools a
-//!   fresh one once the queue is empty ([`Heap::replace_owed_blocks`]).
-//!   A miss served from the queue leaves the heap with as many pages as
-//!   before, so a churn that outran the threads once would outrun them
-//!   every round; replaced, the pools grow by what allocations found
-//!   missing, zeroed off the allocation path;
-//! - once a 4 KiB allocation found its pool empty, it keeps
-//!   [`SMALL_RESERVE_PAGES`] there ([`Heap::top_up_small_pool`]): it looks
-//!   at the queue only every few milliseconds, which a steady trickle of
-//!   small buffers outruns.
-//!
-//! Both add fresh pages only within the pool cap and without direct
-//! reclaim. Pooled and queued pages count as reclaimable kernel memory
+//! Pooled and queued pages count as reclaimable kernel memory
 //! (`KReclaimable`); the shrinker frees pooled blocks first, then queued
 //! ones unzeroed. Idle pools decay: when neither an allocation nor a
 //! release happened for `pool_idle_ms`, a work item frees pooled blocks,
@@ -37,12 +27,17 @@
 //! Nothing sleeps, allocates or zeroes under the pools' or the queue's
 //! spinlock, so the shrinker never waits on a lock the allocation path
 //! sleeps under.
+//!
+//! The rooms import downwards only: this file uses [`pool`], [`queue`],
+//! [`zeroing`] and [`stats`]; [`zeroing`] uses [`queue`] and [`stats`] and
+//! knows the pools and the heap through traits; [`pool`] uses [`zeroing`]'s
+//! block types; [`queue`], [`stats`] and the KUnit helpers (`testing`) use
+//! only kapi.
 
 use core::fmt;
 
 use kernel::prelude::*;
 use kernel::sync::atomic::{
-    Acquire,
     Atomic,
     Full,
     Relaxed, //
@@ -57,37 +52,36 @@ use kernel::workqueue::{
     WorkItem, //
 };
 
-use crate::kapi::pages::{
-    PageBlock,
-    PageList,
-    ReclaimableList, //
-};
+use crate::kapi::pages::PageList;
 use crate::kapi::shrinker::ShrinkerOps;
-use crate::orders::ORDERS;
+use crate::orders::{
+    LARGE,
+    ORDERS,
+    SMALL, //
+};
 
 mod pool;
 mod queue;
 mod stats;
 #[cfg(CONFIG_KUNIT = "y")]
 mod testing;
+mod zeroing;
 
 use pool::Pools;
 use queue::FreeQueue;
-pub(crate) use queue::ZeroThreads;
 use stats::Stats;
+pub(crate) use zeroing::ZeroThreads;
+use zeroing::{
+    ZeroedBlock,
+    Zeroer,
+    ZeroingParts,
+    ZeroingState, //
+};
 
 /// A release into a parked worker wakes it this many milliseconds later,
 /// so that it zeroes after the burst of small releases that often follows
 /// an idle moment, not beside it.
 const KICK_MS: u32 = 5;
-/// The 4 KiB pool's reserve, in pages (64 KiB).
-const SMALL_RESERVE_PAGES: usize = 16;
-/// The index in [`ORDERS`] of 4 KiB blocks.
-const SMALL: usize = ORDERS.len() - 1;
-/// The index in [`ORDERS`] of 1 MiB blocks: an allocation that finds their
-/// pool empty while blocks are queued wakes the worker, and one it takes
-/// from the queue is replaced.
-const LARGE: usize = 0;
 
 /// The heap's pages: pools, free queue, and the work that moves pages
 /// between them and the buddy allocator.
@@ -111,12 +105,8 @@ pub(crate) struct Heap {
     /// when it runs, so that a release that finds it set costs a load, not
     /// the workqueue's interrupt-disabled pending test.
     decay_armed: Atomic<bool>,
-    /// A 4 KiB allocation found its pool empty since the worker last
-    /// topped it up.
-    small_missed: Atomic<bool>,
-    /// 1 MiB blocks that allocations took from the queue and that the
-    /// worker has not yet replaced with fresh ones.
-    owed_blocks: Atomic<usize>,
+    /// What the zeroing threads keep: blocks being zeroed, misses, debts.
+    zeroing: ZeroingState,
     stats: Stats,
 }
 
@@ -131,8 +121,7 @@ impl Heap {
             uses: Atomic::new(0),
             uses_at_last_decay_check: Atomic::new(0),
             decay_armed: Atomic::new(false),
-            small_missed: Atomic::new(false),
-            owed_blocks: Atomic::new(0),
+            zeroing: ZeroingState::new(),
             stats: Stats::new(),
         })
     }
@@ -146,7 +135,7 @@ impl Heap {
     /// beside this allocation (the wake-up is small next to the 1 MiB this
     /// allocation zeroes), and a 1 MiB block taken from the queue is owed
     /// to the pool.
-    pub(crate) fn take(&self, index: usize, account: bool) -> Option<PageBlock> {
+    pub(crate) fn take(&self, index: usize, account: bool) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
         if !account {
             if let Some(block) = self.pools.pop(index) {
@@ -154,35 +143,29 @@ impl Heap {
                 return Some(block);
             }
             if index == SMALL {
-                arm(&self.small_missed);
+                self.zeroing.small_pool_missed();
             } else if index == LARGE && self.queued() > 0 {
                 Stats::add(&self.stats.miss_wakeups, 1);
                 self.queue.wake_worker();
             }
-            if let Some(mut block) = self.queue.pop_head_of_order(ORDERS[index]) {
+            if let Some(block) = self.queue.pop_head_of_order(ORDERS[index]) {
                 if index == LARGE {
-                    self.owed_blocks.fetch_add(1, Relaxed);
+                    self.zeroing.owe_large_block();
                 }
-                block.zero();
+                let block = ZeroedBlock::zero(block);
                 Stats::add(&self.stats.from_queue, 1);
                 return Some(block);
             }
         }
-        let block = PageBlock::alloc_zeroed(ORDERS[index], account)?;
+        let block = ZeroedBlock::alloc(ORDERS[index], account)?;
         Stats::add(&self.stats.from_buddy, 1);
         Some(block)
     }
 
     /// Puts a zero block into its pool, or frees it if the pools are full.
-    pub(crate) fn put_zeroed(&self, block: PageBlock) {
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn put_zeroed(&self, block: ZeroedBlock) {
         self.pools.put(block);
-    }
-
-    /// Gives back blocks that never left the heap (still zero).
-    pub(crate) fn put_all_zeroed(&self, mut blocks: Pin<&mut PageList>) {
-        while let Some(block) = blocks.as_mut().pop() {
-            self.put_zeroed(block);
-        }
     }
 
     /// Queues a released buffer's blocks for zeroing, in O(1), waking no
@@ -247,58 +230,6 @@ impl Heap {
         Stats::add(&self.stats.decayed_pages, freed);
     }
 
-    /// If a 4 KiB allocation found its pool empty since the last call, tops
-    /// the pool up to [`SMALL_RESERVE_PAGES`] with fresh pages, within the
-    /// pool cap, and only while that needs no direct reclaim. At most that
-    /// many pages per call, however fast allocations take them.
-    fn top_up_small_pool(&self) {
-        if !self.small_missed.xchg(false, Relaxed) {
-            return;
-        }
-        for _ in 0..SMALL_RESERVE_PAGES {
-            if self.pools.pages_of(SMALL) >= SMALL_RESERVE_PAGES
-                || self.pooled() >= self.pools.cap()
-            {
-                return;
-            }
-            let Some(block) = PageBlock::alloc_zeroed_nowait(ORDERS[SMALL]) else {
-                return;
-            };
-            Stats::add(&self.stats.reserve_pages, block.nr_pages());
-            self.put_zeroed(block);
-        }
-    }
-
-    /// Pools a fresh 1 MiB block for each one that allocations took from
-    /// the free queue, while the queue stays empty (a release comes first;
-    /// the rest is replaced on the next run), within the pool cap, and only
-    /// while that needs no direct reclaim. Debts that the cap or a failed
-    /// allocation leave are dropped: the pool holds what it can.
-    fn replace_owed_blocks(&self) {
-        let pages = 1 << ORDERS[LARGE];
-        // Counted as zeroing from before the debts are taken until the last
-        // block is pooled: who reads the debts and then `zeroing_blocks` as
-        // 0 saw the worker idle.
-        self.queue.zeroing.fetch_add(1, Full);
-        let mut owed = self.owed_blocks.xchg(0, Full);
-        while owed > 0 && self.queued() == 0 {
-            let Some(block) = self
-                .pools
-                .has_room_for(pages)
-                .then(|| PageBlock::alloc_zeroed_nowait(ORDERS[LARGE]))
-                .flatten()
-            else {
-                owed = 0;
-                break;
-            };
-            owed -= 1;
-            Stats::add(&self.stats.replaced_pages, pages);
-            self.put_zeroed(block);
-        }
-        self.owed_blocks.fetch_add(owed, Relaxed);
-        self.queue.zeroing.fetch_sub(1, Full);
-    }
-
     /// Returns the pages in the pools.
     pub(crate) fn pooled(&self) -> usize {
         self.pools.pooled()
@@ -323,9 +254,20 @@ impl Heap {
             writeln!(f, "pool_pages_order{order}: {pages}")?;
         }
         writeln!(f, "queued_pages: {}", self.queued())?;
-        writeln!(f, "zeroing_blocks: {}", self.queue.zeroing.load(Acquire))?;
-        writeln!(f, "owed_blocks: {}", self.owed_blocks.load(Relaxed))?;
+        writeln!(f, "zeroing_blocks: {}", self.zeroing.busy())?;
+        writeln!(f, "owed_blocks: {}", self.zeroing.owed_blocks())?;
         self.stats.show(f)
+    }
+}
+
+impl ZeroingParts for Heap {
+    fn zeroer(&self) -> Zeroer<'_> {
+        Zeroer {
+            pools: &self.pools,
+            queue: &self.queue,
+            stats: &self.stats,
+            state: &self.zeroing,
+        }
     }
 }
 
@@ -385,7 +327,7 @@ impl ShrinkerOps for Heap {
         }
         // Then queued blocks, freed without zeroing.
         while freed < nr_to_scan {
-            let Some(block) = self.queue.pop_with(ReclaimableList::pop) else {
+            let Some(block) = self.queue.pop_oldest() else {
                 break;
             };
             freed += block.nr_pages();
@@ -401,21 +343,46 @@ mod tests {
         block,
         cap_300,
         cap_32m,
-        empty_pools_were_zero,
-        queue, //
+        wait_until, //
     };
     use super::*;
+    use crate::kapi::pages::PageBlock;
+    use zeroing::SMALL_RESERVE_PAGES;
 
     fn heap() -> Result<Arc<Heap>> {
         Arc::pin_init(Heap::new(cap_300), GFP_KERNEL)
     }
 
+    /// Queues `blocks` through a released-buffer list, as release does.
+    fn queue(heap: &Arc<Heap>, blocks: impl IntoIterator<Item = PageBlock>) -> Result {
+        let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
+        for b in blocks {
+            list.as_mut().push(b);
+        }
+        Heap::defer_free(heap, list.as_mut());
+        Ok(())
+    }
+
+    /// A fresh zeroed block of order index `index`, to pool.
+    fn zeroed(index: usize) -> Result<ZeroedBlock> {
+        ZeroedBlock::alloc(ORDERS[index], false).ok_or(ENOMEM)
+    }
+
+    /// Frees every pooled block; returns whether all were zero.
+    fn empty_pools_were_zero(heap: &Heap) -> bool {
+        let mut all_zero = true;
+        while let Some(b) = heap.pools.pop_largest() {
+            all_zero &= b.is_zero();
+        }
+        all_zero
+    }
+
     #[test]
     fn pools_are_per_order_and_served_first() -> Result {
         let heap = heap()?;
-        heap.put_zeroed(block(1)?);
-        heap.put_zeroed(block(2)?);
-        heap.put_zeroed(block(2)?);
+        heap.put_zeroed(zeroed(1)?);
+        heap.put_zeroed(zeroed(2)?);
+        heap.put_zeroed(zeroed(2)?);
         assert_eq!(heap.pools.pages_of(0), 0);
         assert_eq!(heap.pools.pages_of(1), 16);
         assert_eq!(heap.pools.pages_of(2), 2);
@@ -438,15 +405,15 @@ mod tests {
     fn small_misses_make_the_worker_keep_a_reserve() -> Result {
         let heap = heap()?;
         // No 4 KiB allocation missed the pool: nothing is set aside.
-        heap.top_up_small_pool();
+        heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 0);
         // Larger orders missing their pools do not count.
         drop(heap.take(1, false).ok_or(ENOMEM)?);
-        heap.top_up_small_pool();
+        heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 0);
         // A 4 KiB allocation from the buddy allocator, then a top-up.
         drop(heap.take(2, false).ok_or(ENOMEM)?);
-        heap.top_up_small_pool();
+        heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pools.pages_of(2), SMALL_RESERVE_PAGES);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), SMALL_RESERVE_PAGES);
         // The next ones are served from the reserve, zero, without a miss.
@@ -455,7 +422,7 @@ mod tests {
             assert!(b.is_zero());
         }
         assert_eq!(heap.stats.from_pool.load(Relaxed), 4);
-        heap.top_up_small_pool();
+        heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), SMALL_RESERVE_PAGES - 4);
         Ok(())
     }
@@ -468,10 +435,10 @@ mod tests {
     #[test]
     fn the_small_reserve_stays_within_the_pool_cap() -> Result {
         let heap = Arc::pin_init(Heap::new(cap_8), GFP_KERNEL)?;
-        heap.put_zeroed(block(2)?);
+        heap.put_zeroed(zeroed(2)?);
         drop(heap.take(2, false).ok_or(ENOMEM)?);
         drop(heap.take(2, false).ok_or(ENOMEM)?);
-        heap.top_up_small_pool();
+        heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 8);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), 8);
         Ok(())
@@ -497,8 +464,8 @@ mod tests {
     #[test]
     fn shrinker_count_and_scan() -> Result {
         let heap = heap()?;
-        heap.put_zeroed(block(1)?);
-        heap.put_zeroed(block(2)?);
+        heap.put_zeroed(zeroed(1)?);
+        heap.put_zeroed(zeroed(2)?);
         queue(&heap, [block(1)?, block(2)?, block(2)?])?;
         assert_eq!(heap.count(), 17 + 18);
         // Pooled pages go first, whole blocks at a time.
@@ -546,7 +513,7 @@ mod tests {
         assert!(head.is_zero());
         assert_eq!(heap.stats.from_queue.load(Relaxed), 1);
         assert_eq!(counts(), (1, 0));
-        while heap.zero_one().is_some() {}
+        while heap.zeroer().zero_one().is_some() {}
         heap.queue.set_parked();
         queue(&heap, [block(0)?])?;
         assert_eq!(counts(), (1, 1));
@@ -572,19 +539,19 @@ mod tests {
             assert!(heap.take(index, false).ok_or(ENOMEM)?.is_zero());
         }
         assert_eq!(heap.stats.from_queue.load(Relaxed), 3);
-        assert_eq!(heap.owed_blocks.load(Relaxed), 2);
+        assert_eq!(heap.zeroing.owed_blocks(), 2);
         // A release comes first: nothing is replaced while it is queued.
         queue(&heap, [dirty(2)?])?;
-        heap.replace_owed_blocks();
-        assert_eq!((heap.pooled(), heap.owed_blocks.load(Relaxed)), (0, 2));
-        assert_eq!(heap.zero_one(), Some(1));
-        heap.replace_owed_blocks();
-        assert_eq!(heap.owed_blocks.load(Relaxed), 0);
+        heap.zeroer().replace_owed_blocks();
+        assert_eq!((heap.pooled(), heap.zeroing.owed_blocks()), (0, 2));
+        assert_eq!(heap.zeroer().zero_one(), Some(1));
+        heap.zeroer().replace_owed_blocks();
+        assert_eq!(heap.zeroing.owed_blocks(), 0);
         assert_eq!(heap.pools.pages_of(0), 2 * 256);
         assert_eq!(heap.stats.replaced_pages.load(Relaxed), 2 * 256);
-        assert_eq!(heap.queue.zeroing.load(Relaxed), 0);
+        assert_eq!(heap.zeroing.busy(), 0);
         // Nothing owed: nothing more.
-        heap.replace_owed_blocks();
+        heap.zeroer().replace_owed_blocks();
         assert_eq!(heap.pooled(), 2 * 256 + 1);
         assert!(empty_pools_were_zero(&heap));
         Ok(())
@@ -597,11 +564,11 @@ mod tests {
         queue(&heap, [block(0)?, block(0)?])?;
         heap.take(0, false).ok_or(ENOMEM)?;
         heap.take(0, false).ok_or(ENOMEM)?;
-        assert_eq!(heap.owed_blocks.load(Relaxed), 2);
-        heap.replace_owed_blocks();
+        assert_eq!(heap.zeroing.owed_blocks(), 2);
+        heap.zeroer().replace_owed_blocks();
         // The second is dropped, not kept owed.
         assert_eq!(heap.pooled(), 256);
-        assert_eq!(heap.owed_blocks.load(Relaxed), 0);
+        assert_eq!(heap.zeroing.owed_blocks(), 0);
         Ok(())
     }
 
@@ -617,9 +584,9 @@ mod tests {
         assert_eq!(heap.queued(), 17);
         assert_eq!(heap.pooled(), 0);
         // The worker's step, twice: the newest release first.
-        assert_eq!(heap.zero_one(), Some(1));
-        assert_eq!(heap.zero_one(), Some(16));
-        assert_eq!(heap.zero_one(), None);
+        assert_eq!(heap.zeroer().zero_one(), Some(1));
+        assert_eq!(heap.zeroer().zero_one(), Some(16));
+        assert_eq!(heap.zeroer().zero_one(), None);
         assert_eq!(heap.queued(), 0);
         assert_eq!(heap.pooled(), 17);
         let b = heap.take(1, false).ok_or(ENOMEM)?;
@@ -627,6 +594,35 @@ mod tests {
         let b = heap.take(2, false).ok_or(ENOMEM)?;
         assert!(b.is_zero());
         assert_eq!(heap.stats.from_pool.load(Relaxed), 2);
+        Ok(())
+    }
+
+    /// The worker finds a small release while it looks, and a release into
+    /// the parked worker arms the kick that wakes it.
+    #[test]
+    fn small_releases_reach_a_looking_and_a_parked_worker() -> Result {
+        let heap = heap()?;
+        let threads = ZeroThreads::start(heap.clone())?;
+        let dirty = || -> Result<PageBlock> {
+            let mut b = block(2)?;
+            b.fill(0x11);
+            Ok(b)
+        };
+        // Looking: a 4 KiB release is found without a wake-up (unless the
+        // worker parked meanwhile, which takes 20 looks).
+        queue(&heap, [dirty()?])?;
+        wait_until(1000, || heap.pooled() == 1);
+        // Parked after its empty looks, the worker must be kicked.
+        let parked = wait_until(1000, || heap.queue.parked());
+        let kicks = heap.stats.kicks.load(Relaxed);
+        queue(&heap, [dirty()?])?;
+        assert_eq!(heap.stats.kicks.load(Relaxed), kicks + 1);
+        wait_until(1000, || heap.pooled() == 2);
+        drop(threads);
+        assert!(parked);
+        assert_eq!(heap.queued(), 0);
+        assert_eq!(heap.pooled(), 2);
+        assert!(empty_pools_were_zero(&heap));
         Ok(())
     }
 }

@@ -9,6 +9,15 @@ use kernel::prelude::*;
 /// chunks, sizes often found in IOMMUs.
 pub(crate) const ORDERS: [u32; 3] = [8, 4, 0];
 
+/// The index in [`ORDERS`] of 1 MiB blocks: an allocation that finds their
+/// pool empty while blocks are queued wakes the zeroing worker, and one it
+/// takes from the queue is replaced.
+pub(crate) const LARGE: usize = 0;
+
+/// The index in [`ORDERS`] of 4 KiB blocks, of which the zeroing worker
+/// keeps a reserve once allocations missed their pool.
+pub(crate) const SMALL: usize = ORDERS.len() - 1;
+
 /// Returns the indexes in [`ORDERS`] of the orders to try, in turn, for the
 /// next chunk: those that fit in `remaining` bytes and do not exceed
 /// `max_order` (the order of the previous chunk: it never grows).

@@ -58,7 +58,7 @@ struct RsystemHeapModule {
     _stats: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
     _debugfs: Dir,
     _shrinker: Shrinker<Heap>,
-    _zero_threads: ZeroThreads,
+    _zero_threads: ZeroThreads<Heap>,
 }
 
 fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {

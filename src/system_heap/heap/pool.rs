@@ -3,7 +3,8 @@
 //! The per-order pools of zeroed blocks.
 //!
 //! One list per order of [`ORDERS`] (8, 4 and 0) under one spinlock, held
-//! for a list operation only. Every pooled block is zero. The pools never
+//! for a list operation only. Every pooled block is a [`ZeroedBlock`],
+//! which only zeroing makes ([`super::zeroing`]). The pools never
 //! hold more than the cap (`pool_max_mb`): a put checks and adds under the
 //! lock, so concurrent puts cannot overshoot it.
 //!
@@ -20,9 +21,10 @@ use kernel::sync::atomic::{
 };
 use kernel::sync::SpinLock;
 
-use crate::kapi::pages::{
-    PageBlock,
-    ReclaimableList, //
+use super::zeroing::{
+    ZeroedBlock,
+    ZeroedList,
+    ZeroedPool, //
 };
 use crate::orders::ORDERS;
 
@@ -30,16 +32,16 @@ use crate::orders::ORDERS;
 #[pin_data]
 struct Lists {
     #[pin]
-    order8: ReclaimableList,
+    order8: ZeroedList,
     #[pin]
-    order4: ReclaimableList,
+    order4: ZeroedList,
     #[pin]
-    order0: ReclaimableList,
+    order0: ZeroedList,
 }
 
 impl Lists {
     /// Returns the list of order index `index` (an index into [`ORDERS`]).
-    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ReclaimableList> {
+    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ZeroedList> {
         let lists = self.project();
         match index {
             0 => lists.order8,
@@ -59,6 +61,11 @@ pub(crate) struct Pools {
     /// The largest number of pages the pools may hold, read at each put so
     /// that `pool_max_mb` can change at runtime.
     cap_pages: fn() -> usize,
+    /// KUnit: [`Pools::put`] waits 20 µs between its cap check and its add
+    /// while set, so that two puts that are not serialised would both pass
+    /// the check. Set on a test's own pools only.
+    #[cfg(CONFIG_KUNIT = "y")]
+    widen_cap_window: Atomic<bool>,
 }
 
 impl Pools {
@@ -66,12 +73,14 @@ impl Pools {
     pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
         pin_init!(Self {
             lists <- new_spinlock!(pin_init!(Lists {
-                order8 <- ReclaimableList::new(),
-                order4 <- ReclaimableList::new(),
-                order0 <- ReclaimableList::new(),
+                order8 <- ZeroedList::new(),
+                order4 <- ZeroedList::new(),
+                order0 <- ZeroedList::new(),
             })),
             pages: [const { Atomic::new(0) }; 3],
             cap_pages,
+            #[cfg(CONFIG_KUNIT = "y")]
+            widen_cap_window: Atomic::new(false),
         })
     }
 
@@ -87,7 +96,7 @@ impl Pools {
 
     /// Puts a zero block into its pool, or frees it if that would pass the
     /// cap.
-    pub(crate) fn put(&self, block: PageBlock) {
+    pub(crate) fn put(&self, block: ZeroedBlock) {
         let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
             return;
         };
@@ -96,14 +105,16 @@ impl Pools {
             return;
         }
         #[cfg(CONFIG_KUNIT = "y")]
-        tests::between_cap_check_and_add();
+        if self.widen_cap_window.load(Relaxed) {
+            kernel::time::delay::udelay(kernel::time::Delta::from_micros(20));
+        }
         self.pages[index].fetch_add(block.nr_pages(), Relaxed);
         lists.as_mut().list(index).push(block);
     }
 
     /// Pops a block from the pool of order index `index`; an empty pool is
     /// not locked.
-    pub(crate) fn pop(&self, index: usize) -> Option<PageBlock> {
+    pub(crate) fn pop(&self, index: usize) -> Option<ZeroedBlock> {
         if self.pages[index].load(Relaxed) == 0 {
             return None;
         }
@@ -113,7 +124,7 @@ impl Pools {
     }
 
     /// Pops one block, largest order first.
-    pub(crate) fn pop_largest(&self) -> Option<PageBlock> {
+    pub(crate) fn pop_largest(&self) -> Option<ZeroedBlock> {
         (0..ORDERS.len()).find_map(|index| self.pop(index))
     }
 
@@ -128,20 +139,47 @@ impl Pools {
     }
 }
 
+impl ZeroedPool for Pools {
+    fn put(&self, block: ZeroedBlock) {
+        Pools::put(self, block);
+    }
+
+    fn pages_of(&self, index: usize) -> usize {
+        Pools::pages_of(self, index)
+    }
+
+    fn pooled(&self) -> usize {
+        Pools::pooled(self)
+    }
+
+    fn cap(&self) -> usize {
+        Pools::cap(self)
+    }
+
+    fn has_room_for(&self, pages: usize) -> bool {
+        Pools::has_room_for(self, pages)
+    }
+}
+
 #[kunit_tests(rsystem_heap_pool_cap)]
 mod tests {
     use super::super::testing::{
-        block,
         cap_300,
         wait_until, //
     };
     use super::*;
     use crate::kapi::task::{
         KThread,
-        Policy, //
+        Nice,
+        Policy,
+        ThisThread, //
     };
     use kernel::sync::Arc;
-    use kernel::time::Delta;
+
+    /// A fresh zeroed block of order index `index`.
+    fn zeroed(index: usize) -> Result<ZeroedBlock> {
+        ZeroedBlock::alloc(ORDERS[index], false).ok_or(ENOMEM)
+    }
 
     fn pools() -> Result<Arc<Pools>> {
         Arc::pin_init(Pools::new(cap_300), GFP_KERNEL)
@@ -150,12 +188,12 @@ mod tests {
     #[test]
     fn pool_cap_is_honoured() -> Result {
         let pools = pools()?;
-        pools.put(block(0)?); // 256 pages
-        pools.put(block(1)?); // 272
-        pools.put(block(1)?); // 288
-        pools.put(block(1)?); // would be 304 > 300: freed instead
+        pools.put(zeroed(0)?); // 256 pages
+        pools.put(zeroed(1)?); // 272
+        pools.put(zeroed(1)?); // 288
+        pools.put(zeroed(1)?); // would be 304 > 300: freed instead
         for _ in 0..12 {
-            pools.put(block(2)?); // up to 300, then freed
+            pools.put(zeroed(2)?); // up to 300, then freed
         }
         assert_eq!(pools.pooled(), 300);
         assert_eq!(pools.pages_of(1), 32);
@@ -166,24 +204,13 @@ mod tests {
     /// of its threads are done.
     static OVER_THE_CAP: Atomic<usize> = Atomic::new(0);
     static THREADS_DONE: Atomic<usize> = Atomic::new(0);
-    /// Widens the window between the cap check and the add while set.
-    static WIDEN_CAP_WINDOW: Atomic<bool> = Atomic::new(false);
-
-    /// Called by [`Pools::put`] between its cap check and its add: spins
-    /// 20 µs while the concurrency test runs, so that two puts that are not
-    /// serialised would both pass the check.
-    pub(super) fn between_cap_check_and_add() {
-        if WIDEN_CAP_WINDOW.load(Relaxed) {
-            kernel::time::delay::udelay(Delta::from_micros(20));
-        }
-    }
 
     /// A thread's work: 2000 times, pools a fresh page into pools at or
     /// next to their cap, notes whether they then hold more than the cap,
     /// and takes a page back.
-    fn put_and_take_at_the_cap(pools: &Pools) {
+    fn put_and_take_at_the_cap(pools: &Pools, _: &ThisThread) {
         for _ in 0..2000 {
-            let Some(b) = PageBlock::alloc_zeroed(ORDERS[2], false) else {
+            let Some(b) = ZeroedBlock::alloc(ORDERS[2], false) else {
                 break;
             };
             pools.put(b);
@@ -198,11 +225,12 @@ mod tests {
     fn pool_cap_holds_under_concurrent_puts() -> Result {
         let pools = pools()?;
         for _ in 0..cap_300() - 1 {
-            pools.put(block(2)?);
+            pools.put(zeroed(2)?);
         }
         OVER_THE_CAP.store(0, Relaxed);
         THREADS_DONE.store(0, Relaxed);
-        WIDEN_CAP_WINDOW.store(true, Relaxed);
+        // These pools only: users' puts meanwhile are not slowed.
+        pools.widen_cap_window.store(true, Relaxed);
         // Two puts that race for the last page: checked and added under the
         // pools' lock, only one gets it.
         let mut threads = KVec::new();
@@ -212,7 +240,7 @@ mod tests {
             let stop = |_: &Pools| {};
             let thread = KThread::run(
                 c"rsystem_heap-kunit",
-                Policy::Normal(0),
+                Policy::Normal(Nice::new(0)?),
                 pools.clone(),
                 run,
                 stop,
@@ -222,7 +250,6 @@ mod tests {
         // Dropping a thread that has not started yet would stop it unrun.
         wait_until(3000, || THREADS_DONE.load(Relaxed) == 2);
         drop(threads);
-        WIDEN_CAP_WINDOW.store(false, Relaxed);
         assert_eq!(THREADS_DONE.load(Relaxed), 2);
         assert_eq!(OVER_THE_CAP.load(Relaxed), 0);
         assert!(pools.pooled() <= cap_300());
