@@ -20,6 +20,8 @@ use kernel::dma::DataDirection;
 #[cfg(kapi_udmabuf)]
 use kernel::fs::file::flags;
 use kernel::new_mutex;
+#[cfg(CONFIG_KUNIT = "y")]
+use kernel::page::PAGE_SHIFT;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{
@@ -330,6 +332,18 @@ impl DmaBuf {
         self.with_vmap(|bytes| bytes.fill(byte))
     }
 
+    /// Maps the whole buffer into the kernel and writes the number of each
+    /// page (0, 1, ...) to its first four bytes, little-endian.
+    pub(crate) fn vmap_number_pages(&self) -> Result {
+        self.with_vmap(|bytes| {
+            for (n, page) in bytes.chunks_mut(PAGE_SIZE).enumerate() {
+                if let Some(head) = page.get_mut(..4) {
+                    head.copy_from_slice(&(n as u32).to_le_bytes());
+                }
+            }
+        })
+    }
+
     /// Returns the size of the dma-buf, as importers read it.
     pub(crate) fn size(&self) -> usize {
         // SAFETY: By the type invariant the dma-buf is live; its size is
@@ -394,12 +408,16 @@ impl Attachment<'_> {
         // SAFETY: By the type invariant the attachment is live.
         let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
         let sgt = NonNull::new(kernel::error::from_err_ptr(sgt)?).ok_or(ENOMEM)?;
-        // INVARIANT: Just mapped for this attachment in `dir`.
-        Ok(Mapping {
+        // INVARIANT: Just mapped for this attachment in `dir`; no segments
+        // read yet. Unmapped on drop if reading them fails.
+        let mut mapping = Mapping {
             attach: self,
             sgt,
             dir,
-        })
+            segments: KVec::new(),
+        };
+        mapping.read_segments()?;
+        Ok(mapping)
     }
 
     /// Maps the buffer for the attached device in `dir`, writes `byte` to
@@ -440,43 +458,61 @@ impl Attachment<'_> {
         Ok(mapping.device_all_equal(byte))
     }
 
-    /// Maps the buffer for the attached device (`map_dma_buf`) and returns
-    /// the segments of the exporter's sg table as (page frame, bytes).
+    /// Maps the buffer for the attached device in `dir` (`map_dma_buf`) and
+    /// returns the DMA segments of the mapping, as the importer sees them.
     /// The mapping is undone before returning.
-    pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<(usize, usize)>> {
+    pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<DmaSegment>> {
         let mapping = self.map(dir)?;
-        let mut segments = KVec::new();
-        // SAFETY: The table is mapped, so allocated, while `mapping` lives.
-        let (mut sg, nents) = unsafe {
-            (
-                (*mapping.sgt.as_ptr()).sgl,
-                (*mapping.sgt.as_ptr()).orig_nents,
-            )
-        };
-        for _ in 0..nents {
-            // SAFETY: `sg` is one of the table's `nents` entries.
-            let (pfn, len) = unsafe { (bindings::rdmabuf_sg_pfn(sg), (*sg).length as usize) };
-            segments.push((pfn, len), GFP_KERNEL)?;
-            // SAFETY: As above.
-            sg = unsafe { bindings::sg_next(sg) };
-        }
+        let mut segments = KVec::with_capacity(mapping.segments.len(), GFP_KERNEL)?;
+        segments.extend_from_slice(&mapping.segments, GFP_KERNEL)?;
         Ok(segments)
     }
+}
+
+/// One DMA segment of an importer's mapping: a DMA address and a length,
+/// all that an importer may read of the table `map_dma_buf` gave it (with
+/// `CONFIG_DMABUF_DEBUG` the table is a copy without pages, whose CPU-side
+/// lengths are zero).
+#[cfg(CONFIG_KUNIT = "y")]
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DmaSegment {
+    /// The DMA address.
+    pub(crate) addr: u64,
+    /// The length in bytes.
+    pub(crate) len: usize,
+}
+
+/// Returns the page frame at each page of `segments`, in order: with direct
+/// DMA and no bouncing, the pages the importer's device reaches.
+#[cfg(CONFIG_KUNIT = "y")]
+#[cfg(kapi_udmabuf)]
+pub(crate) fn segment_frames(segments: &[DmaSegment]) -> Result<KVec<usize>> {
+    let mut frames = KVec::new();
+    for segment in segments {
+        let first = (segment.addr >> PAGE_SHIFT) as usize;
+        for n in 0..segment.len.div_ceil(PAGE_SIZE) {
+            frames.push(first + n, GFP_KERNEL)?;
+        }
+    }
+    Ok(frames)
 }
 
 /// A mapping of a [`DmaBuf`] for an importer's device, from `map_dma_buf`,
 /// unmapped on drop (KUnit). Its device side is emulated: the test VM has
 /// direct DMA, so the memory a device reaches (the pages, or their swiotlb
-/// bounce slots) is at the DMA addresses.
+/// bounce slots) is at the DMA addresses. Like any importer it uses only
+/// the DMA addresses and lengths of the table, read once at map time.
 ///
 /// # Invariants
 ///
-/// `sgt` was returned by `dma_buf_map_attachment` for `attach` in `dir`.
+/// `sgt` was returned by `dma_buf_map_attachment` for `attach` in `dir`;
+/// `segments` are (a prefix of) its DMA segments, in order.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) struct Mapping<'a> {
     attach: &'a Attachment<'a>,
     sgt: NonNull<bindings::sg_table>,
     dir: bindings::dma_data_direction,
+    segments: KVec<DmaSegment>,
 }
 
 #[cfg(CONFIG_KUNIT = "y")]
@@ -486,33 +522,123 @@ impl Mapping<'_> {
         unsafe { (*self.attach.attach.as_ptr()).dev }
     }
 
+    /// Reads the DMA segments of the table: the `nents` entries'
+    /// `sg_dma_address` and `sg_dma_len`, nothing else of the table.
+    fn read_segments(&mut self) -> Result {
+        // SAFETY: By the type invariant the table is mapped, so allocated,
+        // with `nents` DMA segments.
+        let (mut sg, nents) = unsafe { ((*self.sgt.as_ptr()).sgl, (*self.sgt.as_ptr()).nents) };
+        for _ in 0..nents {
+            // SAFETY: `sg` is one of the table's first `nents` entries.
+            let segment = unsafe {
+                DmaSegment {
+                    addr: bindings::sg_dma_address(sg),
+                    len: bindings::sg_dma_len(sg) as usize,
+                }
+            };
+            self.segments.push(segment, GFP_KERNEL)?;
+            // SAFETY: As above.
+            sg = unsafe { bindings::sg_next(sg) };
+        }
+        Ok(())
+    }
+
+    /// Calls `f` on the memory the device reaches through the mapping, in
+    /// order, one piece within a page at a time, until `f` returns false.
+    /// Returns whether `f` always returned true.
+    fn device_access(&self, mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
+        for segment in self.segments.iter() {
+            let (mut at, end) = (segment.addr, segment.addr + segment.len as u64);
+            while at < end {
+                let offset = at as usize % PAGE_SIZE;
+                let len = (PAGE_SIZE - offset).min((end - at) as usize);
+                // SAFETY: The test VM has direct DMA without memory
+                // encryption: a DMA address is the physical address of the
+                // memory the device reaches, the buffer's page or its
+                // swiotlb slot, both system RAM with a `struct page`, and
+                // mapped for the device until `self` drops.
+                let addr = unsafe {
+                    bindings::kmap_local_page(bindings::rdmabuf_pfn_to_page(
+                        (at >> PAGE_SHIFT) as usize,
+                    ))
+                };
+                // SAFETY: `addr` maps the page until `kunmap_local`; the
+                // piece is within it; nothing else accesses it meanwhile.
+                let bytes =
+                    unsafe { core::slice::from_raw_parts_mut(addr.cast::<u8>().add(offset), len) };
+                let go_on = f(bytes);
+                // SAFETY: Mapped above, the last local mapping made.
+                unsafe { bindings::kunmap_local(addr) };
+                if !go_on {
+                    return false;
+                }
+                at += len as u64;
+            }
+        }
+        true
+    }
+
     /// The device writes `byte` to all of the buffer.
     pub(crate) fn device_fill(&self, byte: u8) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe { bindings::rdmabuf_test_dma_fill(self.sgt.as_ptr(), byte.into()) };
+        self.device_access(|bytes| {
+            bytes.fill(byte);
+            true
+        });
     }
 
     /// The device reads all of the buffer: returns whether every byte is
     /// `byte`.
     pub(crate) fn device_all_equal(&self, byte: u8) -> bool {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe { bindings::rdmabuf_test_dma_all_equal(self.sgt.as_ptr(), byte.into()) }
+        self.device_access(|bytes| bytes.iter().all(|&b| b == byte))
     }
 
-    /// The importer syncs its mapping for the CPU.
+    /// The device reads the first four bytes of every page of the buffer, in
+    /// buffer order (see [`DmaBuf::vmap_number_pages`]).
+    pub(crate) fn device_page_numbers(&self) -> Result<KVec<u32>> {
+        let mut numbers = KVec::new();
+        let mut at = 0usize;
+        let mut result = Ok(());
+        self.device_access(|bytes| {
+            if at % PAGE_SIZE == 0 {
+                if let Some(head) = bytes.first_chunk::<4>() {
+                    result = numbers
+                        .push(u32::from_le_bytes(*head), GFP_KERNEL)
+                        .map_err(Error::from);
+                }
+            }
+            at += bytes.len();
+            result.is_ok()
+        });
+        result.map(|()| numbers)
+    }
+
+    /// The importer syncs its mapping for the CPU, segment by segment: it
+    /// has only the DMA addresses and lengths of the table.
     pub(crate) fn sync_for_cpu(&self) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_cpu(self.dev(), self.sgt.as_ptr(), self.dir)
-        };
+        for segment in self.segments.iter() {
+            // SAFETY: By the type invariant the segment is part of a
+            // mapping for the device in `dir`; a partial sync of a mapping
+            // is allowed, and DMA-API debugging finds the mapping by
+            // containment.
+            unsafe {
+                bindings::__dma_sync_single_for_cpu(self.dev(), segment.addr, segment.len, self.dir)
+            };
+        }
     }
 
-    /// The importer syncs its mapping for the device.
+    /// The importer syncs its mapping for the device, as above.
     pub(crate) fn sync_for_device(&self) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_device(self.dev(), self.sgt.as_ptr(), self.dir)
-        };
+        for segment in self.segments.iter() {
+            // SAFETY: As in `sync_for_cpu`.
+            unsafe {
+                bindings::__dma_sync_single_for_device(
+                    self.dev(),
+                    segment.addr,
+                    segment.len,
+                    self.dir,
+                )
+            };
+        }
     }
 
     #[cfg(kapi_udmabuf)]

@@ -263,44 +263,6 @@ unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
 #endif
 }
 
-/* Why C: for_each_sgtable_dma_sg(), sg_dma_address() and phys_to_virt() are macros and inlines. */
-/*
- * Writes `byte` to every DMA segment of `sgt` as a device would: through the
- * DMA address, which is the physical address of the memory the device
- * reaches (the page itself, or its swiotlb bounce slot) with direct DMA and
- * no memory encryption, as in the test VM.
- */
-void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		memset(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg));
-}
-
-/* Why C: as above. */
-/*
- * Reads every DMA segment of `sgt` as a device would (see above) and
- * returns whether every byte is `byte`.
- */
-bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		if (memchr_inv(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg)))
-			return false;
-	return true;
-}
-
-/* Why C: sg_page() and page_to_pfn() are a static inline and a macro. */
-unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
-{
-	return page_to_pfn(sg_page(sg));
-}
-
 /* Why C: dma_capable() and for_each_sgtable_dma_sg() are a static inline and a macro. */
 /* Returns whether every DMA segment of `sgt` is one `dev` can address. */
 bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)

@@ -82,25 +82,54 @@ impl HeapAllocator for SystemHeap {
 mod tests {
     use super::*;
     use crate::kapi::device::TestImporter;
+    use crate::kapi::dma_buf::DmaSegment;
     use kernel::dma::DataDirection;
 
     fn pool_cap() -> usize {
         1024
     }
 
-    #[test]
-    fn importer_maps_each_chunk_within_the_segment_limit() -> Result {
-        let importer = TestImporter::new(c"rsystem_heap-kunit", 64)?;
-        let dev = importer.dev();
+    /// What an importer sees of a heap buffer of one chunk of each order.
+    struct Chunks {
+        segments: KVec<DmaSegment>,
+        /// The page numbers the CPU wrote, as the device reads them.
+        numbers: KVec<u32>,
+        /// Whether the mapping bounces (then DMA addresses are slots').
+        bounces: bool,
+        chunks_from_buddy: usize,
+    }
 
+    /// Allocates one chunk of each order, largest first (1 MiB + 64 KiB +
+    /// 4 KiB with 4 KiB pages, 4 MiB + 256 KiB + 16 KiB with 16 KiB pages),
+    /// and maps it for an importer able to address all memory. Everything
+    /// is released (but for the deferred final fput) before the caller
+    /// asserts.
+    fn import_chunks() -> Result<Chunks> {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-chunks", 64)?;
+        let dev = importer.dev();
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap::new(heap.clone(), c"kunit");
-        // One chunk of each order, largest first: 1 MiB + 64 KiB + 4 KiB
-        // with 4 KiB pages, 4 MiB + 256 KiB + 16 KiB with 16 KiB pages.
-        let len = (256 + 16 + 1) * PAGE_SIZE;
-        let dmabuf = system.allocate(len, 0o2, 0)?;
+        let dmabuf = system.allocate((256 + 16 + 1) * PAGE_SIZE, 0o2, 0)?;
+        dmabuf.vmap_number_pages()?;
         let attach = dmabuf.attach(dev)?;
         let segments = attach.map_segments(DataDirection::Bidirectional)?;
+        // As upstream, the map syncs for the device.
+        let numbers = attach.map(DataDirection::ToDevice)?.device_page_numbers()?;
+        // CPU access syncs the mapped attachments.
+        dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
+        dmabuf.end_cpu_access(DataDirection::FromDevice)?;
+        Ok(Chunks {
+            segments,
+            numbers,
+            bounces: importer.bounces(),
+            chunks_from_buddy: heap.chunks_from_buddy(),
+        })
+    }
+
+    #[test]
+    fn importer_maps_each_chunk_within_the_segment_limit() -> Result {
+        let seen = import_chunks()?;
+        let segments = &seen.segments;
         // As upstream, one entry per chunk, except that a chunk larger than
         // the device's maximum segment (64 KiB without dma_parms) is split
         // as the DMA API requires, in chunk order: 16 + 1 + 1 entries with
@@ -111,18 +140,22 @@ mod tests {
         assert_eq!(segments.len(), last + 1);
         assert!(segments[..last]
             .iter()
-            .all(|&(_, len)| len == seg_pages * PAGE_SIZE));
-        assert_eq!(segments[last].1, PAGE_SIZE);
-        assert!(segments[..first_chunk]
-            .windows(2)
-            .all(|w| w[1].0 == w[0].0 + seg_pages));
-        // CPU access syncs the mapped attachments.
-        dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
-        dmabuf.end_cpu_access(DataDirection::FromDevice)?;
+            .all(|s| s.len == seg_pages * PAGE_SIZE));
+        assert_eq!(segments[last].len, PAGE_SIZE);
+        // Without bouncing, the first chunk's entries are its consecutive
+        // pages.
+        assert!(
+            seen.bounces
+                || segments[..first_chunk]
+                    .windows(2)
+                    .all(|w| w[1].addr == w[0].addr + (seg_pages * PAGE_SIZE) as u64)
+        );
+        // The device reads page n's number at page n.
+        assert!(seen.numbers.iter().copied().eq(0..(256 + 16 + 1) as u32));
         // The pools were empty: three chunks came from the buddy allocator.
         // (Release happens later: the final fput of a kernel thread is
         // deferred; the buffer keeps the heap alive until then.)
-        assert_eq!(heap.chunks_from_buddy(), 3);
+        assert_eq!(seen.chunks_from_buddy, 3);
         Ok(())
     }
 
@@ -134,8 +167,8 @@ mod tests {
     /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
     /// either, which the DMA layer reports with a WARN (a platform that
     /// cannot work), not an errno.
-    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
+    fn device_writes_reach_the_pages(name: &'static CStr, mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(name, mask_bits)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap::new(heap, c"kunit");
         let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
@@ -146,13 +179,19 @@ mod tests {
 
     #[test]
     fn device_writes_reach_the_pages_64_bit() -> Result {
-        assert!(device_writes_reach_the_pages(64)?);
+        assert!(device_writes_reach_the_pages(
+            c"rsystem_heap-kunit-dw64",
+            64
+        )?);
         Ok(())
     }
 
     #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
-        assert!(device_writes_reach_the_pages(32)?);
+        assert!(device_writes_reach_the_pages(
+            c"rsystem_heap-kunit-dw32",
+            32
+        )?);
         Ok(())
     }
 
@@ -161,8 +200,8 @@ mod tests {
     /// upstream, the heap's map syncs for the device, which under bouncing
     /// copies the pages into the bounce buffer (and, on a non-coherent CPU,
     /// writes the CPU's cache lines back).
-    fn cpu_writes_reach_the_device(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rsystem_heap-kunit-dma", mask_bits)?;
+    fn cpu_writes_reach_the_device(name: &'static CStr, mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(name, mask_bits)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
         let system = SystemHeap::new(heap, c"kunit");
         let dmabuf = system.allocate((256 + 16 + 3) * PAGE_SIZE, 0o2, 0)?;
@@ -173,13 +212,13 @@ mod tests {
 
     #[test]
     fn cpu_writes_reach_the_device_64_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(64)?);
+        assert!(cpu_writes_reach_the_device(c"rsystem_heap-kunit-cw64", 64)?);
         Ok(())
     }
 
     #[test]
     fn cpu_writes_reach_the_device_32_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(32)?);
+        assert!(cpu_writes_reach_the_device(c"rsystem_heap-kunit-cw32", 32)?);
         Ok(())
     }
 

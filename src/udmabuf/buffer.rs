@@ -164,7 +164,9 @@ mod tests {
     use crate::create::pin_range;
     use crate::kapi::device::TestImporter;
     use crate::kapi::dma_buf::{
+        segment_frames,
         DmaBuf,
+        DmaSegment,
         O_RDWR, //
     };
     use crate::kapi::memfd::Memfd;
@@ -182,24 +184,23 @@ mod tests {
         Ok(pfns)
     }
 
-    /// Expands segments to one page frame per page.
-    fn segment_pages(segments: &[(usize, usize)]) -> Result<KVec<usize>> {
-        let mut pfns = KVec::new();
-        for &(pfn, len) in segments {
-            for n in 0..len / PAGE_SIZE {
-                pfns.push(pfn + n, GFP_KERNEL)?;
-            }
-        }
-        Ok(pfns)
+    /// What an importer sees of a udmabuf of two items over one shmem file.
+    struct TwoItems {
+        size: usize,
+        segments: KVec<DmaSegment>,
+        again: KVec<DmaSegment>,
+        /// The page numbers the CPU wrote, as the device reads them.
+        numbers: KVec<u32>,
+        /// Without bouncing, whether the DMA addresses are the pinned pages.
+        frames_are_the_pages: bool,
     }
 
-    #[test]
-    fn importer_maps_the_pinned_pages_in_order() -> Result {
-        // An importing device, able to address all memory.
-        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
+    /// A udmabuf of pages 8..40 then 2..10 of an in-kernel shmem file,
+    /// mapped by an importer able to address all memory. Everything is
+    /// released before the caller asserts.
+    fn import_two_items() -> Result<TwoItems> {
+        let importer = TestImporter::new(c"rudmabuf-kunit-order", 64)?;
         let dev = importer.dev();
-
-        // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
         let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
         let mut table = FolioTable::new();
         for (first, count) in [(8u64, 32u64), (2, 8)] {
@@ -211,24 +212,51 @@ mod tests {
             };
             pin_range(&memfd.lock_shared(), item.offset, item.size, 40, &mut table)?;
         }
-        assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
         let dmabuf = DmaBuf::export(Udmabuf::new_uncounted(table, dev), O_RDWR, c"udmabuf")?;
-        // kapi sizes the dma-buf from the pages.
-        assert_eq!(dmabuf.size(), 40 * PAGE_SIZE);
-
-        // map_dma_buf gives every page once, in buffer order, in segments
-        // no larger than the device's maximum (64 KiB without dma_parms).
+        dmabuf.vmap_number_pages()?;
         let attach = dmabuf.attach(dev)?;
         let segments = attach.map_segments(DataDirection::Bidirectional)?;
-        assert!(segments.iter().all(|&(_, len)| len > 0 && len <= 64 * 1024));
-        assert!(segments.iter().all(|&(_, len)| len % PAGE_SIZE == 0));
-        let mapped = segment_pages(&segments)?;
-        assert_eq!(mapped.len(), 40);
-        assert!(mapped[..] == expected[..]);
-        // Mapping twice works the same.
         let again = attach.map_segments(DataDirection::ToDevice)?;
-        assert!(again[..] == segments[..]);
+        let mapping = attach.map(DataDirection::ToDevice)?;
+        // Mapped with DMA_ATTR_SKIP_CPU_SYNC: the importer syncs.
+        mapping.sync_for_device();
+        let numbers = mapping.device_page_numbers()?;
+        let frames_are_the_pages = importer.bounces() || segment_frames(&segments)? == expected;
+        Ok(TwoItems {
+            size: dmabuf.size(),
+            segments,
+            again,
+            numbers,
+            frames_are_the_pages,
+        })
+    }
+
+    #[test]
+    fn importer_maps_the_pinned_pages_in_order() -> Result {
+        let seen = import_two_items()?;
+        // kapi sizes the dma-buf from the pages.
+        assert_eq!(seen.size, 40 * PAGE_SIZE);
+        // map_dma_buf gives every page once, in buffer order, in DMA
+        // segments no larger than the device's maximum (64 KiB without
+        // dma_parms): the device reads page n's number at page n.
+        assert!(seen
+            .segments
+            .iter()
+            .all(|s| s.len > 0 && s.len <= 64 * 1024 && s.len % PAGE_SIZE == 0));
+        assert_eq!(
+            seen.segments.iter().map(|s| s.len).sum::<usize>(),
+            40 * PAGE_SIZE
+        );
+        assert!(seen.numbers.iter().copied().eq(0..40u32));
+        assert!(seen.frames_are_the_pages);
+        // Mapping twice works the same (a bounced mapping takes new slots).
+        assert_eq!(seen.again.len(), seen.segments.len());
+        assert!(seen
+            .again
+            .iter()
+            .zip(seen.segments.iter())
+            .all(|(a, b)| a.len == b.len));
         Ok(())
     }
 
@@ -260,8 +288,8 @@ mod tests {
     /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
     /// either, which the DMA layer reports with a WARN (a platform that
     /// cannot work), not an errno.
-    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
+    fn device_writes_reach_the_pages(name: &'static CStr, mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(name, mask_bits)?;
         let dmabuf = udmabuf(importer.dev(), 300)?;
         let attach = dmabuf.attach(importer.dev())?;
         attach.device_writes(DataDirection::FromDevice, 0x5a, true)?;
@@ -270,13 +298,13 @@ mod tests {
 
     #[test]
     fn device_writes_reach_the_pages_64_bit() -> Result {
-        assert!(device_writes_reach_the_pages(64)?);
+        assert!(device_writes_reach_the_pages(c"rudmabuf-kunit-dw64", 64)?);
         Ok(())
     }
 
     #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
-        assert!(device_writes_reach_the_pages(32)?);
+        assert!(device_writes_reach_the_pages(c"rudmabuf-kunit-dw32", 32)?);
         Ok(())
     }
 
@@ -285,7 +313,7 @@ mod tests {
     /// API's cache maintenance there; x86_64's DMA is coherent.
     #[test]
     fn importer_is_non_coherent_on_arm64() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
+        let importer = TestImporter::new(c"rudmabuf-kunit-coherent", 64)?;
         assert_eq!(importer.coherent(), !cfg!(CONFIG_ARM64));
         Ok(())
     }
@@ -294,8 +322,8 @@ mod tests {
     /// buffer to read it sees the pattern. As upstream, udmabuf maps with
     /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the device; under
     /// bouncing that sync copies the pages into the bounce buffer.
-    fn cpu_writes_reach_the_device(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
+    fn cpu_writes_reach_the_device(name: &'static CStr, mask_bits: u32) -> Result<bool> {
+        let importer = TestImporter::new(name, mask_bits)?;
         let dmabuf = udmabuf(importer.dev(), 300)?;
         dmabuf.vmap_fill(0xc3)?;
         let attach = dmabuf.attach(importer.dev())?;
@@ -304,13 +332,13 @@ mod tests {
 
     #[test]
     fn cpu_writes_reach_the_device_64_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(64)?);
+        assert!(cpu_writes_reach_the_device(c"rudmabuf-kunit-cw64", 64)?);
         Ok(())
     }
 
     #[test]
     fn cpu_writes_reach_the_device_32_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(32)?);
+        assert!(cpu_writes_reach_the_device(c"rudmabuf-kunit-cw32", 32)?);
         Ok(())
     }
 
@@ -427,7 +455,7 @@ mod tests {
     /// failed mapping EINVAL, above).
     #[test]
     fn failed_vmap_allocation_is_enomem_as_upstream() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
+        let importer = TestImporter::new(c"rudmabuf-kunit-vmap-alloc", 64)?;
         let dmabuf = udmabuf(importer.dev(), 16)?;
         crate::kapi::vmap::fail_next_page_array();
         assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(ENOMEM));
