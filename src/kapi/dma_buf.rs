@@ -20,8 +20,6 @@ use kernel::dma::DataDirection;
 #[cfg(kapi_udmabuf)]
 use kernel::fs::file::flags;
 use kernel::new_mutex;
-#[cfg(CONFIG_KUNIT = "y")]
-use kernel::page::PAGE_SHIFT;
 use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::{
@@ -34,8 +32,6 @@ use kernel::ModuleMetadata;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
-#[cfg(CONFIG_KUNIT = "y")]
-use super::device::as_raw;
 use super::page_run::PhysRun;
 use super::sg_table::{
     CpuSync,
@@ -46,6 +42,8 @@ use super::sg_table::{
 use super::test_counters;
 use super::vmap::VmapSlot;
 
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) mod importer;
 mod ops;
 
 use ops::OpsTable;
@@ -131,11 +129,13 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `vmap` maps only the pages of `exporter`, and drops before them (fields
-/// drop in declaration order).
+/// drop in declaration order). `page_count` is the exporter's page count at
+/// export, the size of the dma-buf in pages.
 #[pin_data]
 pub(crate) struct Exported<T: Exporter> {
     #[pin]
     vmap: VmapSlot,
+    page_count: usize,
     /// The tables mapped for importers and not yet unmapped, which
     /// begin/end_cpu_access sync. Each holds a reference on the buffer.
     /// `None` until the first map: a buffer that is never mapped makes no
@@ -147,15 +147,49 @@ pub(crate) struct Exported<T: Exporter> {
 }
 
 impl<T: Exporter> Exported<T> {
-    /// Calls `f` on every table mapped for an importer.
-    fn for_each_importer(&self, f: impl Fn(&SGTable<Self>)) {
+    /// Calls `f` on every table mapped for an importer of `dmabuf`, this
+    /// buffer's dma-buf.
+    fn for_each_importer(&self, dmabuf: *mut bindings::dma_buf, f: impl Fn(&SGTable<Self>)) {
+        let _ = dmabuf;
         #[cfg(CONFIG_KUNIT = "y")]
-        if test_counters::importer_syncs_skipped() {
+        if test_counters::importer_syncs_skipped(dmabuf as usize) {
             return;
         }
         for sgt in self.importers.lock().iter().flatten() {
             f(sgt);
         }
+    }
+
+    /// For CPU access to `dmabuf`, this buffer's dma-buf: syncs for the CPU
+    /// every importer's mapping that its device may have written
+    /// (`FROM_DEVICE`, `BIDIRECTIONAL`), each in its own direction.
+    ///
+    /// Never in the direction of the CPU access (what upstream's system
+    /// heap does): a `TO_DEVICE` mapping synced for the CPU in another
+    /// direction is an error of the DMA API (DMA-API debugging reports it),
+    /// and under bouncing it copies that mapping's bounce buffer, stale
+    /// since the map, over the pages, and with it over what another
+    /// importer's device wrote there (a camera's frame under a display's
+    /// mapping). In its own direction it would be no copy and no cache
+    /// maintenance, so it is left out.
+    fn sync_importers_for_cpu(&self, dmabuf: *mut bindings::dma_buf) {
+        self.for_each_importer(dmabuf, |sgt| {
+            if sgt.device_may_write() {
+                sgt.sync_for_cpu();
+            }
+        });
+    }
+
+    /// After CPU access to `dmabuf`: syncs every importer's mapping for its
+    /// device, each in its own direction. For those it reads (`TO_DEVICE`,
+    /// `BIDIRECTIONAL`) that brings the CPU's writes to the device (under
+    /// bouncing it copies them to the bounce buffer). For a `FROM_DEVICE`
+    /// mapping it copies nothing, bounced or not, but on a non-coherent CPU
+    /// it writes back the cache lines that the CPU's access may have
+    /// dirtied, which would otherwise be written back later over what the
+    /// device writes.
+    fn sync_importers_for_device(&self, dmabuf: *mut bindings::dma_buf) {
+        self.for_each_importer(dmabuf, |sgt| sgt.sync_for_device());
     }
 }
 
@@ -166,8 +200,11 @@ impl<T: Exporter> BufferPages for Exported<T> {
         self.exporter.pages().runs_from(pgoff)
     }
 
+    /// The size of the dma-buf, fixed at export, whatever the exporter's
+    /// pages say later: every table and kernel mapping is of this many
+    /// pages, or fails.
     fn page_count(&self) -> usize {
-        self.exporter.pages().page_count()
+        self.page_count
     }
 }
 
@@ -227,21 +264,23 @@ impl DmaBuf {
     ) -> Result<Self> {
         // INVARIANT: The slot starts empty, and only `vmap` fills it, with
         // the exporter's pages; `vmap` is declared first, so it drops first.
-        let exported = Arc::pin_init(
+        // `page_count` is set once the exporter is, and never again.
+        let exported = Arc::<Exported<T>>::pin_init(
             try_pin_init!(Exported {
                 vmap <- VmapSlot::new(),
+                page_count: 0,
                 importers <- new_mutex!(None),
                 exporter <- init,
+            })
+            .pin_chain(|exported| {
+                let exported = exported.project();
+                *exported.page_count = exported.exporter.pages().page_count();
+                Ok(())
             }),
             GFP_KERNEL,
         )?;
         // What importers map and vmap: never more than the pages.
-        let size = exported
-            .exporter
-            .pages()
-            .page_count()
-            .checked_mul(PAGE_SIZE)
-            .ok_or(EINVAL)?;
+        let size = exported.page_count.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
         let private = exported.into_foreign();
         let info = bindings::dma_buf_export_info {
@@ -296,384 +335,5 @@ impl Drop for DmaBuf {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own a reference.
         unsafe { bindings::dma_buf_put(self.0.as_ptr()) };
-    }
-}
-
-/// What KUnit tests do as importers.
-#[cfg(CONFIG_KUNIT = "y")]
-impl DmaBuf {
-    /// Maps the whole buffer into the kernel (`dma_buf_vmap`, our `vmap`),
-    /// calls `f` on it, and unmaps.
-    fn with_vmap<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let dmabuf = self.0.as_ptr();
-        let mut map = bindings::iosys_map::default();
-        // SAFETY: By the type invariant the dma-buf is live; `map` is ours.
-        kernel::error::to_result(unsafe { bindings::dma_buf_vmap_unlocked(dmabuf, &mut map) })?;
-        // SAFETY: Our `vmap` maps all `size` bytes of the buffer's pages in
-        // system memory, until the `vunmap` below; the test owns the buffer.
-        let bytes = unsafe {
-            core::slice::from_raw_parts_mut(map.__bindgen_anon_1.vaddr.cast::<u8>(), self.size())
-        };
-        let result = f(bytes);
-        // SAFETY: `map` was filled by the `vmap` above.
-        unsafe { bindings::dma_buf_vunmap_unlocked(dmabuf, &mut map) };
-        Ok(result)
-    }
-
-    /// Maps the whole buffer into the kernel and returns whether every byte
-    /// is `byte`.
-    pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
-        self.with_vmap(|bytes| bytes.iter().all(|&b| b == byte))
-    }
-
-    /// Maps the whole buffer into the kernel and writes `byte` to all of
-    /// it, as the CPU side of a producer would.
-    pub(crate) fn vmap_fill(&self, byte: u8) -> Result {
-        self.with_vmap(|bytes| bytes.fill(byte))
-    }
-
-    /// Maps the whole buffer into the kernel and writes the number of each
-    /// page (0, 1, ...) to its first four bytes, little-endian.
-    pub(crate) fn vmap_number_pages(&self) -> Result {
-        self.with_vmap(|bytes| {
-            for (n, page) in bytes.chunks_mut(PAGE_SIZE).enumerate() {
-                if let Some(head) = page.get_mut(..4) {
-                    head.copy_from_slice(&(n as u32).to_le_bytes());
-                }
-            }
-        })
-    }
-
-    /// Returns the size of the dma-buf, as importers read it.
-    pub(crate) fn size(&self) -> usize {
-        // SAFETY: By the type invariant the dma-buf is live; its size is
-        // set at export and never changes.
-        unsafe { (*self.0.as_ptr()).size }
-    }
-
-    /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
-    pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        // SAFETY: By the type invariant the dma-buf is live.
-        kernel::error::to_result(unsafe {
-            bindings::dma_buf_begin_cpu_access(self.0.as_ptr(), dir.into())
-        })
-    }
-
-    /// `dma_buf_end_cpu_access`.
-    pub(crate) fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        // SAFETY: By the type invariant the dma-buf is live.
-        kernel::error::to_result(unsafe {
-            bindings::dma_buf_end_cpu_access(self.0.as_ptr(), dir.into())
-        })
-    }
-
-    /// Drops the reference and runs the release now: the last `fput` from
-    /// a kernel thread is otherwise deferred to a work item.
-    pub(crate) fn release_now(self) {
-        drop(self);
-        // SAFETY: Runs the deferred `fput`s; no locks are held.
-        unsafe { bindings::flush_delayed_fput() };
-    }
-
-    /// Attaches `dev` as an importer, as a device driver would.
-    pub(crate) fn attach<'a>(&'a self, dev: &'a Device) -> Result<Attachment<'a>> {
-        // SAFETY: The dma-buf and the device are valid for `'a`.
-        let attach = unsafe { bindings::dma_buf_attach(self.0.as_ptr(), as_raw(dev)) };
-        let attach = NonNull::new(kernel::error::from_err_ptr(attach)?).ok_or(ENOMEM)?;
-        // INVARIANT: Just attached.
-        Ok(Attachment {
-            dmabuf: self,
-            attach,
-        })
-    }
-}
-
-/// An importer's attachment to a [`DmaBuf`], detached on drop (KUnit).
-///
-/// # Invariants
-///
-/// `attach` is an attachment of `dmabuf` made by `dma_buf_attach`.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct Attachment<'a> {
-    dmabuf: &'a DmaBuf,
-    attach: NonNull<bindings::dma_buf_attachment>,
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Attachment<'_> {
-    /// Maps the buffer for the attached device in `dir` (`map_dma_buf`),
-    /// until the result drops.
-    pub(crate) fn map(&self, dir: DataDirection) -> Result<Mapping<'_>> {
-        let dir = bindings::dma_data_direction::from(dir);
-        // SAFETY: By the type invariant the attachment is live.
-        let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
-        let sgt = NonNull::new(kernel::error::from_err_ptr(sgt)?).ok_or(ENOMEM)?;
-        // INVARIANT: Just mapped for this attachment in `dir`; no segments
-        // read yet. Unmapped on drop if reading them fails.
-        let mut mapping = Mapping {
-            attach: self,
-            sgt,
-            dir,
-            segments: KVec::new(),
-        };
-        mapping.read_segments()?;
-        Ok(mapping)
-    }
-
-    /// Maps the buffer for the attached device in `dir`, writes `byte` to
-    /// all of it from the device side, and unmaps. With `importer_syncs`
-    /// the importer syncs its mapping for the CPU before unmapping, as an
-    /// importer of a buffer mapped with `DMA_ATTR_SKIP_CPU_SYNC` must.
-    pub(crate) fn device_writes(
-        &self,
-        dir: DataDirection,
-        byte: u8,
-        importer_syncs: bool,
-    ) -> Result {
-        let mapping = self.map(dir)?;
-        mapping.device_fill(byte);
-        if importer_syncs {
-            mapping.sync_for_cpu();
-        }
-        Ok(())
-    }
-
-    /// Maps the buffer for the attached device in `dir`, reads all of it
-    /// from the device side, unmaps, and returns whether every byte read
-    /// was `byte`. With `importer_syncs` the importer first syncs its
-    /// mapping for the device, as an importer of a buffer mapped with
-    /// `DMA_ATTR_SKIP_CPU_SYNC` must; under bouncing that sync (or the
-    /// exporter's own, at map time) is what brings the CPU's writes to the
-    /// device.
-    pub(crate) fn device_reads(
-        &self,
-        dir: DataDirection,
-        byte: u8,
-        importer_syncs: bool,
-    ) -> Result<bool> {
-        let mapping = self.map(dir)?;
-        if importer_syncs {
-            mapping.sync_for_device();
-        }
-        Ok(mapping.device_all_equal(byte))
-    }
-
-    /// Maps the buffer for the attached device in `dir` (`map_dma_buf`) and
-    /// returns the DMA segments of the mapping, as the importer sees them.
-    /// The mapping is undone before returning.
-    pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<DmaSegment>> {
-        let mapping = self.map(dir)?;
-        let mut segments = KVec::with_capacity(mapping.segments.len(), GFP_KERNEL)?;
-        segments.extend_from_slice(&mapping.segments, GFP_KERNEL)?;
-        Ok(segments)
-    }
-}
-
-/// One DMA segment of an importer's mapping: a DMA address and a length,
-/// all that an importer may read of the table `map_dma_buf` gave it (with
-/// `CONFIG_DMABUF_DEBUG` the table is a copy without pages, whose CPU-side
-/// lengths are zero).
-#[cfg(CONFIG_KUNIT = "y")]
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) struct DmaSegment {
-    /// The DMA address.
-    pub(crate) addr: u64,
-    /// The length in bytes.
-    pub(crate) len: usize,
-}
-
-/// Returns the page frame at each page of `segments`, in order: with direct
-/// DMA and no bouncing, the pages the importer's device reaches.
-#[cfg(CONFIG_KUNIT = "y")]
-#[cfg(kapi_udmabuf)]
-pub(crate) fn segment_frames(segments: &[DmaSegment]) -> Result<KVec<usize>> {
-    let mut frames = KVec::new();
-    for segment in segments {
-        let first = (segment.addr >> PAGE_SHIFT) as usize;
-        for n in 0..segment.len.div_ceil(PAGE_SIZE) {
-            frames.push(first + n, GFP_KERNEL)?;
-        }
-    }
-    Ok(frames)
-}
-
-/// A mapping of a [`DmaBuf`] for an importer's device, from `map_dma_buf`,
-/// unmapped on drop (KUnit). Its device side is emulated: the test VM has
-/// direct DMA, so the memory a device reaches (the pages, or their swiotlb
-/// bounce slots) is at the DMA addresses. Like any importer it uses only
-/// the DMA addresses and lengths of the table, read once at map time.
-///
-/// # Invariants
-///
-/// `sgt` was returned by `dma_buf_map_attachment` for `attach` in `dir`;
-/// `segments` are (a prefix of) its DMA segments, in order.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct Mapping<'a> {
-    attach: &'a Attachment<'a>,
-    sgt: NonNull<bindings::sg_table>,
-    dir: bindings::dma_data_direction,
-    segments: KVec<DmaSegment>,
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Mapping<'_> {
-    fn dev(&self) -> *mut bindings::device {
-        // SAFETY: By the type invariant the attachment is live.
-        unsafe { (*self.attach.attach.as_ptr()).dev }
-    }
-
-    /// Reads the DMA segments of the table: the `nents` entries'
-    /// `sg_dma_address` and `sg_dma_len`, nothing else of the table.
-    fn read_segments(&mut self) -> Result {
-        // SAFETY: By the type invariant the table is mapped, so allocated,
-        // with `nents` DMA segments.
-        let (mut sg, nents) = unsafe { ((*self.sgt.as_ptr()).sgl, (*self.sgt.as_ptr()).nents) };
-        for _ in 0..nents {
-            // SAFETY: `sg` is one of the table's first `nents` entries.
-            let segment = unsafe {
-                DmaSegment {
-                    addr: bindings::sg_dma_address(sg),
-                    len: bindings::sg_dma_len(sg) as usize,
-                }
-            };
-            self.segments.push(segment, GFP_KERNEL)?;
-            // SAFETY: As above.
-            sg = unsafe { bindings::sg_next(sg) };
-        }
-        Ok(())
-    }
-
-    /// Calls `f` on the memory the device reaches through the mapping, in
-    /// order, one piece within a page at a time, until `f` returns false.
-    /// Returns whether `f` always returned true.
-    fn device_access(&self, mut f: impl FnMut(&mut [u8]) -> bool) -> bool {
-        for segment in self.segments.iter() {
-            let (mut at, end) = (segment.addr, segment.addr + segment.len as u64);
-            while at < end {
-                let offset = at as usize % PAGE_SIZE;
-                let len = (PAGE_SIZE - offset).min((end - at) as usize);
-                // SAFETY: The test VM has direct DMA without memory
-                // encryption: a DMA address is the physical address of the
-                // memory the device reaches, the buffer's page or its
-                // swiotlb slot, both system RAM with a `struct page`, and
-                // mapped for the device until `self` drops.
-                let addr = unsafe {
-                    bindings::kmap_local_page(bindings::rdmabuf_pfn_to_page(
-                        (at >> PAGE_SHIFT) as usize,
-                    ))
-                };
-                // SAFETY: `addr` maps the page until `kunmap_local`; the
-                // piece is within it; nothing else accesses it meanwhile.
-                let bytes =
-                    unsafe { core::slice::from_raw_parts_mut(addr.cast::<u8>().add(offset), len) };
-                let go_on = f(bytes);
-                // SAFETY: Mapped above, the last local mapping made.
-                unsafe { bindings::kunmap_local(addr) };
-                if !go_on {
-                    return false;
-                }
-                at += len as u64;
-            }
-        }
-        true
-    }
-
-    /// The device writes `byte` to all of the buffer.
-    pub(crate) fn device_fill(&self, byte: u8) {
-        self.device_access(|bytes| {
-            bytes.fill(byte);
-            true
-        });
-    }
-
-    /// The device reads all of the buffer: returns whether every byte is
-    /// `byte`.
-    pub(crate) fn device_all_equal(&self, byte: u8) -> bool {
-        self.device_access(|bytes| bytes.iter().all(|&b| b == byte))
-    }
-
-    /// The device reads the first four bytes of every page of the buffer, in
-    /// buffer order (see [`DmaBuf::vmap_number_pages`]).
-    pub(crate) fn device_page_numbers(&self) -> Result<KVec<u32>> {
-        let mut numbers = KVec::new();
-        let mut at = 0usize;
-        let mut result = Ok(());
-        self.device_access(|bytes| {
-            if at % PAGE_SIZE == 0 {
-                if let Some(head) = bytes.first_chunk::<4>() {
-                    result = numbers
-                        .push(u32::from_le_bytes(*head), GFP_KERNEL)
-                        .map_err(Error::from);
-                }
-            }
-            at += bytes.len();
-            result.is_ok()
-        });
-        result.map(|()| numbers)
-    }
-
-    /// The importer syncs its mapping for the CPU, segment by segment: it
-    /// has only the DMA addresses and lengths of the table.
-    pub(crate) fn sync_for_cpu(&self) {
-        for segment in self.segments.iter() {
-            // SAFETY: By the type invariant the segment is part of a
-            // mapping for the device in `dir`; a partial sync of a mapping
-            // is allowed, and DMA-API debugging finds the mapping by
-            // containment.
-            unsafe {
-                bindings::__dma_sync_single_for_cpu(self.dev(), segment.addr, segment.len, self.dir)
-            };
-        }
-    }
-
-    /// The importer syncs its mapping for the device, as above.
-    pub(crate) fn sync_for_device(&self) {
-        for segment in self.segments.iter() {
-            // SAFETY: As in `sync_for_cpu`.
-            unsafe {
-                bindings::__dma_sync_single_for_device(
-                    self.dev(),
-                    segment.addr,
-                    segment.len,
-                    self.dir,
-                )
-            };
-        }
-    }
-
-    #[cfg(kapi_udmabuf)]
-    /// Returns whether the table is mapped for `dev`: every DMA address is
-    /// one `dev` can reach, as `dma_map_sgtable` for `dev` makes them.
-    pub(crate) fn reachable_by(&self, dev: &Device) -> bool {
-        // SAFETY: The table is mapped while `self` lives; `dev` is valid.
-        unsafe { bindings::rdmabuf_test_sgt_reachable(as_raw(dev), self.sgt.as_ptr()) }
-    }
-
-    #[cfg(kapi_udmabuf)]
-    /// Returns the table's address, to tell mappings apart.
-    pub(crate) fn table(&self) -> *const bindings::sg_table {
-        self.sgt.as_ptr()
-    }
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Drop for Mapping<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant; unmapped once, here.
-        unsafe {
-            bindings::dma_buf_unmap_attachment_unlocked(
-                self.attach.attach.as_ptr(),
-                self.sgt.as_ptr(),
-                self.dir,
-            )
-        };
-    }
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Drop for Attachment<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant; every mapping was undone.
-        unsafe { bindings::dma_buf_detach(self.dmabuf.0.as_ptr(), self.attach.as_ptr()) };
     }
 }

@@ -36,21 +36,6 @@ unsigned int rdmabuf_dma_max_seg_size(struct device *dev)
 	return dma_get_max_seg_size(dev);
 }
 
-/* Why C: dma_sync_sgtable_for_cpu() is a static inline. */
-void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
-				      enum dma_data_direction dir)
-{
-	dma_sync_sgtable_for_cpu(dev, sgt, dir);
-}
-
-/* Why C: dma_sync_sgtable_for_device() is a static inline. */
-void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
-					 enum dma_data_direction dir)
-{
-	dma_sync_sgtable_for_device(dev, sgt, dir);
-}
-
-
 /* Why C: sg_set_page() is a static inline. */
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)
@@ -238,12 +223,6 @@ struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
 }
 
-/* Why C: dev_is_dma_coherent() is a static inline. */
-bool rdmabuf_test_dma_coherent(struct device *dev)
-{
-	return dev_is_dma_coherent(dev);
-}
-
 /* Why C: is_swiotlb_force_bounce() is a static inline. */
 bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
 {
@@ -261,19 +240,6 @@ unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
 #else
 	return 0;
 #endif
-}
-
-/* Why C: dma_capable() and for_each_sgtable_dma_sg() are a static inline and a macro. */
-/* Returns whether every DMA segment of `sgt` is one `dev` can address. */
-bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		if (!dma_capable(dev, sg_dma_address(sg), sg_dma_len(sg), true, 0))
-			return false;
-	return true;
 }
 
 /* Why C: kmap_local_page() and kunmap_local() are static inlines and a macro. */

@@ -12,7 +12,13 @@ use kernel::sync::atomic::{
 };
 
 static LIVE_DMA_MAPPINGS: Atomic<usize> = Atomic::new(0);
-static SKIP_IMPORTER_SYNCS: Atomic<bool> = Atomic::new(false);
+/// The dma-buf (its address) whose importers' mappings CPU access leaves
+/// unsynced, 0 for none.
+static SKIP_IMPORTER_SYNCS_OF: Atomic<usize> = Atomic::new(0);
+/// The dma-buf whose next kernel mapping fails, 0 for none.
+static FAIL_NEXT_VMAP_OF: Atomic<usize> = Atomic::new(0);
+/// The dma-buf whose next kernel mapping fails to allocate its page array.
+static FAIL_NEXT_VMAP_ARRAY_OF: Atomic<usize> = Atomic::new(0);
 #[cfg(kapi_heap)]
 static RECLAIMABLE_COUNTED: Atomic<usize> = Atomic::new(0);
 #[cfg(kapi_udmabuf)]
@@ -55,17 +61,40 @@ pub(crate) fn unpins() -> (usize, usize) {
     )
 }
 
-/// Makes begin/end_cpu_access sync no importer's mapping while `skip`, as
-/// 7.3's udmabuf does (it syncs only its own table): for a case to show
-/// what those semantics miss.
-#[cfg(kapi_udmabuf)]
-pub(crate) fn skip_importer_syncs(skip: bool) {
-    SKIP_IMPORTER_SYNCS.store(skip, Relaxed);
+/// Makes begin/end_cpu_access of the dma-buf at `dmabuf` sync none of its
+/// importers' mappings (0: of no dma-buf), as 7.3's udmabuf does (it syncs
+/// only its own table): for a case to show what those semantics miss. Only
+/// that buffer is affected, never a user's.
+pub(super) fn skip_importer_syncs_of(dmabuf: usize) {
+    SKIP_IMPORTER_SYNCS_OF.store(dmabuf, Relaxed);
 }
 
-/// Returns whether importers' mappings are left unsynced.
-pub(super) fn importer_syncs_skipped() -> bool {
-    SKIP_IMPORTER_SYNCS.load(Relaxed)
+/// Returns whether the importers' mappings of the dma-buf at `dmabuf` are
+/// left unsynced.
+pub(super) fn importer_syncs_skipped(dmabuf: usize) -> bool {
+    dmabuf != 0 && SKIP_IMPORTER_SYNCS_OF.load(Relaxed) == dmabuf
+}
+
+/// Makes the next kernel mapping of the dma-buf at `dmabuf` fail: in
+/// `vm_map_ram` if `in_vm_map_ram`, else allocating its page array.
+pub(super) fn fail_next_vmap_of(dmabuf: usize, in_vm_map_ram: bool) {
+    if in_vm_map_ram {
+        FAIL_NEXT_VMAP_OF.store(dmabuf, Relaxed);
+    } else {
+        FAIL_NEXT_VMAP_ARRAY_OF.store(dmabuf, Relaxed);
+    }
+}
+
+/// Returns whether this kernel mapping of the dma-buf at `dmabuf` fails in
+/// `vm_map_ram` (`in_vm_map_ram`) or allocating its page array, and disarms
+/// that failure.
+pub(super) fn vmap_fails(dmabuf: usize, in_vm_map_ram: bool) -> bool {
+    let armed = if in_vm_map_ram {
+        &FAIL_NEXT_VMAP_OF
+    } else {
+        &FAIL_NEXT_VMAP_ARRAY_OF
+    };
+    dmabuf != 0 && armed.cmpxchg(dmabuf, 0, Relaxed).is_ok()
 }
 
 /// A list walk counted `blocks` blocks as reclaimable, one node counter
