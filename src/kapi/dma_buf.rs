@@ -103,15 +103,18 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     /// hands it over when this returns.
     fn mapped(_this: Buffer<'_, Self>, _sgt: &SGTable<Exported<Self>>) {}
 
-    /// `begin_cpu_access`, after kapi invalidated the kernel mapping's
-    /// cache lines. kapi then syncs every importer's mapping for the CPU
-    /// (unless this fails).
+    /// `begin_cpu_access` in `dir` (never `DataDirection::None`: kapi
+    /// refuses it with EINVAL), after kapi invalidated the kernel mapping's
+    /// cache lines. kapi then syncs for the CPU every importer's mapping
+    /// that its device may have written, each in its own direction, not
+    /// `dir` (unless this fails).
     fn begin_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         Ok(())
     }
 
-    /// `end_cpu_access`, after kapi flushed the kernel mapping's cache lines
-    /// and synced every importer's mapping for its device.
+    /// `end_cpu_access` in `dir` (never `DataDirection::None`), after kapi
+    /// flushed the kernel mapping's cache lines and synced every importer's
+    /// mapping for its device, each in its own direction.
     fn end_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         Ok(())
     }
@@ -222,8 +225,10 @@ impl<T: Exporter> Copy for Buffer<'_, T> {}
 
 impl<T: Exporter> Buffer<'_, T> {
     /// Builds the table of all the buffer's pages, with `segments`, and maps
-    /// it for `dev` in `dir`, synced as `sync` says. The table holds a
-    /// reference on the buffer.
+    /// it for `dev` in `dir`, synced as `sync` says (and, by its
+    /// [`SGTable::sync_for_cpu`] and [`SGTable::sync_for_device`], in `dir`
+    /// only). The table holds a reference on the buffer. EINVAL for
+    /// `DataDirection::None`, and if the pages are not the dma-buf's size.
     pub(crate) fn sg_table(
         &self,
         dev: &Device,
