@@ -27,8 +27,6 @@ struct vm_fault;
 struct vm_operations_struct;
 
 /* src/kapi/helpers.c: shared by both modules. */
-int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits);
-unsigned int rdmabuf_dma_max_seg_size(struct device *dev);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_nr_pages(struct folio *folio);

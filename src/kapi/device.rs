@@ -100,12 +100,46 @@ pub(super) fn dma_limit(dev: &Device) -> u64 {
 /// checked against a new mask (the kernel crate's `dma_set_mask*` are
 /// `unsafe` for the same reason).
 pub(super) unsafe fn coerce_dma_mask(dev: &Device, bits: u32) -> Result {
-    if !(1..=64).contains(&bits) {
-        return Err(EINVAL);
-    }
+    // `DMA_BIT_MASK(bits)`.
+    let mask = match bits {
+        64 => u64::MAX,
+        1..64 => (1u64 << bits) - 1,
+        _ => return Err(EINVAL),
+    };
+    let dev = as_raw(dev);
     // SAFETY: `dev` is a valid `struct device` for the lifetime of the
-    // reference; by the safety requirements nothing maps for it meanwhile.
-    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask(as_raw(dev), bits) })
+    // reference, and by the safety requirements nothing maps for it
+    // meanwhile: as `dma_coerce_mask_and_coherent()`, point its streaming
+    // mask at its own coherent mask (a field of the device, as long-lived),
+    // then set both (the kernel crate's `dma_set_mask_and_coherent` helper).
+    to_result(unsafe {
+        (*dev).dma_mask = &raw mut (*dev).coherent_dma_mask;
+        bindings::dma_set_mask_and_coherent(dev, mask)
+    })
+}
+
+/// Returns the largest DMA segment `dev` takes, in bytes, as
+/// `dma_get_max_seg_size()` does: the limit of its DMA parameters, or 64 KiB
+/// without one.
+pub(super) fn dma_max_seg_size(dev: &Device) -> u32 {
+    let dev = as_raw(dev);
+    // SAFETY: `dev` is a valid device. Its `dma_parms` is NULL or points to
+    // parameters that live as long as the device (its bus's or driver's),
+    // set while the device is set up, before anything maps for it, as every
+    // reader in the DMA API assumes (they read them unlocked too).
+    let max = unsafe {
+        let parms = (*dev).dma_parms;
+        if parms.is_null() {
+            0
+        } else {
+            (*parms).max_segment_size
+        }
+    };
+    if max != 0 {
+        max
+    } else {
+        bindings::SZ_64K
+    }
 }
 
 /// Sets the DMA masks of the misc device that `misc` registered to `bits`

@@ -24,18 +24,6 @@
 
 #include "rdmabuf/helpers.h"
 
-/* Why C: dma_coerce_mask_and_coherent() and DMA_BIT_MASK() are a static inline and a macro. */
-int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits)
-{
-	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits));
-}
-
-/* Why C: dma_get_max_seg_size() is a static inline. */
-unsigned int rdmabuf_dma_max_seg_size(struct device *dev)
-{
-	return dma_get_max_seg_size(dev);
-}
-
 /* Why C: sg_set_page() is a static inline. */
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset)

@@ -28,6 +28,7 @@ use super::bindings;
 use super::buffer_pages::BufferPages;
 use super::device::{
     as_raw,
+    dma_max_seg_size,
     dma_needs_sync, //
 };
 use super::page_run::PhysRun;
@@ -98,8 +99,7 @@ impl CpuSync {
 
 /// Returns the largest segment `dev` takes, in pages.
 fn max_segment_pages(dev: &Device) -> usize {
-    // SAFETY: `dev` is a valid device.
-    let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
+    let max_seg = dma_max_seg_size(dev) as usize;
     // Segment lengths are `unsigned int` in a scatterlist.
     max_seg.min(u32::MAX as usize) / PAGE_SIZE
 }
