@@ -66,8 +66,6 @@ int rdmabuf_sched_set_idle(struct task_struct *task);
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
-bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
-unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
 void rdmabuf_fill_pages(struct page *page, unsigned int order, int byte);
 bool rdmabuf_page_is_zero(struct page *page, unsigned int order);
 

@@ -5,9 +5,6 @@
  * them. Compiled into each module through src/<module>/kapi_helpers.c.
  */
 #include <linux/dma-buf.h>
-#include <linux/dma-direct.h>
-#include <linux/dma-map-ops.h>
-#include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -20,7 +17,6 @@
 #include <uapi/linux/sched/types.h>
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
-#include <linux/swiotlb.h>
 
 #include "rdmabuf/helpers.h"
 
@@ -209,25 +205,6 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 {
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
-}
-
-/* Why C: is_swiotlb_force_bounce() is a static inline. */
-bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
-{
-	return is_swiotlb_force_bounce(dev);
-}
-
-/* Why C: IO_TLB_SHIFT is a macro and the fields exist only with CONFIG_SWIOTLB. */
-/* The size of the device's default swiotlb pool (swiotlb=N), 0 without one. */
-unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
-{
-#ifdef CONFIG_SWIOTLB
-	struct io_tlb_mem *mem = dev->dma_io_tlb_mem;
-
-	return mem ? mem->defpool.nslabs << IO_TLB_SHIFT : 0;
-#else
-	return 0;
-#endif
 }
 
 /* Why C: kmap_local_page() and kunmap_local() are static inlines and a macro. */

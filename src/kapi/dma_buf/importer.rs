@@ -60,19 +60,42 @@ impl TestImporter {
     /// Returns whether every streaming DMA mapping of the device bounces
     /// through swiotlb (a `swiotlb=force` boot).
     pub(crate) fn bounces(&self) -> bool {
-        // SAFETY: The device is registered and valid.
-        unsafe { bindings::rdmabuf_test_swiotlb_force_bounce(as_raw(self.dev())) }
+        // As `is_swiotlb_force_bounce()`.
+        self.swiotlb().is_some_and(|mem| mem.force_bounce)
+    }
+
+    /// Returns the swiotlb that the device's mappings bounce through, if
+    /// any.
+    #[cfg(CONFIG_SWIOTLB)]
+    fn swiotlb(&self) -> Option<&bindings::io_tlb_mem> {
+        // CAST: `kernel::bindings` has `struct io_tlb_mem` only as an opaque
+        // type; the project's bindgen step has its fields.
+        // SAFETY: The device is registered and valid. Its `dma_io_tlb_mem`
+        // is NULL or the swiotlb set for it when it was initialised (the
+        // default one, `io_tlb_default_mem`, which lives as long as the
+        // kernel), whose `force_bounce` and default pool are set at boot
+        // and never written after.
+        unsafe {
+            (*as_raw(self.dev()))
+                .dma_io_tlb_mem
+                .cast::<bindings::io_tlb_mem>()
+                .as_ref()
+        }
+    }
+
+    /// Without swiotlb, no mapping bounces.
+    #[cfg(not(CONFIG_SWIOTLB))]
+    fn swiotlb(&self) -> Option<&bindings::io_tlb_mem> {
+        None
     }
 
     /// Returns a buffer size that does not fit the device's swiotlb when
     /// its mappings bounce (twice the pool), and 32 MiB otherwise.
     pub(crate) fn past_the_bounce_buffer(&self) -> usize {
-        // SAFETY: The device is registered and valid.
-        let swiotlb = unsafe { bindings::rdmabuf_test_swiotlb_bytes(as_raw(self.dev())) };
-        if self.bounces() {
-            2 * swiotlb as usize
-        } else {
-            32 << 20
+        match self.swiotlb() {
+            // The size of its default pool (`swiotlb=N` slabs).
+            Some(mem) if mem.force_bounce => 2 * (mem.defpool.nslabs << bindings::IO_TLB_SHIFT),
+            _ => 32 << 20,
         }
     }
 }
