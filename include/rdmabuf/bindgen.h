@@ -12,6 +12,7 @@
 #include <linux/memfd.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
+#include <linux/swiotlb.h>
 #include <linux/vmalloc.h>
 #include <uapi/linux/sched/types.h>
 

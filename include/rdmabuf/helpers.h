@@ -26,12 +26,6 @@ struct vm_area_struct;
 struct vm_operations_struct;
 
 /* src/kapi/helpers.c: shared by both modules. */
-int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits);
-unsigned int rdmabuf_dma_max_seg_size(struct device *dev);
-void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
-				      enum dma_data_direction dir);
-void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
-					 enum dma_data_direction dir);
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 			 unsigned int len, unsigned int offset);
 unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn);
@@ -59,13 +53,6 @@ bool rdmabuf_fatal_signal_pending(void);
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
-bool rdmabuf_test_dma_coherent(struct device *dev);
-bool rdmabuf_test_swiotlb_force_bounce(struct device *dev);
-unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev);
-void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte);
-bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte);
-unsigned long rdmabuf_sg_pfn(struct scatterlist *sg);
-bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt);
 
 /* Module parameters: src/udmabuf/params.c */
 extern int rudmabuf_list_limit;

@@ -19,61 +19,147 @@ pub(super) fn as_raw(dev: &Device) -> *mut bindings::device {
         .cast_mut()
 }
 
-/// Sets the streaming and coherent DMA masks of `dev` to `bits` bits, as
-/// `dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits))` does.
-pub(crate) fn coerce_dma_mask(dev: &Device, bits: u32) -> Result {
-    if !(1..=64).contains(&bits) {
-        return Err(EINVAL);
+/// Returns whether flag `flag` (a `DEV_FLAG_*`) of `dev` is set, as the
+/// `dev_<flag>()` accessors of `include/linux/device.h` read it.
+fn dev_flag(dev: &Device, flag: bindings::struct_device_flags) -> bool {
+    let (word, bit) = (
+        flag as usize / usize::BITS as usize,
+        flag as usize % usize::BITS as usize,
+    );
+    // SAFETY: `dev` is a valid device, whose flag bitmap lives as long as
+    // the reference and has a word for every `DEV_FLAG_*`. The kernel
+    // changes it only with atomic bit operations (`set_bit`, `clear_bit`,
+    // `assign_bit`), and `test_bit` reads it with a plain load: an atomic
+    // load is no data race.
+    let flags = unsafe {
+        kernel::sync::atomic::Atomic::<usize>::from_ptr(
+            (&raw mut (*as_raw(dev)).flags).cast::<usize>().add(word),
+        )
     }
-    // SAFETY: `dev` is a valid `struct device` for the lifetime of the
-    // reference; setting its DMA masks has no other requirement.
-    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask(as_raw(dev), bits) })
+    .load(kernel::sync::atomic::Relaxed);
+    flags & (1 << bit) != 0
 }
 
-/// A faux device that imports dma-bufs in KUnit tests.
+/// Returns whether DMA syncs for `dev` do anything: `dma_dev_need_sync()`,
+/// the test by which the inline `dma_sync_*` skip the exported
+/// `__dma_sync_*` (a coherent device that never bounces has its
+/// `DEV_FLAG_DMA_SKIP_SYNC` set; with DMA-API debugging every sync is
+/// made, to be checked).
+pub(super) fn dma_needs_sync(dev: &Device) -> bool {
+    if cfg!(not(CONFIG_DMA_NEED_SYNC)) {
+        return false;
+    }
+    cfg!(CONFIG_DMA_API_DEBUG)
+        || !dev_flag(dev, bindings::struct_device_flags_DEV_FLAG_DMA_SKIP_SYNC)
+}
+
+/// Returns whether `dev`'s DMA is cache-coherent with the CPU
+/// (`dev_is_dma_coherent()`): always where the architecture has no cache
+/// maintenance for DMA, else the device's `DEV_FLAG_DMA_COHERENT`.
 #[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct TestImporter(kernel::faux::Registration);
+pub(super) fn dma_coherent(dev: &Device) -> bool {
+    if cfg!(not(any(
+        CONFIG_ARCH_HAS_SYNC_DMA_FOR_DEVICE,
+        CONFIG_ARCH_HAS_SYNC_DMA_FOR_CPU,
+        CONFIG_ARCH_HAS_SYNC_DMA_FOR_CPU_ALL
+    ))) {
+        return true;
+    }
+    dev_flag(dev, bindings::struct_device_flags_DEV_FLAG_DMA_COHERENT)
+}
 
+/// Returns the highest DMA address `dev` can reach, as `dma_capable()`
+/// bounds it: `min_not_zero(*dev->dma_mask, dev->bus_dma_limit)`, 0 for a
+/// device without a DMA mask.
 #[cfg(CONFIG_KUNIT = "y")]
-impl TestImporter {
-    /// Registers the device `name` with a DMA mask of `mask_bits` bits.
-    pub(crate) fn new(name: &'static CStr, mask_bits: u32) -> Result<Self> {
-        let importer = Self(kernel::faux::Registration::new(name, None)?);
-        coerce_dma_mask(importer.dev(), mask_bits)?;
-        Ok(importer)
+pub(super) fn dma_limit(dev: &Device) -> u64 {
+    let dev = as_raw(dev);
+    // SAFETY: `dev` is a valid device; its `dma_mask` points to its own
+    // mask (or another that lives as long as the device) or is NULL. The
+    // masks change only at set-up (`coerce_dma_mask`), not concurrently.
+    let (mask, limit) = unsafe {
+        let mask = (*dev).dma_mask;
+        (if mask.is_null() { 0 } else { *mask }, (*dev).bus_dma_limit)
+    };
+    match (mask, limit) {
+        (0, _) => 0,
+        (mask, 0) => mask,
+        (mask, limit) => mask.min(limit),
     }
+}
 
-    /// Returns the device.
-    pub(crate) fn dev(&self) -> &Device {
-        let faux_dev: &kernel::faux::Device<kernel::device::Bound> = self.0.as_ref();
-        let bound: &Device<kernel::device::Bound> = faux_dev.as_ref();
-        bound
-    }
+/// Sets the streaming and coherent DMA masks of `dev` to `bits` bits, as
+/// `dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits))` does.
+///
+/// # Safety
+///
+/// No DMA mapping or allocation for `dev` may exist or be made while this
+/// runs: `dma_coerce_mask_and_coherent` points `dev->dma_mask` at
+/// `dev->coherent_dma_mask` and stores both with plain writes, which every
+/// map of the DMA API reads unlocked, and an existing mapping is not
+/// checked against a new mask (the kernel crate's `dma_set_mask*` are
+/// `unsafe` for the same reason).
+pub(super) unsafe fn coerce_dma_mask(dev: &Device, bits: u32) -> Result {
+    // `DMA_BIT_MASK(bits)`.
+    let mask = match bits {
+        64 => u64::MAX,
+        1..64 => (1u64 << bits) - 1,
+        _ => return Err(EINVAL),
+    };
+    let dev = as_raw(dev);
+    // SAFETY: `dev` is a valid `struct device` for the lifetime of the
+    // reference, and by the safety requirements nothing maps for it
+    // meanwhile: as `dma_coerce_mask_and_coherent()`, point its streaming
+    // mask at its own coherent mask (a field of the device, as long-lived),
+    // then set both (the kernel crate's `dma_set_mask_and_coherent` helper).
+    to_result(unsafe {
+        (*dev).dma_mask = &raw mut (*dev).coherent_dma_mask;
+        bindings::dma_set_mask_and_coherent(dev, mask)
+    })
+}
 
-    /// Returns whether the device's DMA is cache-coherent with the CPU (if
-    /// not, every map and sync does cache maintenance).
-    #[cfg(kapi_udmabuf)]
-    pub(crate) fn coherent(&self) -> bool {
-        // SAFETY: The device is registered and valid.
-        unsafe { bindings::rdmabuf_test_dma_coherent(as_raw(self.dev())) }
-    }
-
-    /// Returns whether every streaming DMA mapping of the device bounces
-    /// through swiotlb (a `swiotlb=force` boot).
-    pub(crate) fn bounces(&self) -> bool {
-        // SAFETY: The device is registered and valid.
-        unsafe { bindings::rdmabuf_test_swiotlb_force_bounce(as_raw(self.dev())) }
-    }
-
-    /// Returns a buffer size that does not fit the device's swiotlb when
-    /// its mappings bounce (twice the pool), and 32 MiB otherwise.
-    pub(crate) fn past_the_bounce_buffer(&self) -> usize {
-        // SAFETY: The device is registered and valid.
-        let swiotlb = unsafe { bindings::rdmabuf_test_swiotlb_bytes(as_raw(self.dev())) };
-        if self.bounces() {
-            2 * swiotlb as usize
+/// Returns the largest DMA segment `dev` takes, in bytes, as
+/// `dma_get_max_seg_size()` does: the limit of its DMA parameters, or 64 KiB
+/// without one.
+pub(super) fn dma_max_seg_size(dev: &Device) -> u32 {
+    let dev = as_raw(dev);
+    // SAFETY: `dev` is a valid device. Its `dma_parms` is NULL or points to
+    // parameters that live as long as the device (its bus's or driver's),
+    // set while the device is set up, before anything maps for it, as every
+    // reader in the DMA API assumes (they read them unlocked too).
+    let max = unsafe {
+        let parms = (*dev).dma_parms;
+        if parms.is_null() {
+            0
         } else {
-            32 << 20
+            (*parms).max_segment_size
         }
+    };
+    if max != 0 {
+        max
+    } else {
+        bindings::SZ_64K
     }
+}
+
+/// Sets the DMA masks of the misc device that `misc` registered to `bits`
+/// bits, as upstream udmabuf's init does right after `misc_register`.
+///
+/// Confined to device set-up: it takes the registration by exclusive
+/// reference, which only the module's init has (afterwards the module is
+/// shared). What maps for the device is a buffer of this module, made
+/// through a file of the device, so nothing of this module's maps for it
+/// before the first file is opened.
+#[cfg(kapi_udmabuf)]
+pub(crate) fn set_up_misc_dma_mask<T: kernel::miscdevice::MiscDevice>(
+    misc: Pin<&mut kernel::miscdevice::MiscDeviceRegistration<T>>,
+    bits: u32,
+) -> Result {
+    // SAFETY: Only init holds the registration exclusively (see above), so
+    // this runs while the module sets the device up. A file opened in the
+    // moment since `misc_register` and mapping before this store is the
+    // window that upstream's `udmabuf_dev_init` has too: such a map either
+    // sees the NULL `dma_mask` of a new device and fails
+    // (`dma_map_sg_attrs` warns and returns 0), or the mask set here.
+    unsafe { coerce_dma_mask(misc.device(), bits) }
 }

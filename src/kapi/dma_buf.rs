@@ -33,8 +33,6 @@ use kernel::ModuleMetadata;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
-#[cfg(CONFIG_KUNIT = "y")]
-use super::device::as_raw;
 use super::page_run::PhysRun;
 use super::sg_table::{
     CpuSync,
@@ -45,6 +43,8 @@ use super::sg_table::{
 use super::test_counters;
 use super::vmap::VmapSlot;
 
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) mod importer;
 mod mmap;
 mod ops;
 
@@ -109,15 +109,18 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
     /// hands it over when this returns.
     fn mapped(_this: Buffer<'_, Self>, _sgt: &SGTable<Exported<Self>>) {}
 
-    /// `begin_cpu_access`, after kapi invalidated the kernel mapping's
-    /// cache lines. kapi then syncs every importer's mapping for the CPU
-    /// (unless this fails).
+    /// `begin_cpu_access` in `dir` (never `DataDirection::None`: kapi
+    /// refuses it with EINVAL), after kapi invalidated the kernel mapping's
+    /// cache lines. kapi then syncs for the CPU every importer's mapping
+    /// that its device may have written, each in its own direction, not
+    /// `dir` (unless this fails).
     fn begin_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         Ok(())
     }
 
-    /// `end_cpu_access`, after kapi flushed the kernel mapping's cache lines
-    /// and synced every importer's mapping for its device.
+    /// `end_cpu_access` in `dir` (never `DataDirection::None`), after kapi
+    /// flushed the kernel mapping's cache lines and synced every importer's
+    /// mapping for its device, each in its own direction.
     fn end_cpu_access(_this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         Ok(())
     }
@@ -135,11 +138,13 @@ pub(crate) trait Exporter: Send + Sync + Sized + 'static {
 /// # Invariants
 ///
 /// `vmap` maps only the pages of `exporter`, and drops before them (fields
-/// drop in declaration order).
+/// drop in declaration order). `page_count` is the exporter's page count at
+/// export, the size of the dma-buf in pages.
 #[pin_data]
 pub(crate) struct Exported<T: Exporter> {
     #[pin]
     vmap: VmapSlot,
+    page_count: usize,
     /// The tables mapped for importers and not yet unmapped, which
     /// begin/end_cpu_access sync. Each holds a reference on the buffer.
     /// `None` until the first map: a buffer that is never mapped makes no
@@ -151,15 +156,49 @@ pub(crate) struct Exported<T: Exporter> {
 }
 
 impl<T: Exporter> Exported<T> {
-    /// Calls `f` on every table mapped for an importer.
-    fn for_each_importer(&self, f: impl Fn(&SGTable<Self>)) {
+    /// Calls `f` on every table mapped for an importer of `dmabuf`, this
+    /// buffer's dma-buf.
+    fn for_each_importer(&self, dmabuf: *mut bindings::dma_buf, f: impl Fn(&SGTable<Self>)) {
+        let _ = dmabuf;
         #[cfg(CONFIG_KUNIT = "y")]
-        if test_counters::importer_syncs_skipped() {
+        if test_counters::importer_syncs_skipped(dmabuf as usize) {
             return;
         }
         for sgt in self.importers.lock().iter().flatten() {
             f(sgt);
         }
+    }
+
+    /// For CPU access to `dmabuf`, this buffer's dma-buf: syncs for the CPU
+    /// every importer's mapping that its device may have written
+    /// (`FROM_DEVICE`, `BIDIRECTIONAL`), each in its own direction.
+    ///
+    /// Never in the direction of the CPU access (what upstream's system
+    /// heap does): a `TO_DEVICE` mapping synced for the CPU in another
+    /// direction is an error of the DMA API (DMA-API debugging reports it),
+    /// and under bouncing it copies that mapping's bounce buffer, stale
+    /// since the map, over the pages, and with it over what another
+    /// importer's device wrote there (a camera's frame under a display's
+    /// mapping). In its own direction it would be no copy and no cache
+    /// maintenance, so it is left out.
+    fn sync_importers_for_cpu(&self, dmabuf: *mut bindings::dma_buf) {
+        self.for_each_importer(dmabuf, |sgt| {
+            if sgt.device_may_write() {
+                sgt.sync_for_cpu();
+            }
+        });
+    }
+
+    /// After CPU access to `dmabuf`: syncs every importer's mapping for its
+    /// device, each in its own direction. For those it reads (`TO_DEVICE`,
+    /// `BIDIRECTIONAL`) that brings the CPU's writes to the device (under
+    /// bouncing it copies them to the bounce buffer). For a `FROM_DEVICE`
+    /// mapping it copies nothing, bounced or not, but on a non-coherent CPU
+    /// it writes back the cache lines that the CPU's access may have
+    /// dirtied, which would otherwise be written back later over what the
+    /// device writes.
+    fn sync_importers_for_device(&self, dmabuf: *mut bindings::dma_buf) {
+        self.for_each_importer(dmabuf, |sgt| sgt.sync_for_device());
     }
 }
 
@@ -170,8 +209,11 @@ impl<T: Exporter> BufferPages for Exported<T> {
         self.exporter.pages().runs_from(pgoff)
     }
 
+    /// The size of the dma-buf, fixed at export, whatever the exporter's
+    /// pages say later: every table and kernel mapping is of this many
+    /// pages, or fails.
     fn page_count(&self) -> usize {
-        self.exporter.pages().page_count()
+        self.page_count
     }
 }
 
@@ -189,8 +231,10 @@ impl<T: Exporter> Copy for Buffer<'_, T> {}
 
 impl<T: Exporter> Buffer<'_, T> {
     /// Builds the table of all the buffer's pages, with `segments`, and maps
-    /// it for `dev` in `dir`, synced as `sync` says. The table holds a
-    /// reference on the buffer.
+    /// it for `dev` in `dir`, synced as `sync` says (and, by its
+    /// [`SGTable::sync_for_cpu`] and [`SGTable::sync_for_device`], in `dir`
+    /// only). The table holds a reference on the buffer. EINVAL for
+    /// `DataDirection::None`, and if the pages are not the dma-buf's size.
     pub(crate) fn sg_table(
         &self,
         dev: &Device,
@@ -231,21 +275,23 @@ impl DmaBuf {
     ) -> Result<Self> {
         // INVARIANT: The slot starts empty, and only `vmap` fills it, with
         // the exporter's pages; `vmap` is declared first, so it drops first.
-        let exported = Arc::pin_init(
+        // `page_count` is set once the exporter is, and never again.
+        let exported = Arc::<Exported<T>>::pin_init(
             try_pin_init!(Exported {
                 vmap <- VmapSlot::new(),
+                page_count: 0,
                 importers <- new_mutex!(None),
                 exporter <- init,
+            })
+            .pin_chain(|exported| {
+                let exported = exported.project();
+                *exported.page_count = exported.exporter.pages().page_count();
+                Ok(())
             }),
             GFP_KERNEL,
         )?;
         // What importers map and vmap: never more than the pages.
-        let size = exported
-            .exporter
-            .pages()
-            .page_count()
-            .checked_mul(PAGE_SIZE)
-            .ok_or(EINVAL)?;
+        let size = exported.page_count.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
         let private = exported.into_foreign();
         let info = bindings::dma_buf_export_info {
@@ -300,260 +346,5 @@ impl Drop for DmaBuf {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we own a reference.
         unsafe { bindings::dma_buf_put(self.0.as_ptr()) };
-    }
-}
-
-/// What KUnit tests do as importers.
-#[cfg(CONFIG_KUNIT = "y")]
-impl DmaBuf {
-    /// Maps the whole buffer into the kernel (`dma_buf_vmap`, our `vmap`),
-    /// calls `f` on it, and unmaps.
-    fn with_vmap<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> Result<R> {
-        let dmabuf = self.0.as_ptr();
-        let mut map = bindings::iosys_map::default();
-        // SAFETY: By the type invariant the dma-buf is live; `map` is ours.
-        kernel::error::to_result(unsafe { bindings::dma_buf_vmap_unlocked(dmabuf, &mut map) })?;
-        // SAFETY: Our `vmap` maps all `size` bytes of the buffer's pages in
-        // system memory, until the `vunmap` below; the test owns the buffer.
-        let bytes = unsafe {
-            core::slice::from_raw_parts_mut(map.__bindgen_anon_1.vaddr.cast::<u8>(), self.size())
-        };
-        let result = f(bytes);
-        // SAFETY: `map` was filled by the `vmap` above.
-        unsafe { bindings::dma_buf_vunmap_unlocked(dmabuf, &mut map) };
-        Ok(result)
-    }
-
-    /// Maps the whole buffer into the kernel and returns whether every byte
-    /// is `byte`.
-    pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
-        self.with_vmap(|bytes| bytes.iter().all(|&b| b == byte))
-    }
-
-    /// Maps the whole buffer into the kernel and writes `byte` to all of
-    /// it, as the CPU side of a producer would.
-    pub(crate) fn vmap_fill(&self, byte: u8) -> Result {
-        self.with_vmap(|bytes| bytes.fill(byte))
-    }
-
-    /// Returns the size of the dma-buf, as importers read it.
-    pub(crate) fn size(&self) -> usize {
-        // SAFETY: By the type invariant the dma-buf is live; its size is
-        // set at export and never changes.
-        unsafe { (*self.0.as_ptr()).size }
-    }
-
-    /// `dma_buf_begin_cpu_access`, as an importer or kernel user calls it.
-    pub(crate) fn begin_cpu_access(&self, dir: DataDirection) -> Result {
-        // SAFETY: By the type invariant the dma-buf is live.
-        kernel::error::to_result(unsafe {
-            bindings::dma_buf_begin_cpu_access(self.0.as_ptr(), dir.into())
-        })
-    }
-
-    /// `dma_buf_end_cpu_access`.
-    pub(crate) fn end_cpu_access(&self, dir: DataDirection) -> Result {
-        // SAFETY: By the type invariant the dma-buf is live.
-        kernel::error::to_result(unsafe {
-            bindings::dma_buf_end_cpu_access(self.0.as_ptr(), dir.into())
-        })
-    }
-
-    /// Drops the reference and runs the release now: the last `fput` from
-    /// a kernel thread is otherwise deferred to a work item.
-    pub(crate) fn release_now(self) {
-        drop(self);
-        // SAFETY: Runs the deferred `fput`s; no locks are held.
-        unsafe { bindings::flush_delayed_fput() };
-    }
-
-    /// Attaches `dev` as an importer, as a device driver would.
-    pub(crate) fn attach<'a>(&'a self, dev: &'a Device) -> Result<Attachment<'a>> {
-        // SAFETY: The dma-buf and the device are valid for `'a`.
-        let attach = unsafe { bindings::dma_buf_attach(self.0.as_ptr(), as_raw(dev)) };
-        let attach = NonNull::new(kernel::error::from_err_ptr(attach)?).ok_or(ENOMEM)?;
-        // INVARIANT: Just attached.
-        Ok(Attachment {
-            dmabuf: self,
-            attach,
-        })
-    }
-}
-
-/// An importer's attachment to a [`DmaBuf`], detached on drop (KUnit).
-///
-/// # Invariants
-///
-/// `attach` is an attachment of `dmabuf` made by `dma_buf_attach`.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct Attachment<'a> {
-    dmabuf: &'a DmaBuf,
-    attach: NonNull<bindings::dma_buf_attachment>,
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Attachment<'_> {
-    /// Maps the buffer for the attached device in `dir` (`map_dma_buf`),
-    /// until the result drops.
-    pub(crate) fn map(&self, dir: DataDirection) -> Result<Mapping<'_>> {
-        let dir = bindings::dma_data_direction::from(dir);
-        // SAFETY: By the type invariant the attachment is live.
-        let sgt = unsafe { bindings::dma_buf_map_attachment_unlocked(self.attach.as_ptr(), dir) };
-        let sgt = NonNull::new(kernel::error::from_err_ptr(sgt)?).ok_or(ENOMEM)?;
-        // INVARIANT: Just mapped for this attachment in `dir`.
-        Ok(Mapping {
-            attach: self,
-            sgt,
-            dir,
-        })
-    }
-
-    /// Maps the buffer for the attached device in `dir`, writes `byte` to
-    /// all of it from the device side, and unmaps. With `importer_syncs`
-    /// the importer syncs its mapping for the CPU before unmapping, as an
-    /// importer of a buffer mapped with `DMA_ATTR_SKIP_CPU_SYNC` must.
-    pub(crate) fn device_writes(
-        &self,
-        dir: DataDirection,
-        byte: u8,
-        importer_syncs: bool,
-    ) -> Result {
-        let mapping = self.map(dir)?;
-        mapping.device_fill(byte);
-        if importer_syncs {
-            mapping.sync_for_cpu();
-        }
-        Ok(())
-    }
-
-    /// Maps the buffer for the attached device in `dir`, reads all of it
-    /// from the device side, unmaps, and returns whether every byte read
-    /// was `byte`. With `importer_syncs` the importer first syncs its
-    /// mapping for the device, as an importer of a buffer mapped with
-    /// `DMA_ATTR_SKIP_CPU_SYNC` must; under bouncing that sync (or the
-    /// exporter's own, at map time) is what brings the CPU's writes to the
-    /// device.
-    pub(crate) fn device_reads(
-        &self,
-        dir: DataDirection,
-        byte: u8,
-        importer_syncs: bool,
-    ) -> Result<bool> {
-        let mapping = self.map(dir)?;
-        if importer_syncs {
-            mapping.sync_for_device();
-        }
-        Ok(mapping.device_all_equal(byte))
-    }
-
-    /// Maps the buffer for the attached device (`map_dma_buf`) and returns
-    /// the segments of the exporter's sg table as (page frame, bytes).
-    /// The mapping is undone before returning.
-    pub(crate) fn map_segments(&self, dir: DataDirection) -> Result<KVec<(usize, usize)>> {
-        let mapping = self.map(dir)?;
-        let mut segments = KVec::new();
-        // SAFETY: The table is mapped, so allocated, while `mapping` lives.
-        let (mut sg, nents) = unsafe {
-            (
-                (*mapping.sgt.as_ptr()).sgl,
-                (*mapping.sgt.as_ptr()).orig_nents,
-            )
-        };
-        for _ in 0..nents {
-            // SAFETY: `sg` is one of the table's `nents` entries.
-            let (pfn, len) = unsafe { (bindings::rdmabuf_sg_pfn(sg), (*sg).length as usize) };
-            segments.push((pfn, len), GFP_KERNEL)?;
-            // SAFETY: As above.
-            sg = unsafe { bindings::sg_next(sg) };
-        }
-        Ok(segments)
-    }
-}
-
-/// A mapping of a [`DmaBuf`] for an importer's device, from `map_dma_buf`,
-/// unmapped on drop (KUnit). Its device side is emulated: the test VM has
-/// direct DMA, so the memory a device reaches (the pages, or their swiotlb
-/// bounce slots) is at the DMA addresses.
-///
-/// # Invariants
-///
-/// `sgt` was returned by `dma_buf_map_attachment` for `attach` in `dir`.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) struct Mapping<'a> {
-    attach: &'a Attachment<'a>,
-    sgt: NonNull<bindings::sg_table>,
-    dir: bindings::dma_data_direction,
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Mapping<'_> {
-    fn dev(&self) -> *mut bindings::device {
-        // SAFETY: By the type invariant the attachment is live.
-        unsafe { (*self.attach.attach.as_ptr()).dev }
-    }
-
-    /// The device writes `byte` to all of the buffer.
-    pub(crate) fn device_fill(&self, byte: u8) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe { bindings::rdmabuf_test_dma_fill(self.sgt.as_ptr(), byte.into()) };
-    }
-
-    /// The device reads all of the buffer: returns whether every byte is
-    /// `byte`.
-    pub(crate) fn device_all_equal(&self, byte: u8) -> bool {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe { bindings::rdmabuf_test_dma_all_equal(self.sgt.as_ptr(), byte.into()) }
-    }
-
-    /// The importer syncs its mapping for the CPU.
-    pub(crate) fn sync_for_cpu(&self) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_cpu(self.dev(), self.sgt.as_ptr(), self.dir)
-        };
-    }
-
-    /// The importer syncs its mapping for the device.
-    pub(crate) fn sync_for_device(&self) {
-        // SAFETY: By the type invariant the table is mapped for the device.
-        unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_device(self.dev(), self.sgt.as_ptr(), self.dir)
-        };
-    }
-
-    #[cfg(kapi_udmabuf)]
-    /// Returns whether the table is mapped for `dev`: every DMA address is
-    /// one `dev` can reach, as `dma_map_sgtable` for `dev` makes them.
-    pub(crate) fn reachable_by(&self, dev: &Device) -> bool {
-        // SAFETY: The table is mapped while `self` lives; `dev` is valid.
-        unsafe { bindings::rdmabuf_test_sgt_reachable(as_raw(dev), self.sgt.as_ptr()) }
-    }
-
-    #[cfg(kapi_udmabuf)]
-    /// Returns the table's address, to tell mappings apart.
-    pub(crate) fn table(&self) -> *const bindings::sg_table {
-        self.sgt.as_ptr()
-    }
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Drop for Mapping<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant; unmapped once, here.
-        unsafe {
-            bindings::dma_buf_unmap_attachment_unlocked(
-                self.attach.attach.as_ptr(),
-                self.sgt.as_ptr(),
-                self.dir,
-            )
-        };
-    }
-}
-
-#[cfg(CONFIG_KUNIT = "y")]
-impl Drop for Attachment<'_> {
-    fn drop(&mut self) {
-        // SAFETY: By the type invariant; every mapping was undone.
-        unsafe { bindings::dma_buf_detach(self.dmabuf.0.as_ptr(), self.attach.as_ptr()) };
     }
 }

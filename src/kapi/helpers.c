@@ -5,9 +5,6 @@
  * them. Compiled into each module through src/<module>/kapi_helpers.c.
  */
 #include <linux/dma-buf.h>
-#include <linux/dma-direct.h>
-#include <linux/dma-map-ops.h>
-#include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -19,36 +16,8 @@
 #include <uapi/linux/sched/types.h>
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
-#include <linux/swiotlb.h>
 
 #include "rdmabuf/helpers.h"
-
-/* Why C: dma_coerce_mask_and_coherent() and DMA_BIT_MASK() are a static inline and a macro. */
-int rdmabuf_dma_coerce_mask(struct device *dev, unsigned int bits)
-{
-	return dma_coerce_mask_and_coherent(dev, DMA_BIT_MASK(bits));
-}
-
-/* Why C: dma_get_max_seg_size() is a static inline. */
-unsigned int rdmabuf_dma_max_seg_size(struct device *dev)
-{
-	return dma_get_max_seg_size(dev);
-}
-
-/* Why C: dma_sync_sgtable_for_cpu() is a static inline. */
-void rdmabuf_dma_sync_sgtable_for_cpu(struct device *dev, struct sg_table *sgt,
-				      enum dma_data_direction dir)
-{
-	dma_sync_sgtable_for_cpu(dev, sgt, dir);
-}
-
-/* Why C: dma_sync_sgtable_for_device() is a static inline. */
-void rdmabuf_dma_sync_sgtable_for_device(struct device *dev, struct sg_table *sgt,
-					 enum dma_data_direction dir)
-{
-	dma_sync_sgtable_for_device(dev, sgt, dir);
-}
-
 
 /* Why C: sg_set_page() is a static inline. */
 void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
@@ -159,82 +128,6 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 {
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
-}
-
-/* Why C: dev_is_dma_coherent() is a static inline. */
-bool rdmabuf_test_dma_coherent(struct device *dev)
-{
-	return dev_is_dma_coherent(dev);
-}
-
-/* Why C: is_swiotlb_force_bounce() is a static inline. */
-bool rdmabuf_test_swiotlb_force_bounce(struct device *dev)
-{
-	return is_swiotlb_force_bounce(dev);
-}
-
-/* Why C: IO_TLB_SHIFT is a macro and the fields exist only with CONFIG_SWIOTLB. */
-/* The size of the device's default swiotlb pool (swiotlb=N), 0 without one. */
-unsigned long rdmabuf_test_swiotlb_bytes(struct device *dev)
-{
-#ifdef CONFIG_SWIOTLB
-	struct io_tlb_mem *mem = dev->dma_io_tlb_mem;
-
-	return mem ? mem->defpool.nslabs << IO_TLB_SHIFT : 0;
-#else
-	return 0;
-#endif
-}
-
-/* Why C: for_each_sgtable_dma_sg(), sg_dma_address() and phys_to_virt() are macros and inlines. */
-/*
- * Writes `byte` to every DMA segment of `sgt` as a device would: through the
- * DMA address, which is the physical address of the memory the device
- * reaches (the page itself, or its swiotlb bounce slot) with direct DMA and
- * no memory encryption, as in the test VM.
- */
-void rdmabuf_test_dma_fill(struct sg_table *sgt, int byte)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		memset(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg));
-}
-
-/* Why C: as above. */
-/*
- * Reads every DMA segment of `sgt` as a device would (see above) and
- * returns whether every byte is `byte`.
- */
-bool rdmabuf_test_dma_all_equal(struct sg_table *sgt, int byte)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		if (memchr_inv(phys_to_virt(sg_dma_address(sg)), byte, sg_dma_len(sg)))
-			return false;
-	return true;
-}
-
-/* Why C: sg_page() and page_to_pfn() are a static inline and a macro. */
-unsigned long rdmabuf_sg_pfn(struct scatterlist *sg)
-{
-	return page_to_pfn(sg_page(sg));
-}
-
-/* Why C: dma_capable() and for_each_sgtable_dma_sg() are a static inline and a macro. */
-/* Returns whether every DMA segment of `sgt` is one `dev` can address. */
-bool rdmabuf_test_sgt_reachable(struct device *dev, struct sg_table *sgt)
-{
-	struct scatterlist *sg;
-	unsigned int i;
-
-	for_each_sgtable_dma_sg(sgt, sg, i)
-		if (!dma_capable(dev, sg_dma_address(sg), sg_dma_len(sg), true, 0))
-			return false;
-	return true;
 }
 
 #endif /* CONFIG_KUNIT */

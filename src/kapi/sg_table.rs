@@ -13,6 +13,8 @@
 //! frees the table and nothing else. Both hold a reference on the pages
 //! they describe, so a table can never outlive its pages.
 
+use core::ffi::c_int;
+
 use kernel::device::Device;
 use kernel::dma::DataDirection;
 use kernel::error::to_result;
@@ -24,18 +26,24 @@ use kernel::types::Opaque;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
-use super::device::as_raw;
+use super::device::{
+    as_raw,
+    dma_max_seg_size,
+    dma_needs_sync, //
+};
 use super::page_run::PhysRun;
 #[cfg(CONFIG_KUNIT = "y")]
 use super::test_counters;
 
-/// Converts a C DMA direction to the kernel crate's enum.
-pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> DataDirection {
+/// Converts a C DMA direction to the kernel crate's enum: EINVAL for
+/// `DMA_NONE` and for any value C has no name for, which the DMA API would
+/// meet with `BUG_ON(!valid_dma_direction(dir))`.
+pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> Result<DataDirection> {
     match dir {
-        bindings::dma_data_direction::DMA_TO_DEVICE => DataDirection::ToDevice,
-        bindings::dma_data_direction::DMA_FROM_DEVICE => DataDirection::FromDevice,
-        bindings::dma_data_direction::DMA_NONE => DataDirection::None,
-        _ => DataDirection::Bidirectional,
+        bindings::dma_data_direction::DMA_TO_DEVICE => Ok(DataDirection::ToDevice),
+        bindings::dma_data_direction::DMA_FROM_DEVICE => Ok(DataDirection::FromDevice),
+        bindings::dma_data_direction::DMA_BIDIRECTIONAL => Ok(DataDirection::Bidirectional),
+        _ => Err(EINVAL),
     }
 }
 
@@ -67,6 +75,18 @@ pub(crate) enum CpuSync {
 }
 
 impl CpuSync {
+    /// Returns whether an importer syncs its own mapping between device and
+    /// CPU accesses (`DMA_ATTR_SKIP_CPU_SYNC`: the map and unmap do not).
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn by_importer(self) -> bool {
+        match self {
+            #[cfg(kapi_heap)]
+            CpuSync::OnMapAndUnmap => false,
+            #[cfg(kapi_udmabuf)]
+            CpuSync::Explicit => true,
+        }
+    }
+
     fn attrs(self) -> usize {
         match self {
             #[cfg(kapi_heap)]
@@ -79,8 +99,7 @@ impl CpuSync {
 
 /// Returns the largest segment `dev` takes, in pages.
 fn max_segment_pages(dev: &Device) -> usize {
-    // SAFETY: `dev` is a valid device.
-    let max_seg = unsafe { bindings::rdmabuf_dma_max_seg_size(as_raw(dev)) } as usize;
+    let max_seg = dma_max_seg_size(dev) as usize;
     // Segment lengths are `unsigned int` in a scatterlist.
     max_seg.min(u32::MAX as usize) / PAGE_SIZE
 }
@@ -167,14 +186,18 @@ impl<P: BufferPages> RawSGTable<P> {
         let mut sg = unsafe { (*table.sgt.get()).sgl };
         // The walk is the driver's (a safe trait): it is trusted for nothing.
         // Entries are written only while `left` says `sg` is one, and a walk
-        // that does not give the counted `nents` segments again is EINVAL.
+        // that does not give the counted `nents` segments again, or whose
+        // pages are not `page_count()` (the dma-buf's size), is EINVAL: an
+        // importer must get a table of exactly `dmabuf->size` bytes.
         let mut left = nents;
         let mut more = false;
+        let mut total = 0usize;
         walk(&table.pages, &mut |seg| {
             if left == 0 {
                 more = true;
                 return;
             }
+            total = total.saturating_add(seg.npages());
             // SAFETY: `sg` is an entry of the table (`left` entries from it
             // on are); the page is the first of the segment, which the table
             // keeps alive, and the length fits in `unsigned int`.
@@ -189,7 +212,7 @@ impl<P: BufferPages> RawSGTable<P> {
             }
             left -= 1;
         });
-        if left != 0 || more {
+        if left != 0 || more || total != table.pages.page_count() {
             return Err(EINVAL);
         }
         // INVARIANT: Allocated and every entry filled from `pages` above.
@@ -292,6 +315,10 @@ impl<P: BufferPages> SGTable<P> {
         segments: Segments,
         sync: CpuSync,
     ) -> Result<Self> {
+        // `dma_map_sgtable` BUGs on a direction that is not one.
+        if dir == DataDirection::None {
+            return Err(EINVAL);
+        }
         let sgt = RawSGTable::new(pages, dev, segments)?;
         let mapped = DmaMappedSgt::new(sgt, dev, dir, sync)?;
         Ok(Self(Arc::new(mapped, GFP_KERNEL)?))
@@ -303,28 +330,48 @@ impl<P: BufferPages> SGTable<P> {
         self.0.sgt.segment_count()
     }
 
-    /// Syncs the table for CPU access in direction `dir`.
-    pub(crate) fn sync_for_cpu(&self, dir: DataDirection) {
+    /// Returns whether the device may write through the mapping: it is
+    /// mapped `FROM_DEVICE` or `BIDIRECTIONAL`.
+    pub(crate) fn device_may_write(&self) -> bool {
+        matches!(
+            self.0.dir,
+            DataDirection::FromDevice | DataDirection::Bidirectional
+        )
+    }
+
+    /// Syncs the table for CPU access, in the direction it was mapped in
+    /// (a sync in another direction is an error of the DMA API).
+    pub(crate) fn sync_for_cpu(&self) {
+        if !dma_needs_sync(&self.0.dev) {
+            return;
+        }
+        let sgt = self.0.raw();
         // SAFETY: By the invariant of `DmaMappedSgt` the table is mapped for
-        // `dev`.
+        // `dev` in `dir`, with all its `orig_nents` entries, as
+        // `dma_sync_sgtable_for_cpu()` passes them.
         unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_cpu(
+            bindings::__dma_sync_sg_for_cpu(
                 as_raw(&self.0.dev),
-                self.0.raw(),
-                dir.into(),
+                (*sgt).sgl,
+                (*sgt).orig_nents as c_int,
+                self.0.dir.into(),
             )
         };
     }
 
-    /// Syncs the table for device access in direction `dir`.
-    pub(crate) fn sync_for_device(&self, dir: DataDirection) {
-        // SAFETY: By the invariant of `DmaMappedSgt` the table is mapped for
-        // `dev`.
+    /// Syncs the table for device access, in the direction it was mapped in.
+    pub(crate) fn sync_for_device(&self) {
+        if !dma_needs_sync(&self.0.dev) {
+            return;
+        }
+        let sgt = self.0.raw();
+        // SAFETY: As in `sync_for_cpu` (`dma_sync_sgtable_for_device()`).
         unsafe {
-            bindings::rdmabuf_dma_sync_sgtable_for_device(
+            bindings::__dma_sync_sg_for_device(
                 as_raw(&self.0.dev),
-                self.0.raw(),
-                dir.into(),
+                (*sgt).sgl,
+                (*sgt).orig_nents as c_int,
+                self.0.dir.into(),
             )
         };
     }
@@ -364,7 +411,7 @@ unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}
 #[kunit_tests(rudmabuf_sg_table)]
 mod tests {
     use super::*;
-    use crate::kapi::device::TestImporter;
+    use crate::kapi::dma_buf::importer::TestImporter;
     use kernel::page::Page;
     use kernel::sync::atomic::{
         Atomic,
@@ -372,12 +419,14 @@ mod tests {
     };
 
     /// One page, given as `counts[0]` runs by the first walk and as
-    /// `counts[1]` runs by every later one: pages whose safe trait
-    /// implementation does not give the same walk twice.
+    /// `counts[1]` runs by every later one, of which `page_count()` says
+    /// there are `declared`: pages whose safe trait implementation does not
+    /// give the same walk twice, or not the pages it counts.
     struct FicklePages {
         page: Page,
         walks: Atomic<usize>,
         counts: [usize; 2],
+        declared: usize,
     }
 
     impl BufferPages for FicklePages {
@@ -391,16 +440,17 @@ mod tests {
         }
 
         fn page_count(&self) -> usize {
-            self.counts[0]
+            self.declared
         }
     }
 
-    fn table_of(dev: &Device, counts: [usize; 2]) -> Result<u32> {
+    fn table_of(dev: &Device, counts: [usize; 2], declared: usize) -> Result<u32> {
         let pages = Arc::new(
             FicklePages {
                 page: Page::alloc_page(GFP_KERNEL)?,
                 walks: Atomic::new(0),
                 counts,
+                declared,
             },
             GFP_KERNEL,
         )?;
@@ -420,9 +470,32 @@ mod tests {
     #[test]
     fn a_walk_that_changes_is_einval() -> Result {
         let importer = TestImporter::new(c"rudmabuf-kunit-sgt", 64)?;
-        assert_eq!(table_of(importer.dev(), [6, 6]), Ok(6));
-        assert_eq!(table_of(importer.dev(), [4, 12]).err(), Some(EINVAL));
-        assert_eq!(table_of(importer.dev(), [12, 4]).err(), Some(EINVAL));
+        let results = [
+            table_of(importer.dev(), [6, 6], 6),
+            table_of(importer.dev(), [4, 12], 4),
+            table_of(importer.dev(), [12, 4], 12),
+        ];
+        drop(importer);
+        assert_eq!(results[0], Ok(6));
+        assert_eq!(results[1].err(), Some(EINVAL));
+        assert_eq!(results[2].err(), Some(EINVAL));
+        Ok(())
+    }
+
+    /// A table holds exactly the pages of the dma-buf's size: a walk that
+    /// gives the same segments twice, but more or fewer pages than
+    /// `page_count()` says, is EINVAL, never a table shorter or longer than
+    /// `dmabuf->size` for an importer.
+    #[test]
+    fn pages_other_than_the_size_are_einval() -> Result {
+        let importer = TestImporter::new(c"rudmabuf-kunit-sgt-size", 64)?;
+        let results = [
+            table_of(importer.dev(), [6, 6], 5),
+            table_of(importer.dev(), [6, 6], 7),
+        ];
+        drop(importer);
+        assert_eq!(results[0].err(), Some(EINVAL));
+        assert_eq!(results[1].err(), Some(EINVAL));
         Ok(())
     }
 }

@@ -4,43 +4,21 @@
 //!
 //! C header: [include/linux/vmalloc.h](srctree/include/linux/vmalloc.h)
 
-use core::ffi::c_void;
+use core::ffi::{
+    c_int,
+    c_void, //
+};
 use core::ptr::NonNull;
 
 use kernel::new_mutex;
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::Mutex;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
 #[cfg(CONFIG_KUNIT = "y")]
-use super::test_counters::TaskFlag;
-
-/// Test-only: the next `vm_map_ram` of this module in the task that raised
-/// this fails, as it does when the kernel is out of memory or of vmalloc
-/// space. Users' mappings, in other tasks, are not affected.
-#[cfg(CONFIG_KUNIT = "y")]
-static FAIL_NEXT_MAP: TaskFlag = TaskFlag::new();
-
-/// Test-only: the next allocation of a page array for `vm_map_ram` in the
-/// task that raised this fails.
-#[cfg(CONFIG_KUNIT = "y")]
-static FAIL_NEXT_ARRAY: TaskFlag = TaskFlag::new();
-
-/// Test-only: makes the next kernel mapping of a buffer that the current
-/// task makes fail.
-#[cfg(CONFIG_KUNIT = "y")]
-pub(crate) fn fail_next_map() {
-    FAIL_NEXT_MAP.set(true);
-}
-
-/// Test-only: makes the next kernel mapping of a buffer that the current
-/// task makes fail to allocate its page array.
-#[cfg(CONFIG_KUNIT = "y")]
-#[cfg(kapi_udmabuf)]
-pub(crate) fn fail_next_page_array() {
-    FAIL_NEXT_ARRAY.set(true);
-}
+use super::test_counters;
 
 /// A contiguous kernel mapping of all the pages of a buffer, made with
 /// `vm_map_ram` and unmapped on drop.
@@ -60,17 +38,19 @@ unsafe impl Send for VMapping {}
 unsafe impl Sync for VMapping {}
 
 impl VMapping {
-    /// Maps every page of `pages`. A failed allocation is ENOMEM, as in both
-    /// upstream drivers; a failed `vm_map_ram` is `map_error`.
+    /// Maps every page of `pages`, those of the dma-buf `owner` (by which
+    /// KUnit cases make its mapping fail). A failed allocation is ENOMEM, as
+    /// in both upstream drivers; a failed `vm_map_ram` is `map_error`.
     ///
     /// # Safety
     ///
     /// The pages of `pages` must stay allocated until the result is dropped.
-    unsafe fn new<P: BufferPages>(pages: &P, map_error: Error) -> Result<Self> {
+    unsafe fn new<P: BufferPages>(pages: &P, map_error: Error, owner: usize) -> Result<Self> {
+        let _ = owner;
         let count = pages.page_count();
         let count32 = u32::try_from(count).map_err(|_| ENOMEM)?;
         #[cfg(CONFIG_KUNIT = "y")]
-        if FAIL_NEXT_ARRAY.take() {
+        if test_counters::vmap_fails(owner, false) {
             return Err(ENOMEM);
         }
         let mut array = KVVec::with_capacity(count, GFP_KERNEL)?;
@@ -85,7 +65,7 @@ impl VMapping {
             return Err(EINVAL);
         }
         #[cfg(CONFIG_KUNIT = "y")]
-        if FAIL_NEXT_MAP.take() {
+        if test_counters::vmap_fails(owner, true) {
             return Err(map_error);
         }
         // SAFETY: `array` holds `count` valid pages, allocated for as long as
@@ -99,6 +79,26 @@ impl VMapping {
             count: count32,
         })
     }
+}
+
+impl VMapping {
+    /// The length of the mapping in bytes.
+    fn len(&self) -> usize {
+        self.count as usize * PAGE_SIZE
+    }
+}
+
+/// The longest piece one call of `invalidate_kernel_vmap_range` or
+/// `flush_kernel_vmap_range` takes: their size is an `int`. A whole number
+/// of pages, so that every piece but the last is too.
+const MAX_PIECE: usize = c_int::MAX as usize & !(PAGE_SIZE - 1);
+
+/// Splits `len` bytes from `addr` into consecutive pieces of at most
+/// [`MAX_PIECE`] bytes, each given as (address, size in an `int`).
+fn int_sized_pieces(addr: usize, len: usize) -> impl Iterator<Item = (usize, c_int)> {
+    (0..len)
+        .step_by(MAX_PIECE)
+        .map(move |offset| (addr + offset, (len - offset).min(MAX_PIECE) as c_int))
 }
 
 impl Drop for VMapping {
@@ -129,8 +129,9 @@ impl VmapSlot {
         })
     }
 
-    /// Maps `pages` unless already mapped; returns the address. A failed
-    /// `vm_map_ram` is `map_error`.
+    /// Maps `pages`, those of the dma-buf `owner` (its address), unless
+    /// already mapped; returns the address. A failed `vm_map_ram` is
+    /// `map_error`.
     ///
     /// # Safety
     ///
@@ -140,6 +141,7 @@ impl VmapSlot {
         &self,
         pages: &P,
         map_error: Error,
+        owner: usize,
     ) -> Result<*mut c_void> {
         let mut mapping = self.mapping.lock();
         if let Some(existing) = mapping.as_ref() {
@@ -147,17 +149,37 @@ impl VmapSlot {
         }
         // SAFETY: The pages outlive the slot, so they outlive the mapping,
         // which the slot owns.
-        let new = unsafe { VMapping::new(pages, map_error) }?;
+        let new = unsafe { VMapping::new(pages, map_error, owner) }?;
         let addr = new.addr.as_ptr();
         *mapping = Some(new);
         Ok(addr)
     }
 
-    /// Returns the mapping's address, if mapped, for cache maintenance.
-    pub(super) fn with_mapping(&self, f: impl FnOnce(*mut c_void, usize)) {
+    /// Invalidates the kernel mapping's cache lines, if mapped (before CPU
+    /// access: `invalidate_kernel_vmap_range`, for VIVT caches).
+    pub(super) fn invalidate(&self) {
         let mapping = self.mapping.lock();
         if let Some(m) = mapping.as_ref() {
-            f(m.addr.as_ptr(), m.count as usize * kernel::page::PAGE_SIZE);
+            for (addr, size) in int_sized_pieces(m.addr.as_ptr() as usize, m.len()) {
+                // SAFETY: The piece is part of the live kernel mapping, which
+                // the slot's lock keeps mapped while this runs; `size` is
+                // positive and within `int` as the function takes it.
+                unsafe {
+                    bindings::rdmabuf_invalidate_kernel_vmap_range(addr as *mut c_void, size)
+                };
+            }
+        }
+    }
+
+    /// Writes the kernel mapping's cache lines back, if mapped (after CPU
+    /// access: `flush_kernel_vmap_range`).
+    pub(super) fn flush(&self) {
+        let mapping = self.mapping.lock();
+        if let Some(m) = mapping.as_ref() {
+            for (addr, size) in int_sized_pieces(m.addr.as_ptr() as usize, m.len()) {
+                // SAFETY: As in `invalidate`.
+                unsafe { bindings::rdmabuf_flush_kernel_vmap_range(addr as *mut c_void, size) };
+            }
         }
     }
 
@@ -167,5 +189,38 @@ impl VmapSlot {
         if mapping.as_ref().is_some_and(|m| m.addr.as_ptr() == addr) {
             *mapping = None;
         }
+    }
+}
+
+#[cfg(kapi_udmabuf)]
+#[kunit_tests(rudmabuf_vmap)]
+mod tests {
+    use super::*;
+
+    /// Returns whether the pieces of `len` bytes cover them exactly, in
+    /// order, each of them positive and within an `int`.
+    fn pieces_cover(len: usize) -> bool {
+        let addr = 0x1000_0000_0000;
+        let mut next = addr;
+        for (at, size) in int_sized_pieces(addr, len) {
+            if at != next || size <= 0 {
+                return false;
+            }
+            next += size as usize;
+        }
+        next == addr + len
+    }
+
+    /// Cache maintenance of a kernel mapping over 2 GiB covers all of it in
+    /// `int`-sized calls (a single call's size would be truncated, and VIVT
+    /// caches would flush the wrong range).
+    #[test]
+    fn cache_maintenance_covers_mappings_over_2_gib() -> Result {
+        let gib = 1usize << 30;
+        for len in [PAGE_SIZE, 2 * gib - PAGE_SIZE, 2 * gib, 5 * gib + PAGE_SIZE] {
+            assert!(pieces_cover(len));
+        }
+        assert_eq!(int_sized_pieces(0, 0).count(), 0);
+        Ok(())
     }
 }

@@ -2,6 +2,7 @@
 
 //! A heap buffer: blocks of 1 MiB, 64 KiB and 4 KiB exported as a dma-buf.
 
+use kernel::page::PAGE_SIZE;
 use kernel::prelude::*;
 use kernel::sync::Arc;
 
@@ -16,6 +17,11 @@ use crate::kapi::pages::PageList;
 use crate::kapi::sg_table::{
     CpuSync,
     Segments, //
+};
+use crate::kapi::task;
+use crate::orders::{
+    candidates,
+    ORDERS, //
 };
 
 /// The blocks of a heap buffer. They go back to the heap (or, charged to a
@@ -44,8 +50,8 @@ impl PinnedDrop for HeapPages {
 }
 
 impl HeapPages {
-    /// No blocks yet: [`SystemHeap`](crate::allocate::SystemHeap) fills
-    /// them in place before the buffer is shared.
+    /// No blocks yet: [`HeapBuffer::allocate`] fills them in place before
+    /// the buffer is shared.
     fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self> {
         pin_init!(Self {
             heap,
@@ -89,17 +95,49 @@ pub(crate) struct HeapBuffer {
 }
 
 impl HeapBuffer {
-    /// Creates a buffer of no pages yet, which go back to `heap`, or to the
-    /// system if `accounted`.
-    pub(crate) fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self, Error> {
+    /// Creates a buffer of `len` bytes of zeroed chunks from `heap`, which
+    /// go back to `heap` when it is gone, or, charged to a memory cgroup
+    /// (`accounted`), to the system. Filled in place: one allocation for
+    /// the buffer, its pages and their list.
+    pub(crate) fn allocate(
+        heap: Arc<Heap>,
+        len: usize,
+        accounted: bool,
+    ) -> impl PinInit<Self, Error> {
         try_pin_init!(Self {
             pages <- HeapPages::new(heap, accounted),
         })
+        .pin_chain(move |buffer| {
+            let pages = buffer.project().pages;
+            let heap = pages.heap.clone();
+            // On an error the buffer drops, and the chunks taken so far go
+            // back as a release's do (through the free queue; charged ones
+            // to the system): once out of the pools they are no longer known
+            // zero, so they are zeroed again before they are pooled.
+            Self::fill(&heap, pages.blocks(), len, accounted)
+        })
     }
 
-    /// The blocks, to fill before the buffer is exported.
-    pub(crate) fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
-        self.project().pages.blocks()
+    /// Fills `blocks` with `len` bytes of zeroed chunks from `heap`, largest
+    /// first, the order never growing; upstream's loop with the pools in
+    /// front.
+    fn fill(heap: &Heap, mut blocks: Pin<&mut PageList>, len: usize, accounted: bool) -> Result {
+        let mut remaining = len;
+        let mut max_order = ORDERS[0];
+        while remaining > 0 {
+            // Do not allocate for a task that is being killed.
+            if task::fatal_signal_pending() {
+                return Err(EINTR);
+            }
+            let block = candidates(remaining, max_order)
+                .find_map(|index| heap.take(index, accounted))
+                .ok_or(ENOMEM)?;
+            remaining = remaining.saturating_sub(block.nr_pages() * PAGE_SIZE);
+            max_order = block.order();
+            // Zero until the user writes it.
+            blocks.as_mut().push(block.into_block());
+        }
+        Ok(())
     }
 }
 
@@ -114,5 +152,287 @@ impl Exporter for HeapBuffer {
 
     fn pages(&self) -> &HeapPages {
         &self.pages
+    }
+}
+
+#[kunit_tests(rsystem_heap_dma_buf)]
+mod tests {
+    use super::*;
+    use crate::kapi::dma_buf::importer::suite::{
+        self,
+        TestBuffers, //
+    };
+    use crate::kapi::dma_buf::importer::{
+        segment_frames,
+        DmaSegment,
+        TestImporter, //
+    };
+    use crate::kapi::dma_buf::DmaBuf;
+    use kernel::device::Device;
+    use kernel::dma::DataDirection;
+
+    fn pool_cap() -> usize {
+        1024
+    }
+
+    /// `O_RDWR`, as users allocate.
+    const O_RDWR: u32 = 0o2;
+
+    /// A buffer of `pages` pages from `heap`, unaccounted.
+    fn heap_buffer(heap: &Arc<Heap>, pages: usize) -> Result<DmaBuf> {
+        DmaBuf::export(
+            HeapBuffer::allocate(heap.clone(), pages * PAGE_SIZE, false),
+            O_RDWR,
+            c"kunit",
+        )
+    }
+
+    /// The data-path suite of kapi runs on buffers of a heap of their own
+    /// (with no zeroing thread).
+    struct HeapBuffers;
+
+    impl TestBuffers for HeapBuffers {
+        type Exporter = HeapBuffer;
+
+        fn make(_dev: &Device, pages: usize) -> Result<DmaBuf> {
+            heap_buffer(&Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?, pages)
+        }
+    }
+
+    /// What an importer sees of a heap buffer of one chunk of each order.
+    struct Chunks {
+        segments: KVec<DmaSegment>,
+        /// The page numbers the CPU wrote, as the device reads them.
+        numbers: KVec<u32>,
+        /// Without bouncing, whether the first chunk's DMA segments are its
+        /// consecutive pages.
+        first_chunk_in_order: bool,
+        chunks_from_buddy: usize,
+    }
+
+    /// Allocates one chunk of each order, largest first (1 MiB + 64 KiB +
+    /// 4 KiB with 4 KiB pages, 4 MiB + 256 KiB + 16 KiB with 16 KiB pages),
+    /// and maps it for an importer able to address all memory. Everything
+    /// is released (but for the deferred final fput) before the caller
+    /// asserts.
+    fn import_chunks() -> Result<Chunks> {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-chunks", 64)?;
+        let dev = importer.dev();
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let dmabuf = heap_buffer(&heap, 256 + 16 + 1)?;
+        dmabuf.vmap_number_pages()?;
+        let attach = dmabuf.attach(dev)?;
+        let segments = attach.map_segments(DataDirection::Bidirectional)?;
+        // As upstream, the map syncs for the device.
+        let numbers = attach.map(DataDirection::ToDevice)?.device_page_numbers()?;
+        let frames = segment_frames(&segments)?;
+        let first_chunk_in_order = importer.bounces()
+            || frames
+                .get(..256)
+                .is_some_and(|f| f.windows(2).all(|w| w[1] == w[0] + 1));
+        // CPU access syncs the mapped attachments.
+        dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
+        dmabuf.end_cpu_access(DataDirection::FromDevice)?;
+        Ok(Chunks {
+            segments,
+            numbers,
+            first_chunk_in_order,
+            chunks_from_buddy: heap.chunks_from_buddy(),
+        })
+    }
+
+    #[test]
+    fn importer_maps_each_chunk_within_the_segment_limit() -> Result {
+        let seen = import_chunks()?;
+        let segments = &seen.segments;
+        // As upstream, one entry per chunk, except that a chunk larger than
+        // the device's maximum segment (64 KiB without dma_parms) is split
+        // as the DMA API requires, in chunk order: 16 + 1 + 1 entries with
+        // 4 KiB pages, 64 + 4 + 1 with 16 KiB pages.
+        let seg_pages = (64 * 1024 / PAGE_SIZE).max(1);
+        let last = 256 / seg_pages + 16 / seg_pages;
+        assert_eq!(segments.len(), last + 1);
+        assert!(segments[..last]
+            .iter()
+            .all(|s| s.len == seg_pages * PAGE_SIZE));
+        assert_eq!(segments[last].len, PAGE_SIZE);
+        assert!(seen.first_chunk_in_order);
+        // The device reads page n's number at page n.
+        assert!(seen.numbers.iter().copied().eq(0..(256 + 16 + 1) as u32));
+        // The pools were empty: three chunks came from the buddy allocator.
+        // (Release happens later: the final fput of a kernel thread is
+        // deferred; the buffer keeps the heap alive until then.)
+        assert_eq!(seen.chunks_from_buddy, 3);
+        Ok(())
+    }
+
+    /// As upstream, the heap's unmap syncs for the CPU: the importer does
+    /// not sync.
+    #[test]
+    fn device_writes_reach_the_pages_64_bit() -> Result {
+        assert!(suite::device_writes_reach_the_pages::<HeapBuffers>(
+            c"rsystem_heap-kunit-dw64",
+            64
+        )?);
+        Ok(())
+    }
+
+    #[test]
+    fn device_writes_reach_the_pages_32_bit() -> Result {
+        assert!(suite::device_writes_reach_the_pages::<HeapBuffers>(
+            c"rsystem_heap-kunit-dw32",
+            32
+        )?);
+        Ok(())
+    }
+
+    #[test]
+    fn importer_is_non_coherent_on_arm64() -> Result {
+        assert_eq!(
+            suite::importer_is_coherent(c"rsystem_heap-kunit-coherent")?,
+            !cfg!(CONFIG_ARM64)
+        );
+        Ok(())
+    }
+
+    /// As upstream, the heap's map syncs for the device.
+    #[test]
+    fn cpu_writes_reach_the_device_64_bit() -> Result {
+        assert!(suite::cpu_writes_reach_the_device::<HeapBuffers>(
+            c"rsystem_heap-kunit-cw64",
+            64
+        )?);
+        Ok(())
+    }
+
+    #[test]
+    fn cpu_writes_reach_the_device_32_bit() -> Result {
+        assert!(suite::cpu_writes_reach_the_device::<HeapBuffers>(
+            c"rsystem_heap-kunit-cw32",
+            32
+        )?);
+        Ok(())
+    }
+
+    /// Upstream's system_heap_vmap() returns ENOMEM when vmap() fails, and
+    /// when its page array cannot be allocated.
+    #[test]
+    fn failed_vmap_is_enomem_as_upstream() -> Result {
+        assert_eq!(
+            suite::failed_vmap::<HeapBuffers>(c"rsystem_heap-kunit-vmap", true)?,
+            (Some(ENOMEM), true)
+        );
+        assert_eq!(
+            suite::failed_vmap::<HeapBuffers>(c"rsystem_heap-kunit-vmap-alloc", false)?,
+            (Some(ENOMEM), true)
+        );
+        Ok(())
+    }
+
+    /// A buffer that was mapped for a device, synced and mapped into the
+    /// kernel goes back to the heap when its dma-buf is released: no table
+    /// or mapping of it outlives the release, and none holds it.
+    #[test]
+    fn a_mapped_buffer_goes_back_to_the_heap_on_release() -> Result {
+        let importer = TestImporter::new(c"rsystem_heap-kunit-release", 64)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let live = crate::kapi::test_counters::live_dma_mappings();
+        let dmabuf = heap_buffer(&heap, 16 + 2)?;
+        {
+            let attach = dmabuf.attach(importer.dev())?;
+            attach.device_writes(DataDirection::Bidirectional, 7, true)?;
+        }
+        dmabuf.begin_cpu_access(DataDirection::FromDevice)?;
+        dmabuf.end_cpu_access(DataDirection::FromDevice)?;
+        let written = dmabuf.vmap_all_equal(7)?;
+        // The heap has no zeroing thread here: released blocks stay queued.
+        let before = (heap.queued(), heap.pooled());
+        dmabuf.release_now();
+        drop(importer);
+        assert!(written);
+        assert_eq!(before, (0, 0));
+        assert_eq!(heap.queued(), 16 + 2);
+        assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
+        Ok(())
+    }
+
+    #[test]
+    fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
+        let live = crate::kapi::test_counters::live_dma_mappings();
+        assert!(suite::map_past_the_bounce_buffer::<HeapBuffers>(
+            c"rsystem_heap-kunit-big"
+        )?);
+        // Every mapping made was undone.
+        assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
+        Ok(())
+    }
+
+    #[test]
+    fn each_map_is_a_new_mapping_for_its_attachment() -> Result {
+        assert!(suite::each_map_is_a_new_mapping::<HeapBuffers>(
+            c"rsystem_heap-kunit-map64",
+            c"rsystem_heap-kunit-map32"
+        )?);
+        Ok(())
+    }
+
+    #[test]
+    fn dma_buf_size_is_that_of_its_pages() -> Result {
+        assert!(suite::size_is_that_of_the_pages::<HeapBuffers>(
+            c"rsystem_heap-kunit-size"
+        )?);
+        Ok(())
+    }
+
+    /// A map or CPU access in `DataDirection::None` is EINVAL, never the
+    /// DMA API's BUG.
+    #[test]
+    fn no_direction_is_einval() -> Result {
+        assert_eq!(
+            suite::no_direction::<HeapBuffers>(c"rsystem_heap-kunit-none")?,
+            [Some(EINVAL); 3]
+        );
+        Ok(())
+    }
+
+    /// As upstream, begin/end_cpu_access sync every mapped attachment, so
+    /// each side sees the other's writes, bounced or not; under bouncing,
+    /// without those syncs (on this case's buffer only) both are lost.
+    #[test]
+    fn cpu_access_syncs_every_importer_mapping() -> Result {
+        let bounces = TestImporter::new(c"rsystem_heap-kunit-sync-probe", 32)?.bounces();
+        assert_eq!(
+            suite::cpu_access_with_a_mapped_importer::<HeapBuffers>(
+                c"rsystem_heap-kunit-sync",
+                false
+            )?,
+            Some((true, true))
+        );
+        if bounces {
+            assert_eq!(
+                suite::cpu_access_with_a_mapped_importer::<HeapBuffers>(
+                    c"rsystem_heap-kunit-sync-none",
+                    true
+                )?,
+                Some((false, false))
+            );
+        }
+        Ok(())
+    }
+
+    /// Beyond 7.3 (upstream's heap syncs every attachment in the direction
+    /// of the CPU access): each importer's mapping is synced in its own
+    /// direction, so a read sync keeps a camera's new frame under a
+    /// display's mapping.
+    #[test]
+    fn opposite_directions_keep_the_frame() -> Result {
+        assert_eq!(
+            suite::opposite_directions_keep_the_frame::<HeapBuffers>(
+                c"rsystem_heap-kunit-camera",
+                c"rsystem_heap-kunit-display"
+            )?,
+            (true, true)
+        );
+        Ok(())
     }
 }

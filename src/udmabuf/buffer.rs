@@ -128,25 +128,31 @@ impl Exporter for Udmabuf {
     }
 
     /// As upstream, the buffer's own table is made for the misc device on
-    /// the first call, in its direction, and synced on every call. Beyond
-    /// 7.3, kapi then syncs every importer's mapping too.
-    fn begin_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+    /// the first call and synced on every call; unlike upstream it is
+    /// mapped `BIDIRECTIONAL`, whatever the first call's direction, and
+    /// synced in that direction: upstream maps it in the first call's
+    /// direction and syncs it in each call's, which the DMA API reports
+    /// ("syncs DMA memory with different direction") when they differ, and
+    /// after a first write-only access leaves later reads without a cache
+    /// invalidation on a non-coherent CPU. kapi then syncs the importers'
+    /// mappings, each in its own direction.
+    fn begin_cpu_access(this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         let mut cpu_sgt = this.cpu_sgt.lock();
         let sgt = match cpu_sgt.take() {
             Some(sgt) => sgt,
-            None => Self::sg_table(&this, dir)?,
+            None => Self::sg_table(&this, DataDirection::Bidirectional)?,
         };
-        sgt.sync_for_cpu(dir);
+        sgt.sync_for_cpu();
         *cpu_sgt = Some(sgt);
         Ok(())
     }
 
     /// As upstream, EINVAL before the first begin_cpu_access. Beyond 7.3,
     /// kapi has synced every importer's mapping for its device.
-    fn end_cpu_access(this: Buffer<'_, Self>, dir: DataDirection) -> Result {
+    fn end_cpu_access(this: Buffer<'_, Self>, _dir: DataDirection) -> Result {
         let cpu_sgt = this.cpu_sgt.lock();
         let sgt = cpu_sgt.as_ref().ok_or(EINVAL)?;
-        sgt.sync_for_device(dir);
+        sgt.sync_for_device();
         Ok(())
     }
 
@@ -162,7 +168,15 @@ impl Exporter for Udmabuf {
 mod tests {
     use super::*;
     use crate::folio_table::pin_range;
-    use crate::kapi::device::TestImporter;
+    use crate::kapi::dma_buf::importer::suite::{
+        self,
+        TestBuffers, //
+    };
+    use crate::kapi::dma_buf::importer::{
+        segment_frames,
+        DmaSegment,
+        TestImporter, //
+    };
     use crate::kapi::dma_buf::{
         DmaBuf,
         O_RDWR, //
@@ -182,27 +196,27 @@ mod tests {
         Ok(pfns)
     }
 
-    /// Expands segments to one page frame per page.
-    fn segment_pages(segments: &[(usize, usize)]) -> Result<KVec<usize>> {
-        let mut pfns = KVec::new();
-        for &(pfn, len) in segments {
-            for n in 0..len / PAGE_SIZE {
-                pfns.push(pfn + n, GFP_KERNEL)?;
-            }
-        }
-        Ok(pfns)
+    /// What an importer sees of a udmabuf of two items over one shmem file.
+    struct TwoItems {
+        size: usize,
+        segments: KVec<DmaSegment>,
+        again: KVec<DmaSegment>,
+        /// The page numbers the CPU wrote, as the device reads them.
+        numbers: KVec<u32>,
+        /// Without bouncing, whether the DMA addresses are the pinned pages.
+        frames_are_the_pages: bool,
     }
 
-    #[test]
-    fn importer_maps_the_pinned_pages_in_order() -> Result {
-        // An importing device, able to address all memory.
-        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
+    /// A udmabuf of pages 8..40 then 0..8 of an in-kernel shmem file (no
+    /// page twice: the device reads back what the CPU wrote at each), mapped
+    /// by an importer able to address all memory. Everything is released
+    /// before the caller asserts.
+    fn import_two_items() -> Result<TwoItems> {
+        let importer = TestImporter::new(c"rudmabuf-kunit-order", 64)?;
         let dev = importer.dev();
-
-        // Two items over an in-kernel shmem file: pages 8..40, then 2..10.
         let memfd = Memfd::new_shmem(c"rudmabuf-kunit", 64 * PAGE_SIZE)?;
         let mut table = FolioTable::new();
-        for (first, count) in [(8u64, 32u64), (2, 8)] {
+        for (first, count) in [(8u64, 32u64), (0, 8)] {
             let item = UdmabufCreateItem {
                 memfd: 0,
                 __pad: 0,
@@ -211,24 +225,51 @@ mod tests {
             };
             pin_range(&memfd.lock_shared(), item.offset, item.size, 40, &mut table)?;
         }
-        assert_eq!(table.page_count(), 40);
         let expected = pages_of(&table)?;
         let dmabuf = DmaBuf::export(Udmabuf::new_uncounted(table, dev), O_RDWR, c"udmabuf")?;
-        // kapi sizes the dma-buf from the pages.
-        assert_eq!(dmabuf.size(), 40 * PAGE_SIZE);
-
-        // map_dma_buf gives every page once, in buffer order, in segments
-        // no larger than the device's maximum (64 KiB without dma_parms).
+        dmabuf.vmap_number_pages()?;
         let attach = dmabuf.attach(dev)?;
         let segments = attach.map_segments(DataDirection::Bidirectional)?;
-        assert!(segments.iter().all(|&(_, len)| len > 0 && len <= 64 * 1024));
-        assert!(segments.iter().all(|&(_, len)| len % PAGE_SIZE == 0));
-        let mapped = segment_pages(&segments)?;
-        assert_eq!(mapped.len(), 40);
-        assert!(mapped[..] == expected[..]);
-        // Mapping twice works the same.
         let again = attach.map_segments(DataDirection::ToDevice)?;
-        assert!(again[..] == segments[..]);
+        let mapping = attach.map(DataDirection::ToDevice)?;
+        // Mapped with DMA_ATTR_SKIP_CPU_SYNC: the importer syncs.
+        mapping.sync_for_device();
+        let numbers = mapping.device_page_numbers()?;
+        let frames_are_the_pages = importer.bounces() || segment_frames(&segments)? == expected;
+        Ok(TwoItems {
+            size: dmabuf.size(),
+            segments,
+            again,
+            numbers,
+            frames_are_the_pages,
+        })
+    }
+
+    #[test]
+    fn importer_maps_the_pinned_pages_in_order() -> Result {
+        let seen = import_two_items()?;
+        // kapi sizes the dma-buf from the pages.
+        assert_eq!(seen.size, 40 * PAGE_SIZE);
+        // map_dma_buf gives every page once, in buffer order, in DMA
+        // segments no larger than the device's maximum (64 KiB without
+        // dma_parms): the device reads page n's number at page n.
+        assert!(seen
+            .segments
+            .iter()
+            .all(|s| s.len > 0 && s.len <= 64 * 1024 && s.len % PAGE_SIZE == 0));
+        assert_eq!(
+            seen.segments.iter().map(|s| s.len).sum::<usize>(),
+            40 * PAGE_SIZE
+        );
+        assert!(seen.numbers.iter().copied().eq(0..40u32));
+        assert!(seen.frames_are_the_pages);
+        // Mapping twice works the same (a bounced mapping takes new slots).
+        assert_eq!(seen.again.len(), seen.segments.len());
+        assert!(seen
+            .again
+            .iter()
+            .zip(seen.segments.iter())
+            .all(|(a, b)| a.len == b.len));
         Ok(())
     }
 
@@ -252,97 +293,82 @@ mod tests {
         DmaBuf::export(Udmabuf::new_uncounted(table, dev), O_RDWR, c"udmabuf")
     }
 
-    /// A device writes a pattern, and the pattern is in the buffer's pages,
-    /// seen through vmap. As upstream, udmabuf maps with
-    /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the CPU; under
-    /// bouncing (the `swiotlb=force` boot) that is what copies the data back.
-    ///
-    /// No mask narrower than 32 bits: such a device cannot reach the swiotlb
-    /// either, which the DMA layer reports with a WARN (a platform that
-    /// cannot work), not an errno.
-    fn device_writes_reach_the_pages(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
-        let dmabuf = udmabuf(importer.dev(), 300)?;
-        let attach = dmabuf.attach(importer.dev())?;
-        attach.device_writes(DataDirection::FromDevice, 0x5a, true)?;
-        dmabuf.vmap_all_equal(0x5a)
+    /// The data-path suite of kapi runs on udmabufs over shmem.
+    struct Udmabufs;
+
+    impl TestBuffers for Udmabufs {
+        type Exporter = Udmabuf;
+
+        fn make(dev: &Device, pages: usize) -> Result<DmaBuf> {
+            udmabuf(dev, pages)
+        }
     }
 
+    /// As upstream, udmabuf maps with `DMA_ATTR_SKIP_CPU_SYNC`: the
+    /// importer syncs for the CPU.
     #[test]
     fn device_writes_reach_the_pages_64_bit() -> Result {
-        assert!(device_writes_reach_the_pages(64)?);
+        assert!(suite::device_writes_reach_the_pages::<Udmabufs>(
+            c"rudmabuf-kunit-dw64",
+            64
+        )?);
         Ok(())
     }
 
     #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
-        assert!(device_writes_reach_the_pages(32)?);
+        assert!(suite::device_writes_reach_the_pages::<Udmabufs>(
+            c"rudmabuf-kunit-dw32",
+            32
+        )?);
         Ok(())
     }
 
-    /// The faux importer has no firmware coherency: on arm64 it is
-    /// non-coherent, so the data tests of both modules run through the DMA
-    /// API's cache maintenance there; x86_64's DMA is coherent.
     #[test]
     fn importer_is_non_coherent_on_arm64() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit", 64)?;
-        assert_eq!(importer.coherent(), !cfg!(CONFIG_ARM64));
+        assert_eq!(
+            suite::importer_is_coherent(c"rudmabuf-kunit-coherent")?,
+            !cfg!(CONFIG_ARM64)
+        );
         Ok(())
     }
 
-    /// The CPU writes a pattern through vmap, and a device that maps the
-    /// buffer to read it sees the pattern. As upstream, udmabuf maps with
-    /// `DMA_ATTR_SKIP_CPU_SYNC`, so the importer syncs for the device; under
-    /// bouncing that sync copies the pages into the bounce buffer.
-    fn cpu_writes_reach_the_device(mask_bits: u32) -> Result<bool> {
-        let importer = TestImporter::new(c"rudmabuf-kunit-dma", mask_bits)?;
-        let dmabuf = udmabuf(importer.dev(), 300)?;
-        dmabuf.vmap_fill(0xc3)?;
-        let attach = dmabuf.attach(importer.dev())?;
-        attach.device_reads(DataDirection::ToDevice, 0xc3, true)
-    }
-
+    /// As upstream, the importer syncs for the device.
     #[test]
     fn cpu_writes_reach_the_device_64_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(64)?);
+        assert!(suite::cpu_writes_reach_the_device::<Udmabufs>(
+            c"rudmabuf-kunit-cw64",
+            64
+        )?);
         Ok(())
     }
 
     #[test]
     fn cpu_writes_reach_the_device_32_bit() -> Result {
-        assert!(cpu_writes_reach_the_device(32)?);
+        assert!(suite::cpu_writes_reach_the_device::<Udmabufs>(
+            c"rudmabuf-kunit-cw32",
+            32
+        )?);
         Ok(())
     }
 
-    /// Maps a buffer larger than the swiotlb when mappings bounce: whether
-    /// that failed with an errno and a small buffer still maps afterwards
-    /// (nothing was left half-mapped), or, unbounced, whether it worked.
-    /// Everything is released before the caller asserts.
-    fn map_past_the_bounce_buffer() -> Result<bool> {
-        let importer = TestImporter::new(c"rudmabuf-kunit-big", 64)?;
-        let dmabuf = udmabuf(
-            importer.dev(),
-            importer.past_the_bounce_buffer() / PAGE_SIZE,
-        )?;
-        let attach = dmabuf.attach(importer.dev())?;
-        let mapped = attach.device_writes(DataDirection::Bidirectional, 1, true);
-        if !importer.bounces() {
-            return Ok(mapped.is_ok() && dmabuf.vmap_all_equal(1)?);
-        }
-        let small = udmabuf(importer.dev(), 4)?;
-        let small_attach = small.attach(importer.dev())?;
-        let small_mapped = small_attach.device_writes(DataDirection::FromDevice, 7, true);
-        Ok(mapped.is_err() && small_mapped.is_ok() && small.vmap_all_equal(7)?)
-    }
-
+    /// Upstream's vmap_udmabuf() returns EINVAL when vm_map_ram() fails.
     #[test]
     fn failed_vmap_is_einval_as_upstream() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
-        let dmabuf = udmabuf(importer.dev(), 16)?;
-        // Upstream's vmap_udmabuf() returns EINVAL when vm_map_ram() fails.
-        crate::kapi::vmap::fail_next_map();
-        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(EINVAL));
-        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+        assert_eq!(
+            suite::failed_vmap::<Udmabufs>(c"rudmabuf-kunit-vmap", true)?,
+            (Some(EINVAL), true)
+        );
+        Ok(())
+    }
+
+    /// As upstream's vmap_udmabuf(), a failed allocation is ENOMEM.
+    #[test]
+    fn failed_vmap_allocation_is_enomem_as_upstream() -> Result {
+        assert_eq!(
+            suite::failed_vmap::<Udmabufs>(c"rudmabuf-kunit-vmap-alloc", false)?,
+            (Some(ENOMEM), true)
+        );
         Ok(())
     }
 
@@ -363,6 +389,7 @@ mod tests {
         let live = live_dma_mappings();
         let (unpins, under_a_mapping) = unpin_counts();
         dmabuf.release_now();
+        drop(importer);
         let (unpins_after, under_a_mapping_after) = unpin_counts();
         // The buffer's mapping was the only one, and release undid it.
         assert_eq!(live, 1);
@@ -378,114 +405,77 @@ mod tests {
     #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         let live = crate::kapi::test_counters::live_dma_mappings();
-        assert!(map_past_the_bounce_buffer()?);
+        assert!(suite::map_past_the_bounce_buffer::<Udmabufs>(
+            c"rudmabuf-kunit-big"
+        )?);
         // Every mapping made was undone.
         assert_eq!(crate::kapi::test_counters::live_dma_mappings(), live);
         Ok(())
     }
 
-    /// Each map_dma_buf is a new mapping that kapi made for the attachment's
-    /// device: two importers with different masks get two tables, each
-    /// addressable by its own device, and each map is one more live DMA
-    /// mapping, undone at its unmap.
     #[test]
     fn each_map_is_a_new_mapping_for_its_attachment() -> Result {
-        use crate::kapi::test_counters::live_dma_mappings;
-
-        let wide = TestImporter::new(c"rudmabuf-kunit-map64", 64)?;
-        let narrow = TestImporter::new(c"rudmabuf-kunit-map32", 32)?;
-        let dmabuf = udmabuf(wide.dev(), 16)?;
-        let (wide_attach, narrow_attach) =
-            (dmabuf.attach(wide.dev())?, dmabuf.attach(narrow.dev())?);
-        let live = live_dma_mappings();
-        let first = wide_attach.map(DataDirection::ToDevice)?;
-        let second = narrow_attach.map(DataDirection::FromDevice)?;
-        let third = wide_attach.map(DataDirection::FromDevice)?;
-        assert_eq!(live_dma_mappings(), live + 3);
-        assert!(first.table() != second.table() && first.table() != third.table());
-        assert!(first.reachable_by(wide.dev()) && third.reachable_by(wide.dev()));
-        assert!(second.reachable_by(narrow.dev()));
-        drop((first, second, third));
-        assert_eq!(live_dma_mappings(), live);
+        assert!(suite::each_map_is_a_new_mapping::<Udmabufs>(
+            c"rudmabuf-kunit-map64",
+            c"rudmabuf-kunit-map32"
+        )?);
         Ok(())
     }
 
-    /// kapi sizes the dma-buf from its pages: an importer reading
-    /// `dmabuf->size` bytes of a vmap reads the buffer's pages and no more.
     #[test]
     fn dma_buf_size_is_that_of_its_pages() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit-size", 64)?;
-        for pages in [1, 3, 40] {
-            let dmabuf = udmabuf(importer.dev(), pages)?;
-            assert_eq!(dmabuf.size(), pages * PAGE_SIZE);
-            assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
-        }
+        assert!(suite::size_is_that_of_the_pages::<Udmabufs>(
+            c"rudmabuf-kunit-size"
+        )?);
         Ok(())
     }
 
-    /// As upstream's vmap_udmabuf(), a failed allocation is ENOMEM (and a
-    /// failed mapping EINVAL, above).
+    /// A map or CPU access in `DataDirection::None` is EINVAL, never the
+    /// DMA API's BUG.
     #[test]
-    fn failed_vmap_allocation_is_enomem_as_upstream() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit-vmap", 64)?;
-        let dmabuf = udmabuf(importer.dev(), 16)?;
-        crate::kapi::vmap::fail_next_page_array();
-        assert_eq!(dmabuf.vmap_all_equal(0).err(), Some(ENOMEM));
-        assert_eq!(dmabuf.vmap_all_equal(0), Ok(true));
+    fn no_direction_is_einval() -> Result {
+        assert_eq!(
+            suite::no_direction::<Udmabufs>(c"rudmabuf-kunit-none")?,
+            [Some(EINVAL); 3]
+        );
         Ok(())
-    }
-
-    /// An importer keeps its mapping (made with `DMA_ATTR_SKIP_CPU_SYNC`,
-    /// so it relies on the exporter's syncs) while the CPU writes the buffer
-    /// between begin and end_cpu_access, then the device writes it and the
-    /// CPU reads it between another begin and end. Returns whether the
-    /// device saw the CPU's writes and the CPU the device's. With
-    /// `own_table_only`, begin/end_cpu_access sync only the buffer's own
-    /// table, as 7.3's udmabuf does.
-    fn cpu_access_with_a_mapped_importer(
-        dev: &Device,
-        own_table_only: bool,
-    ) -> Result<(bool, bool)> {
-        use crate::kapi::test_counters::skip_importer_syncs;
-
-        let dmabuf = udmabuf(dev, 16)?;
-        let attach = dmabuf.attach(dev)?;
-        let mapping = attach.map(DataDirection::Bidirectional)?;
-        skip_importer_syncs(own_table_only);
-        let result = (|| {
-            dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
-            // The CPU writes the pages, as through an mmap of the dma-buf.
-            dmabuf.vmap_fill(0x11)?;
-            dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
-            let device_sees = mapping.device_all_equal(0x11);
-            mapping.device_fill(0x22);
-            dmabuf.begin_cpu_access(DataDirection::Bidirectional)?;
-            let cpu_sees = dmabuf.vmap_all_equal(0x22)?;
-            dmabuf.end_cpu_access(DataDirection::Bidirectional)?;
-            Ok((device_sees, cpu_sees))
-        })();
-        skip_importer_syncs(false);
-        result
     }
 
     /// Beyond 7.3: begin/end_cpu_access sync every importer's mapping, as
     /// the system heap does, so CPU access reaches an importer whose
     /// mapping bounces (the `swiotlb=force` boot) or is non-coherent. There
     /// 7.3's semantics (the buffer's own table only) lose both ways, which
-    /// the case checks too.
+    /// the case checks too, on its own buffer only.
     #[test]
     fn cpu_access_syncs_every_importer_mapping() -> Result {
-        let importer = TestImporter::new(c"rudmabuf-kunit-sync", 32)?;
+        let bounces = TestImporter::new(c"rudmabuf-kunit-sync-probe", 32)?.bounces();
         assert_eq!(
-            cpu_access_with_a_mapped_importer(importer.dev(), false)?,
-            (true, true)
+            suite::cpu_access_with_a_mapped_importer::<Udmabufs>(c"rudmabuf-kunit-sync", false)?,
+            Some((true, true))
         );
-        if importer.bounces() {
+        if bounces {
             assert_eq!(
-                cpu_access_with_a_mapped_importer(importer.dev(), true)?,
-                (false, false)
+                suite::cpu_access_with_a_mapped_importer::<Udmabufs>(
+                    c"rudmabuf-kunit-sync-own",
+                    true
+                )?,
+                Some((false, false))
             );
         }
+        Ok(())
+    }
+
+    /// Beyond 7.3: each importer's mapping is synced in its own direction,
+    /// so a read sync keeps a camera's new frame under a display's mapping.
+    #[test]
+    fn opposite_directions_keep_the_frame() -> Result {
+        assert_eq!(
+            suite::opposite_directions_keep_the_frame::<Udmabufs>(
+                c"rudmabuf-kunit-camera",
+                c"rudmabuf-kunit-display"
+            )?,
+            (true, true)
+        );
         Ok(())
     }
 }

@@ -81,7 +81,7 @@ impl kernel::InPlaceModule for RudmabufModule {
         .pin_chain(|this| {
             // Importers see the udmabuf device as able to address all memory,
             // as upstream sets it up.
-            kapi::device::coerce_dma_mask(this.misc.device(), 64).inspect_err(|_| {
+            kapi::device::set_up_misc_dma_mask(this.project().misc, 64).inspect_err(|_| {
                 pr_err!("Could not setup DMA mask for udmabuf device\n");
             })
         })

@@ -90,7 +90,7 @@ impl<T: Exporter> OpsTable<T> {
         // and direction, and listed for begin/end_cpu_access to sync: the
         // exporter sees it but cannot hand over another.
         let map = || -> Result<SGTable<Exported<T>>> {
-            let sgt = this.sg_table(dev, direction_from_raw(dir), T::SEGMENTS, T::CPU_SYNC)?;
+            let sgt = this.sg_table(dev, direction_from_raw(dir)?, T::SEGMENTS, T::CPU_SYNC)?;
             this.0
                 .importers
                 .lock()
@@ -155,18 +155,14 @@ impl<T: Exporter> OpsTable<T> {
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
         let exported = unsafe { Self::of(dmabuf) };
-        exported.vmap.with_mapping(|addr, len| {
-            // SAFETY: `addr..addr + len` is the live kernel mapping, kept
-            // mapped by the slot's lock while this runs.
-            unsafe { bindings::rdmabuf_invalidate_kernel_vmap_range(addr, len as c_int) }
-        });
-        let dir = direction_from_raw(dir);
         from_result(|| {
+            let dir = direction_from_raw(dir)?;
+            exported.vmap.invalidate();
             T::begin_cpu_access(Buffer(exported), dir)?;
             // After the exporter's own tables: a sync for the CPU of a
             // bounced mapping copies its bounce buffer over the pages, and
             // what an importer's device wrote must be the copy that stays.
-            exported.for_each_importer(|sgt| sgt.sync_for_cpu(dir));
+            exported.sync_importers_for_cpu(dmabuf);
             Ok(0)
         })
     }
@@ -181,15 +177,14 @@ impl<T: Exporter> OpsTable<T> {
     ) -> c_int {
         // SAFETY: The dma-buf is live during its ops.
         let exported = unsafe { Self::of(dmabuf) };
-        exported.vmap.with_mapping(|addr, len| {
-            // SAFETY: As in `begin_cpu_access`.
-            unsafe { bindings::rdmabuf_flush_kernel_vmap_range(addr, len as c_int) }
-        });
-        let dir = direction_from_raw(dir);
-        // Each sync for the device copies the pages to that mapping's bounce
-        // buffer: the order does not matter.
-        exported.for_each_importer(|sgt| sgt.sync_for_device(dir));
-        from_result(|| T::end_cpu_access(Buffer(exported), dir).map(|()| 0))
+        from_result(|| {
+            let dir = direction_from_raw(dir)?;
+            exported.vmap.flush();
+            // Each sync for the device copies the pages to that mapping's
+            // bounce buffer, if any: the order does not matter.
+            exported.sync_importers_for_device(dmabuf);
+            T::end_cpu_access(Buffer(exported), dir).map(|()| 0)
+        })
     }
 
     /// # Safety
@@ -205,7 +200,13 @@ impl<T: Exporter> OpsTable<T> {
         from_result(|| {
             // SAFETY: By the type invariant of `Exported`, the slot drops
             // before the exporter's pages.
-            let addr = unsafe { exported.vmap.map(exported.exporter.pages(), T::VMAP_ERROR) }?;
+            // The dma-buf's own pages (`Exported`): never more nor fewer
+            // than its size.
+            let addr = unsafe {
+                exported
+                    .vmap
+                    .map(&*exported, T::VMAP_ERROR, dmabuf as usize)
+            }?;
             // SAFETY: `map` is the caller's map to fill: a system-memory
             // address, as `iosys_map_set_vaddr()` sets it.
             unsafe {
