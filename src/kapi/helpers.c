@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * C helpers shared by both modules: static inline kernel functions and
- * macros wrapped as real functions so that the Rust kapi layer can call
- * them. Compiled into each module through src/<module>/kapi_helpers.c.
+ * C helpers of the kapi layer: static inline kernel functions and macros
+ * wrapped as real functions so that the Rust kapi layer can call them.
+ * Compiled into each module through src/<module>/kapi_helpers.c; as the
+ * Rust parts of kapi are behind cfg(kapi_udmabuf) and cfg(kapi_heap), the
+ * helpers only one module uses are behind RDMABUF_KAPI_UDMABUF and
+ * RDMABUF_KAPI_HEAP, which Kbuild defines for that module's object.
  */
 #include <linux/dma-buf.h>
 #include <linux/freezer.h>
@@ -13,7 +16,6 @@
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
-#include <uapi/linux/sched/types.h>
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
 
@@ -26,53 +28,16 @@ void rdmabuf_sg_set_page(struct scatterlist *sg, struct page *page,
 	sg_set_page(sg, page, len, offset);
 }
 
-/* Why C: folio_pfn() and folio_nr_pages() are static inlines; one call on the fault path. */
-unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn)
-{
-	*pfn = folio_pfn(folio);
-	return folio_nr_pages(folio);
-}
-
-/* Why C: folio_nr_pages() is a static inline; one call scans a whole pin batch. */
-size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
-				unsigned long *nr_pages)
-{
-	size_t i;
-
-	*nr_pages = nr ? folio_nr_pages(folios[0]) : 0;
-	for (i = 0; i < nr && folio_nr_pages(folios[i]) == *nr_pages; i++)
-		;
-	return i;
-}
-
 /* Why C: pfn_to_page() is a macro. */
 struct page *rdmabuf_pfn_to_page(unsigned long pfn)
 {
 	return pfn_to_page(pfn);
 }
 
-/* Why C: compound_order() is a static inline. */
-unsigned int rdmabuf_page_order(struct page *page)
-{
-	return compound_order(page);
-}
-
 /* Why C: page_to_pfn() is a macro. */
 unsigned long rdmabuf_page_to_pfn(struct page *page)
 {
 	return page_to_pfn(page);
-}
-
-/* Why C: memfd_get_seals() is not exported; SHMEM_I() and HUGETLBFS_I() are static inlines. */
-int rdmabuf_memfd_seals(struct file *file)
-{
-	if (shmem_file(file))
-		return SHMEM_I(file_inode(file))->seals;
-#ifdef CONFIG_HUGETLBFS
-	if (is_file_hugepages(file))
-		return HUGETLBFS_I(file_inode(file))->seals;
-#endif
-	return -EINVAL;
 }
 
 /* The constants src/kapi/dma_buf/mmap.rs hard-codes (the kernel crate lacks them). */
@@ -99,13 +64,63 @@ void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 	vm_flags_set(vma, VM_PFNMAP);
 }
 
-/* Why C: try_to_freeze() is a static inline (freezing() and a static key). */
-bool rdmabuf_try_to_freeze(void)
+#ifdef RDMABUF_KAPI_UDMABUF
+/* ---- udmabuf: pinned memfd folios ---- */
+
+/* Why C: folio_pfn() and folio_nr_pages() are static inlines; one call on the fault path. */
+unsigned long rdmabuf_folio_span(struct folio *folio, unsigned long *pfn)
 {
-	return try_to_freeze();
+	*pfn = folio_pfn(folio);
+	return folio_nr_pages(folio);
 }
 
-/* ---- Heap pages: allocation, zeroing, lists through page->lru ---- */
+/* Why C: folio_nr_pages() is a static inline; one call scans a whole pin batch. */
+size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
+				unsigned long *nr_pages)
+{
+	size_t i;
+
+	*nr_pages = nr ? folio_nr_pages(folios[0]) : 0;
+	for (i = 0; i < nr && folio_nr_pages(folios[i]) == *nr_pages; i++)
+		;
+	return i;
+}
+
+/* Why C: memfd_get_seals() is not exported; SHMEM_I() and HUGETLBFS_I() are static inlines. */
+int rdmabuf_memfd_seals(struct file *file)
+{
+	if (shmem_file(file))
+		return SHMEM_I(file_inode(file))->seals;
+#ifdef CONFIG_HUGETLBFS
+	if (is_file_hugepages(file))
+		return HUGETLBFS_I(file_inode(file))->seals;
+#endif
+	return -EINVAL;
+}
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * Test-only: the in-kernel shmem files of the KUnit fixtures (src/kapi
+ * behind cfg(CONFIG_KUNIT = "y")).
+ */
+
+/* Why C: EMPTY_VMA_FLAGS is a macro. */
+struct file *rdmabuf_shmem_file(const char *name, loff_t size)
+{
+	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
+}
+
+#endif /* CONFIG_KUNIT */
+#endif /* RDMABUF_KAPI_UDMABUF */
+
+#ifdef RDMABUF_KAPI_HEAP
+/* ---- Heap pages: zeroing, lists through page->lru, the zeroing thread ---- */
+
+/* Why C: compound_order() is a static inline. */
+unsigned int rdmabuf_page_order(struct page *page)
+{
+	return compound_order(page);
+}
 
 /* Why C: clear_highpage() and cond_resched() are static inlines. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order)
@@ -117,20 +132,6 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 		cond_resched();
 	}
 }
-
-#if IS_ENABLED(CONFIG_KUNIT)
-/*
- * Test-only: what KUnit importers and fixtures need (src/kapi behind
- * cfg(CONFIG_KUNIT = "y")).
- */
-
-/* Why C: EMPTY_VMA_FLAGS is a macro. */
-struct file *rdmabuf_shmem_file(const char *name, loff_t size)
-{
-	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
-}
-
-#endif /* CONFIG_KUNIT */
 
 /*
  * Why C: list_first_entry_or_null(), list_last_entry() and list_del() are
@@ -189,3 +190,9 @@ bool rdmabuf_fatal_signal_pending(void)
 	return fatal_signal_pending(current);
 }
 
+/* Why C: try_to_freeze() is a static inline (freezing() and a static key). */
+bool rdmabuf_try_to_freeze(void)
+{
+	return try_to_freeze();
+}
+#endif /* RDMABUF_KAPI_HEAP */
