@@ -29,6 +29,7 @@ pub(crate) mod dma_buf;
 pub(crate) mod dma_heap;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod folio;
+pub(crate) mod kernel;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod memfd;
 pub(crate) mod page_run;

@@ -2,8 +2,8 @@
 
 //! `DMA_HEAP_IOCTL_ALLOC`: building a buffer from pooled or fresh blocks.
 
-use kernel::prelude::*;
-use kernel::sync::Arc;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
 
 use crate::buffer::HeapBuffer;
 use crate::heap::Heap;

@@ -2,9 +2,9 @@
 
 //! A heap buffer: blocks of 1 MiB, 64 KiB and 4 KiB exported as a dma-buf.
 
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-use kernel::sync::Arc;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
 
 use crate::heap::Heap;
 use crate::kapi::buffer_pages::BufferPages;
@@ -168,8 +168,8 @@ mod tests {
         TestImporter, //
     };
     use crate::kapi::dma_buf::DmaBuf;
-    use kernel::device::Device;
-    use kernel::dma::DataDirection;
+    use crate::kapi::kernel::device::Device;
+    use crate::kapi::kernel::dma::DataDirection;
 
     fn pool_cap() -> usize {
         1024

@@ -36,15 +36,15 @@
 
 use core::fmt;
 
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::atomic::{
     Atomic,
     Full,
     Relaxed, //
 };
-use kernel::sync::Arc;
-use kernel::time::msecs_to_jiffies;
-use kernel::workqueue::{
+use crate::kapi::kernel::sync::Arc;
+use crate::kapi::kernel::time::msecs_to_jiffies;
+use crate::kapi::kernel::workqueue::{
     self,
     impl_has_delayed_work,
     new_delayed_work,
@@ -300,7 +300,7 @@ fn arm(flag: &Atomic<bool>) -> bool {
 }
 
 /// The idle period (`pool_idle_ms`) in jiffies, or `None` when decay is off.
-fn idle_jiffies() -> Option<kernel::time::Jiffies> {
+fn idle_jiffies() -> Option<crate::kapi::kernel::time::Jiffies> {
     let ms = u32::try_from(crate::kapi::params::system_heap_pool_idle_ms()).ok()?;
     (ms > 0).then(|| msecs_to_jiffies(ms))
 }
@@ -308,7 +308,7 @@ fn idle_jiffies() -> Option<kernel::time::Jiffies> {
 /// The low watermark (`pool_low_mb`) in pages.
 fn low_watermark_pages() -> usize {
     let mb = usize::try_from(crate::kapi::params::system_heap_pool_low_mb()).unwrap_or(0);
-    mb.saturating_mul((1 << 20) / kernel::page::PAGE_SIZE)
+    mb.saturating_mul((1 << 20) / crate::kapi::kernel::page::PAGE_SIZE)
 }
 
 impl ShrinkerOps for Heap {

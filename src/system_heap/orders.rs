@@ -2,8 +2,8 @@
 
 //! The page orders a heap buffer is built from, largest first, as upstream.
 
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
 
 /// The orders upstream's system heap allocates: 1 MiB, 64 KiB and 4 KiB
 /// chunks, sizes often found in IOMMUs.

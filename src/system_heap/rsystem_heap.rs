@@ -13,13 +13,13 @@
 
 use core::fmt;
 
-use kernel::debugfs::{
+use crate::kapi::kernel::debugfs::{
     Dir,
     File as DebugFsFile, //
 };
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-use kernel::sync::Arc;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
 
 mod allocate;
 mod buffer;
@@ -65,7 +65,7 @@ fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     heap.show(f)
 }
 
-impl kernel::Module for RsystemHeapModule {
+impl crate::kapi::kernel::Module for RsystemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let name = kapi::params::system_heap_name();
         // Built in order; on any error what was built is torn down by drop.

@@ -2,12 +2,12 @@
 
 //! A udmabuf: pinned memfd folios exported as a dma-buf.
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
-use kernel::new_mutex;
-use kernel::prelude::*;
-use kernel::sync::aref::ARef;
-use kernel::sync::Mutex;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::dma::DataDirection;
+use crate::kapi::kernel::new_mutex;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::aref::ARef;
+use crate::kapi::kernel::sync::Mutex;
 
 use crate::folio_table::FolioTable;
 use crate::kapi::buffer_pages::BufferPages;
@@ -181,9 +181,9 @@ mod tests {
         DmaBuf,
         O_RDWR, //
     };
+    use crate::kapi::kernel::page::PAGE_SIZE;
     use crate::kapi::memfd::Memfd;
     use crate::uapi::UdmabufCreateItem;
-    use kernel::page::PAGE_SIZE;
 
     /// Expected page frame of each page of `table`, in order.
     fn pages_of(table: &FolioTable<PinnedFolio>) -> Result<KVec<usize>> {

@@ -8,12 +8,12 @@
 //! the seals (EINVAL) and the pin, with the seals checked and the folios
 //! pinned under the inode lock.
 
-use kernel::device::Device;
-use kernel::page::{
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::page::{
     PAGE_SHIFT,
     PAGE_SIZE, //
 };
-use kernel::prelude::*;
+use crate::kapi::kernel::prelude::*;
 
 use crate::buffer::Udmabuf;
 use crate::folio_table::{

@@ -43,8 +43,8 @@
 //! for most buffers) plus a shift; walking pages in order (mmap prefault,
 //! sg tables, vmap) is O(folios).
 
-use kernel::page::PAGE_SHIFT;
-use kernel::prelude::*;
+use crate::kapi::kernel::page::PAGE_SHIFT;
+use crate::kapi::kernel::prelude::*;
 
 use crate::kapi::folio::PinnedFolio;
 use crate::kapi::memfd::MemfdLocked;
@@ -403,7 +403,7 @@ pub(crate) fn pin_range(
 #[kunit_tests(rudmabuf_folio_table)]
 mod tests {
     use super::*;
-    use kernel::sync::atomic::{
+    use crate::kapi::kernel::sync::atomic::{
         Atomic,
         Relaxed, //
     };

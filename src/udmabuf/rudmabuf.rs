@@ -10,21 +10,21 @@
 
 use core::fmt;
 
-use kernel::debugfs::{
+use crate::kapi::kernel::debugfs::{
     Dir,
     File as DebugFsFile, //
 };
-use kernel::device::Device;
-use kernel::fs::File;
-use kernel::miscdevice::{
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::fs::File;
+use crate::kapi::kernel::miscdevice::{
     MiscDevice,
     MiscDeviceOptions,
     MiscDeviceRegistration, //
 };
-use kernel::prelude::*;
-use kernel::sync::aref::ARef;
-use kernel::transmute::AsBytes;
-use kernel::uaccess::{
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::aref::ARef;
+use crate::kapi::kernel::transmute::AsBytes;
+use crate::kapi::kernel::uaccess::{
     UserPtr,
     UserSlice, //
 };
@@ -67,7 +67,7 @@ fn show_stats(_: &(), f: &mut fmt::Formatter<'_>) -> fmt::Result {
     stats::show(f)
 }
 
-impl kernel::InPlaceModule for RudmabufModule {
+impl crate::kapi::kernel::InPlaceModule for RudmabufModule {
     fn init(_module: &'static ThisModule) -> impl PinInit<Self, Error> {
         let options = MiscDeviceOptions {
             name: kapi::params::udmabuf_device_name(),

@@ -5,7 +5,7 @@
 
 pub(crate) use crate::kapi::udmabuf_uapi::*;
 
-use kernel::prelude::*;
+use crate::kapi::kernel::prelude::*;
 
 #[kunit_tests(rudmabuf_uapi)]
 mod tests {

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Checks of the project's own tooling, run in make check's lint stage:
-# the VM runner's documented options, and that the targets which need no
-# kernel (`make clean`, `make selftests`) never start a kernel build.
+# the layering of driver code over kapi, the VM runner's documented options,
+# and that the targets which need no kernel (`make clean`, `make
+# selftests`) never start a kernel build.
 # Prints one line per check and exits non-zero if any failed.
 set -uo pipefail
 
@@ -12,6 +13,23 @@ cd "$top"
 failed=0
 ok() { echo "tooling: ok: $1"; }
 bad() { echo "tooling: FAIL: $1"; failed=1; }
+
+# The layering that the safety argument rests on: driver code
+# (src/udmabuf, src/system_heap) has no `unsafe` outside comments, and names
+# the kernel crate only through kapi's facade (src/kapi/kernel.rs).
+driver_rs=$(find src/udmabuf src/system_heap -name '*.rs')
+code() { sed -e 's://.*$::' $driver_rs; }
+# (grep without -q: under pipefail an early exit would fail the pipe.)
+if code | grep -w unsafe >/dev/null; then
+	bad "driver code has unsafe"
+else
+	ok "driver code has no unsafe"
+fi
+if code | grep -E '(^|[^[:alnum:]_:])kernel::' | grep -v 'crate::kapi::kernel::' >/dev/null; then
+	bad "driver code names kernel:: directly, not crate::kapi::kernel::"
+else
+	ok "driver code names the kernel crate through kapi only"
+fi
 
 # The runner: every documented option is accepted.
 opts=$(sed -n 's/^#   \(--[a-z-]*\).*/\1/p' tools/vm/run)

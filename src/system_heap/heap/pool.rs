@@ -13,13 +13,13 @@
 //! figure of 0 means the pool is empty (or a push is under way): taking
 //! from an empty pool costs a load, not the lock.
 
-use kernel::new_spinlock;
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::kapi::kernel::new_spinlock;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::atomic::{
     Atomic,
     Relaxed, //
 };
-use kernel::sync::SpinLock;
+use crate::kapi::kernel::sync::SpinLock;
 
 use super::zeroing::{
     ZeroedBlock,
@@ -106,7 +106,9 @@ impl Pools {
         }
         #[cfg(CONFIG_KUNIT = "y")]
         if self.widen_cap_window.load(Relaxed) {
-            kernel::time::delay::udelay(kernel::time::Delta::from_micros(20));
+            crate::kapi::kernel::time::delay::udelay(
+                crate::kapi::kernel::time::Delta::from_micros(20),
+            );
         }
         self.pages[index].fetch_add(block.nr_pages(), Relaxed);
         lists.as_mut().list(index).push(block);
@@ -168,13 +170,13 @@ mod tests {
         wait_until, //
     };
     use super::*;
+    use crate::kapi::kernel::sync::Arc;
     use crate::kapi::task::{
         KThread,
         Nice,
         Policy,
         ThisThread, //
     };
-    use kernel::sync::Arc;
 
     /// A fresh zeroed block of order index `index`.
     fn zeroed(index: usize) -> Result<ZeroedBlock> {

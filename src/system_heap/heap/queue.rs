@@ -12,18 +12,18 @@
 //! ([`FreeQueue::wait_for_blocks`]), so a release either sees it parked or
 //! the worker sees the release's blocks before it parks.
 
-use kernel::new_condvar;
-use kernel::new_spinlock;
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::kapi::kernel::new_condvar;
+use crate::kapi::kernel::new_spinlock;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::atomic::{
     Atomic,
     Relaxed, //
 };
-use kernel::sync::{
+use crate::kapi::kernel::sync::{
     CondVar,
     SpinLock, //
 };
-use kernel::time::Jiffies;
+use crate::kapi::kernel::time::Jiffies;
 
 use crate::kapi::pages::{
     PageBlock,

@@ -10,7 +10,7 @@
 
 use core::fmt;
 
-use kernel::sync::atomic::{
+use crate::kapi::kernel::sync::atomic::{
     Atomic,
     Relaxed, //
 };

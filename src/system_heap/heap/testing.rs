@@ -6,8 +6,8 @@
 //! reports to KUnit instead of panicking. They use kapi only, so that no
 //! import leads from here back to a room whose tests use them.
 
-use kernel::prelude::*;
-use kernel::time::Delta;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::time::Delta;
 
 use crate::kapi::pages::PageBlock;
 use crate::orders::ORDERS;
@@ -34,7 +34,7 @@ pub(super) fn wait_until(steps: u32, done: impl Fn() -> bool) -> bool {
         if done() {
             return true;
         }
-        kernel::time::delay::fsleep(Delta::from_millis(10));
+        crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(10));
     }
     done()
 }

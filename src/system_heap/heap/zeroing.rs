@@ -46,15 +46,15 @@
 
 use core::ops::Deref;
 
-use kernel::prelude::*;
-use kernel::sync::atomic::{
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::atomic::{
     Acquire,
     Atomic,
     Full,
     Relaxed, //
 };
-use kernel::sync::Arc;
-use kernel::time::msecs_to_jiffies;
+use crate::kapi::kernel::sync::Arc;
+use crate::kapi::kernel::time::msecs_to_jiffies;
 
 use super::queue::FreeQueue;
 use super::stats::Stats;
@@ -428,7 +428,7 @@ impl<H: ZeroingParts> ZeroThreads<H> {
     pub(crate) fn start(heap: Arc<H>) -> Result<Self> {
         let count = match u32::try_from(crate::kapi::params::system_heap_zero_helpers()) {
             Ok(n) => n,
-            Err(_) => kernel::cpu::nr_cpu_ids().saturating_sub(1),
+            Err(_) => crate::kapi::kernel::cpu::nr_cpu_ids().saturating_sub(1),
         }
         .min(MAX_HELPERS);
         // An error drops the threads started so far, which stops them.
@@ -496,10 +496,10 @@ mod tests {
         wait_until, //
     };
     use super::*;
+    use crate::kapi::kernel::new_mutex;
+    use crate::kapi::kernel::sync::Mutex;
+    use crate::kapi::kernel::time::Delta;
     use crate::kapi::pages::PageList;
-    use kernel::new_mutex;
-    use kernel::sync::Mutex;
-    use kernel::time::Delta;
 
     /// A pool of this test's own: every block put, without a cap; a put
     /// waits while `hold` is set.
@@ -519,7 +519,7 @@ mod tests {
             if self.hold.load(Relaxed) {
                 self.held.fetch_add(1, Relaxed);
                 while self.hold.load(Relaxed) {
-                    kernel::time::delay::fsleep(Delta::from_millis(1));
+                    crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(1));
                 }
             }
             let Some(index) = ORDERS.iter().position(|&o| o == block.order()) else {
