@@ -45,7 +45,6 @@ case "$kver_want" in 7.3 | 6.12) ;; *) die "KVER=$kver_want: this project builds
 tarball=${RDMABUF_KERNEL_TARBALL:-/usr/src/linux-source-$kver_want.tar.xz}
 jobs=${JOBS:-$(nproc)}
 
-
 fragments="$here/test.config"
 case "$arch" in
 x86 | x86_64)
@@ -89,8 +88,10 @@ fi
 kver=$(make -s -C "$srcdir" kernelversion)
 
 # Bump when the build steps below change in a way that needs a rebuild.
-recipe=1
-key=$( (echo "recipe=$recipe"; cat $fragments "$here/../toolchain.env") | sha256sum | cut -c1-12)
+# Comments and blank lines of the inputs are not part of the key.
+recipe=2
+key=$( (echo "recipe=$recipe"; cat $fragments "$here/../toolchain.env") |
+	grep -v '^[[:space:]]*\(#\|$\)' | sha256sum | cut -c1-12)
 if [ "$arch" = x86_64 ]; then
 	out="$cache/build-$kver-$flavor-$key"
 else
@@ -106,8 +107,9 @@ fi
 log "configuring $kver ($flavor) in $out"
 mkdir -p "$out"
 kmake() { make -C "$srcdir" O="$out" ARCH="$karch" $KMAKE_FLAGS "$@"; }
+# tinyconfig and the fragments only: the VM has no device but the serial
+# console (tools/kernel/test.config).
 kmake -s tinyconfig >&2
-kmake -s kvm_guest.config >&2
 (cd "$out" && "$srcdir/scripts/kconfig/merge_config.sh" -m -O "$out" .config $fragments) >"$out/merge.log" 2>&1 ||
 	die "merge_config failed: see $out/merge.log"
 kmake -s olddefconfig >&2
