@@ -991,14 +991,9 @@ static void check_writes_after_clear_refs(struct __test_metadata *_metadata, int
 /* The bracketed choice of a sysfs file of choices, in `out`. */
 static int read_choice(const char *path, char *out, size_t len)
 {
-	char buf[128] = "", *from, *to;
-	int fd = open(path, O_RDONLY);
-	ssize_t n;
+	char buf[128], *from, *to;
+	ssize_t n = read_text(path, buf, sizeof(buf));
 
-	if (fd < 0)
-		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
 	from = n > 0 ? strchr(buf, '[') : NULL;
 	to = from ? strchr(from, ']') : NULL;
 	if (!to || (size_t)(to - from) > len)

@@ -28,18 +28,26 @@ static unsigned long rdmabuf_page_sz, rdmabuf_hpage_sz;
 #define PAGE_SZ		rdmabuf_page_sz
 #define HPAGE_SZ	rdmabuf_hpage_sz
 
-/* Reads the first number of a text file, or returns -1. */
-static inline long read_long(const char *path)
+/* Reads up to len - 1 bytes of a text file into buf, NUL-terminated; -1 on error. */
+static inline ssize_t read_text(const char *path, char *buf, size_t len)
 {
-	char buf[64] = { 0 };
 	int fd = open(path, O_RDONLY);
 	ssize_t n;
 
 	if (fd < 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
+	n = read(fd, buf, len - 1);
 	close(fd);
-	return n > 0 ? strtol(buf, NULL, 10) : -1;
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/* Reads the first number of a text file, or returns -1. */
+static inline long read_long(const char *path)
+{
+	char buf[64];
+
+	return read_text(path, buf, sizeof(buf)) > 0 ? strtol(buf, NULL, 10) : -1;
 }
 
 /*
