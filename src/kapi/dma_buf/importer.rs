@@ -370,10 +370,12 @@ impl Mapping<'_> {
                         (at >> PAGE_SHIFT) as usize,
                     ))
                 };
+                // SAFETY: `offset < PAGE_SIZE`: within the page `addr` maps.
+                let piece = unsafe { addr.cast::<u8>().add(offset) };
                 // SAFETY: `addr` maps the page until `kunmap_local`; the
-                // piece is within it; nothing else accesses it meanwhile.
-                let bytes =
-                    unsafe { core::slice::from_raw_parts_mut(addr.cast::<u8>().add(offset), len) };
+                // piece's `len` bytes are within it; nothing else accesses
+                // them meanwhile.
+                let bytes = unsafe { core::slice::from_raw_parts_mut(piece, len) };
                 let go_on = f(bytes);
                 // SAFETY: Mapped above, the last local mapping made.
                 unsafe { bindings::kunmap_local(addr) };
