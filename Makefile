@@ -112,8 +112,9 @@ kdir:
 
 # CONFIG_OBJTOOL_WERROR=y on the command line: objtool's warnings (a
 # function that falls through, an unreachable call) fail the build too.
+# CONFIG_WERROR=y: Linux 6.12's W=e makes only C warnings errors.
 lint: moddir
-	$(MAKE) $(KBUILD_ARGS) CLIPPY=1 W=e CONFIG_OBJTOOL_WERROR=y modules
+	$(MAKE) $(KBUILD_ARGS) CLIPPY=1 W=e CONFIG_WERROR=y CONFIG_OBJTOOL_WERROR=y modules
 	rustfmt --edition 2021 --config-path $(KSRC)/.rustfmt.toml --check \
 		$$(find src -name '*.rs' ! -name '*generated*')
 

@@ -4,12 +4,14 @@
  * kernel::bindings lacks, the C helpers of src/kapi/helpers.c and a few
  * constants.
  */
+#include <linux/debugfs.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/kthread.h>
 #include <linux/memfd.h>
+#include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/scatterlist.h>
 #include <linux/swiotlb.h>

@@ -4,9 +4,9 @@
 //!
 //! C header: [include/linux/dma-mapping.h](srctree/include/linux/dma-mapping.h)
 
-use kernel::device::Device;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::prelude::*;
 use kernel::error::to_result;
-use kernel::prelude::*;
 
 use super::bindings;
 
@@ -32,11 +32,11 @@ fn dev_flag(dev: &Device, flag: bindings::struct_device_flags) -> bool {
     // `assign_bit`), and `test_bit` reads it with a plain load: an atomic
     // load is no data race.
     let flags = unsafe {
-        kernel::sync::atomic::Atomic::<usize>::from_ptr(
+        crate::kapi::kernel::sync::atomic::Atomic::<usize>::from_ptr(
             (&raw mut (*as_raw(dev)).flags).cast::<usize>().add(word),
         )
     }
-    .load(kernel::sync::atomic::Relaxed);
+    .load(crate::kapi::kernel::sync::atomic::Relaxed);
     flags & (1 << bit) != 0
 }
 
@@ -151,8 +151,8 @@ pub(super) fn dma_max_seg_size(dev: &Device) -> u32 {
 /// through a file of the device, so nothing of this module's maps for it
 /// before the first file is opened.
 #[cfg(kapi_udmabuf)]
-pub(crate) fn set_up_misc_dma_mask<T: kernel::miscdevice::MiscDevice>(
-    misc: Pin<&mut kernel::miscdevice::MiscDeviceRegistration<T>>,
+pub(crate) fn set_up_misc_dma_mask<T: crate::kapi::kernel::miscdevice::MiscDevice>(
+    misc: Pin<&mut crate::kapi::kernel::miscdevice::MiscDeviceRegistration<T>>,
     bits: u32,
 ) -> Result {
     // SAFETY: Only init holds the registration exclusively (see above), so

@@ -16,20 +16,20 @@ use core::ffi::c_int;
 use core::ops::Deref;
 use core::ptr::NonNull;
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::dma::DataDirection;
 #[cfg(kapi_udmabuf)]
-use kernel::fs::file::flags;
-use kernel::new_mutex;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-use kernel::sync::{
+use crate::kapi::kernel::fs::file::flags;
+use crate::kapi::kernel::new_mutex;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::{
     Arc,
     ArcBorrow,
     Mutex, //
 };
+use crate::kapi::kernel::ModuleMetadata;
 use kernel::types::ForeignOwnable;
-use kernel::ModuleMetadata;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;

@@ -6,9 +6,9 @@
 
 use core::marker::PhantomData;
 
-use kernel::prelude::*;
-use kernel::sync::Arc;
-use kernel::ModuleMetadata;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
+use crate::kapi::kernel::ModuleMetadata;
 
 use super::bindings;
 use super::dma_buf::DmaBuf;

@@ -6,9 +6,9 @@
 
 use core::ptr::NonNull;
 
-use kernel::fs::LocalFile;
-use kernel::prelude::*;
-use kernel::sync::aref::ARef;
+use crate::kapi::kernel::fs::LocalFile;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::aref::ARef;
 
 use super::bindings;
 use super::folio::PinnedFolio;

@@ -8,7 +8,7 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use kernel::prelude::*;
+use crate::kapi::kernel::prelude::*;
 use kernel::types::Opaque;
 
 use super::bindings;
@@ -129,7 +129,13 @@ impl PageBlock {
         self.each_page_mapped(|addr| {
             // SAFETY: `addr` maps a page of the block, `PAGE_SIZE` bytes,
             // which we own (`&mut self`).
-            unsafe { core::ptr::write_bytes(addr.cast::<u8>(), byte, kernel::page::PAGE_SIZE) };
+            unsafe {
+                core::ptr::write_bytes(
+                    addr.cast::<u8>(),
+                    byte,
+                    crate::kapi::kernel::page::PAGE_SIZE,
+                )
+            };
             true
         });
     }
@@ -141,7 +147,8 @@ impl PageBlock {
         self.each_page_mapped(|addr| {
             // SAFETY: `memchr_inv()` reads `PAGE_SIZE` bytes at `addr`, a
             // mapped page of the block; it returns null if all are 0.
-            zero = unsafe { bindings::memchr_inv(addr, 0, kernel::page::PAGE_SIZE) }.is_null();
+            zero = unsafe { bindings::memchr_inv(addr, 0, crate::kapi::kernel::page::PAGE_SIZE) }
+                .is_null();
             zero
         });
         zero

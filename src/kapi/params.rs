@@ -8,8 +8,8 @@
 //! The C variables are global (not static) and reach Rust through the
 //! project's bindgen step, so no accessor functions are needed.
 
+use crate::kapi::kernel::prelude::*;
 use kernel::ffi::c_char;
-use kernel::prelude::*;
 
 use super::bindings;
 

@@ -15,13 +15,13 @@
 
 use core::ffi::c_int;
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::dma::DataDirection;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::aref::ARef;
+use crate::kapi::kernel::sync::Arc;
 use kernel::error::to_result;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-use kernel::sync::aref::ARef;
-use kernel::sync::Arc;
 use kernel::types::Opaque;
 
 use super::bindings;
@@ -412,8 +412,8 @@ unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}
 mod tests {
     use super::*;
     use crate::kapi::dma_buf::importer::TestImporter;
-    use kernel::page::Page;
-    use kernel::sync::atomic::{
+    use crate::kapi::kernel::page::Page;
+    use crate::kapi::kernel::sync::atomic::{
         Atomic,
         Relaxed, //
     };

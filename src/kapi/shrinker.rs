@@ -7,12 +7,12 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
 use kernel::ffi::{
     c_int,
     c_ulong, //
 };
-use kernel::prelude::*;
-use kernel::sync::Arc;
 
 use super::bindings;
 

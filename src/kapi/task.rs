@@ -11,9 +11,9 @@ use core::ffi::{
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Arc;
 use kernel::error::to_result;
-use kernel::prelude::*;
-use kernel::sync::Arc;
 
 use super::bindings;
 
@@ -222,7 +222,7 @@ impl<T: Send + Sync + 'static> KThread<T> {
 
     /// The module whose code the thread runs: this one.
     fn module() -> *mut bindings::module {
-        <crate::LocalModule as kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
+        <crate::LocalModule as crate::kapi::kernel::ModuleMetadata>::THIS_MODULE.as_ptr()
     }
 
     /// # Safety
@@ -277,11 +277,11 @@ impl<T: Send + Sync + 'static> Drop for KThread<T> {
 #[kunit_tests(rsystem_heap_kthread)]
 mod tests {
     use super::*;
-    use kernel::sync::atomic::{
+    use crate::kapi::kernel::sync::atomic::{
         Atomic,
         Relaxed, //
     };
-    use kernel::time::Delta;
+    use crate::kapi::kernel::time::Delta;
 
     /// What the test thread reports.
     struct Flags {
@@ -299,10 +299,10 @@ mod tests {
                 flags.stopped_on_request.store(true, Relaxed);
                 break;
             }
-            kernel::time::delay::fsleep(Delta::from_millis(10));
+            crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(10));
         }
         // Still running on its data after the request: the drop must wait.
-        kernel::time::delay::fsleep(Delta::from_millis(50));
+        crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(50));
         flags.finished.store(true, Relaxed);
     }
 
@@ -338,7 +338,7 @@ mod tests {
         let refs = || unsafe { bindings::module_refcount(KThread::<Flags>::module()) };
         #[cfg(CONFIG_MODULE_UNLOAD)]
         let held = refs();
-        kernel::time::delay::fsleep(Delta::from_millis(20));
+        crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(20));
         drop(thread);
         #[cfg(CONFIG_MODULE_UNLOAD)]
         assert_eq!(refs(), held - 1);
@@ -352,7 +352,7 @@ mod tests {
     fn run_until_asked(steps: &Atomic<usize>, this: &ThisThread) {
         while !this.should_stop() {
             steps.fetch_add(1, Relaxed);
-            kernel::time::delay::fsleep(Delta::from_millis(1));
+            crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(1));
         }
     }
 
@@ -370,13 +370,13 @@ mod tests {
         )?;
         let mut waited = 0;
         while steps.load(Relaxed) == 0 && waited < 200 {
-            kernel::time::delay::fsleep(Delta::from_millis(10));
+            crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(10));
             waited += 1;
         }
         assert!(steps.load(Relaxed) > 0);
         drop(thread);
         let after = steps.load(Relaxed);
-        kernel::time::delay::fsleep(Delta::from_millis(20));
+        crate::kapi::kernel::time::delay::fsleep(Delta::from_millis(20));
         assert_eq!(steps.load(Relaxed), after);
         assert!(Arc::into_unique_or_drop(steps).is_some());
         Ok(())

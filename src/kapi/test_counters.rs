@@ -9,7 +9,7 @@
 //! users may already be using the modules: a flag that changes behaviour
 //! names the dma-buf it applies to (the case's own), never a user's.
 
-use kernel::sync::atomic::{
+use crate::kapi::kernel::sync::atomic::{
     Atomic,
     Relaxed, //
 };

@@ -5,11 +5,11 @@
 //!
 //! C header: [include/uapi/linux/udmabuf.h](srctree/include/uapi/linux/udmabuf.h)
 
-use kernel::ioctl::_IOW;
-use kernel::transmute::{
+use crate::kapi::kernel::transmute::{
     AsBytes,
     FromBytes, //
 };
+use kernel::ioctl::_IOW;
 
 /// `UDMABUF_FLAGS_CLOEXEC`: the new dma-buf fd is close-on-exec.
 pub(crate) const UDMABUF_FLAGS_CLOEXEC: u32 = 0x01;

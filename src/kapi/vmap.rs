@@ -10,10 +10,10 @@ use core::ffi::{
 };
 use core::ptr::NonNull;
 
-use kernel::new_mutex;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-use kernel::sync::Mutex;
+use crate::kapi::kernel::new_mutex;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::Mutex;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;

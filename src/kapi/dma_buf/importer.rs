@@ -13,11 +13,11 @@
 
 use core::ptr::NonNull;
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
-use kernel::page::PAGE_SHIFT;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::dma::DataDirection;
+use crate::kapi::kernel::page::PAGE_SHIFT;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
 
 use super::DmaBuf;
 use crate::kapi::bindings;
@@ -32,12 +32,12 @@ use crate::kapi::test_counters;
 pub(crate) mod suite;
 
 /// A faux device that imports dma-bufs in KUnit tests.
-pub(crate) struct TestImporter(kernel::faux::Registration);
+pub(crate) struct TestImporter(crate::kapi::kernel::faux::Registration);
 
 impl TestImporter {
     /// Registers the device `name` with a DMA mask of `mask_bits` bits.
     pub(crate) fn new(name: &'static CStr, mask_bits: u32) -> Result<Self> {
-        let importer = Self(kernel::faux::Registration::new(name, None)?);
+        let importer = Self(crate::kapi::kernel::faux::Registration::new(name, None)?);
         // SAFETY: The device was just registered, with no driver and under
         // a name only this case uses: nothing maps for it yet.
         unsafe { coerce_dma_mask(importer.dev(), mask_bits) }?;
@@ -46,8 +46,9 @@ impl TestImporter {
 
     /// Returns the device.
     pub(crate) fn dev(&self) -> &Device {
-        let faux_dev: &kernel::faux::Device<kernel::device::Bound> = self.0.as_ref();
-        let bound: &Device<kernel::device::Bound> = faux_dev.as_ref();
+        let faux_dev: &crate::kapi::kernel::faux::Device<crate::kapi::kernel::device::Bound> =
+            self.0.as_ref();
+        let bound: &Device<crate::kapi::kernel::device::Bound> = faux_dev.as_ref();
         bound
     }
 

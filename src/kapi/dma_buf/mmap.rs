@@ -15,17 +15,17 @@ use core::ffi::c_int;
 #[cfg(kapi_udmabuf)]
 use core::ffi::c_void;
 
+#[cfg(kapi_udmabuf)]
+use crate::kapi::kernel::mm::virt::flags as vm_flags;
+use crate::kapi::kernel::mm::virt::VmaNew;
+#[cfg(kapi_udmabuf)]
+use crate::kapi::kernel::mm::virt::VmaRef;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
+#[cfg(kapi_udmabuf)]
+use crate::kapi::kernel::sync::ArcBorrow;
 #[cfg(kapi_heap)]
 use kernel::error::from_result;
-#[cfg(kapi_udmabuf)]
-use kernel::mm::virt::flags as vm_flags;
-use kernel::mm::virt::VmaNew;
-#[cfg(kapi_udmabuf)]
-use kernel::mm::virt::VmaRef;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
-#[cfg(kapi_udmabuf)]
-use kernel::sync::ArcBorrow;
 
 use super::ops::OpsTable;
 use super::{

@@ -10,13 +10,13 @@ use core::ffi::{
 };
 use core::marker::PhantomData;
 
-use kernel::device::Device;
-use kernel::error::from_result;
-use kernel::prelude::*;
-use kernel::sync::{
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::sync::{
     Arc,
     ArcBorrow, //
 };
+use kernel::error::from_result;
 use kernel::types::ForeignOwnable;
 
 use super::{

@@ -11,10 +11,10 @@
 //! drops, and would leak the buffers, their pins and the faux devices. Each
 //! case's devices have names of their own, passed by the driver's module.
 
-use kernel::device::Device;
-use kernel::dma::DataDirection;
-use kernel::page::PAGE_SIZE;
-use kernel::prelude::*;
+use crate::kapi::kernel::device::Device;
+use crate::kapi::kernel::dma::DataDirection;
+use crate::kapi::kernel::page::PAGE_SIZE;
+use crate::kapi::kernel::prelude::*;
 
 use super::TestImporter;
 use crate::kapi::dma_buf::{

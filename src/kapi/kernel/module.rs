@@ -1,0 +1,3 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `kernel::module` for Linux 6.12: to be written (issue 31).
