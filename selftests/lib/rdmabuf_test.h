@@ -14,10 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <drm/drm.h>
 
 #define UDMABUF_DEV	"/dev/udmabuf"
-#define HEAP_DEV	"/dev/dma_heap/system"
+/* Our heap's device: /dev/dma_heap/ and the heap_name parameter. */
+#define HEAP_DEV	rdmabuf_heap_dev
+#define HEAP_NAME_PARAM	"/sys/module/rsystem_heap/parameters/heap_name"
 
 /*
  * The running kernel's page size and default huge page size (hugetlbfs'
@@ -76,9 +79,30 @@ static inline long read_keyed(const char *path, const char *key)
 /* Our debugfs stats files use the same format. */
 #define read_stat read_keyed
 
+/*
+ * The running kernel's version as major * 1000 + minor (6012 for 6.12,
+ * 7003 for 7.3): where upstream behaviour differs between the kernels, a
+ * test expects the behaviour of the kernel it runs on.
+ */
+static long rdmabuf_kernel_version;
+#define KERNEL_VERSION_IS(major, minor) (rdmabuf_kernel_version == (major) * 1000 + (minor))
+
+static char rdmabuf_heap_dev[128] = "/dev/dma_heap/system";
+
 __attribute__((constructor)) static void rdmabuf_read_page_sizes(void)
 {
 	long kb = read_keyed("/proc/meminfo", "Hugepagesize");
+	char name[64];
+	struct utsname u;
+	unsigned int major, minor;
+
+	if (!uname(&u) && sscanf(u.release, "%u.%u", &major, &minor) == 2)
+		rdmabuf_kernel_version = major * 1000L + minor;
+	/* Without rsystem_heap loaded: the heap named system. */
+	if (read_text(HEAP_NAME_PARAM, name, sizeof(name)) > 0) {
+		name[strcspn(name, "\n")] = '\0';
+		snprintf(rdmabuf_heap_dev, sizeof(rdmabuf_heap_dev), "/dev/dma_heap/%s", name);
+	}
 
 	rdmabuf_page_sz = (unsigned long)sysconf(_SC_PAGESIZE);
 	/* Without hugetlbfs, the PMD size: 8-byte entries in a page. */
