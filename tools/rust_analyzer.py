@@ -12,7 +12,8 @@ root only next to a Kbuild that names it; ours are under src/ with one Kbuild
 at the top, and each is compiled with a cfg of its own (`kapi_udmabuf`,
 `kapi_heap`) that selects its parts of src/kapi/. So this adds them here,
 with the kernel's config cfgs, so that go-to-definition works across the
-`#[path]` modules of src/kapi/ as the compiler sees them. The result is
+`#[path]` modules of src/kapi/ as the compiler sees them, and, as Kbuild
+does, `kernel_6_12` for a Linux 6.12 tree. The result is
 TOP/rust-project.json, naming the crate roots in TOP.
 """
 import json
@@ -36,6 +37,9 @@ def main():
     cfgs = [line.strip().replace("--cfg=", "")
             for line in (kdir / "include" / "generated" / "rustc_cfg").read_text().splitlines()
             if line.strip()]
+    release = (kdir / "include" / "config" / "kernel.release").read_text()
+    if release.startswith("6.12."):
+        cfgs.append("kernel_6_12")
     for name, root, cfg in CRATES:
         crate = {
             "display_name": name,
