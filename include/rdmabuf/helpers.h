@@ -8,6 +8,7 @@
 #define RDMABUF_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/version.h>
 
 #include <linux/dma-direction.h>
 #include <linux/gfp_types.h>
@@ -53,6 +54,14 @@ bool rdmabuf_fatal_signal_pending(void);
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
+
+/* src/kapi/helpers.c, what Linux 6.12's kernel crate lacks (heap only). */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+unsigned int rdmabuf_nr_cpu_ids(void);
+/* Test-only (CONFIG_KUNIT). */
+void rdmabuf_fsleep(unsigned long usecs);
+void rdmabuf_udelay(unsigned long usecs);
+#endif
 
 /* Module parameters: src/udmabuf/params.c */
 extern int rudmabuf_list_limit;

@@ -7,6 +7,8 @@
  * helpers only one module uses are behind RDMABUF_KAPI_UDMABUF and
  * RDMABUF_KAPI_HEAP, which Kbuild defines for that module's object.
  */
+#include <linux/cpumask.h>
+#include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
@@ -18,6 +20,7 @@
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
+#include <linux/version.h>
 
 #include "rdmabuf/helpers.h"
 
@@ -196,3 +199,31 @@ bool rdmabuf_try_to_freeze(void)
 	return try_to_freeze();
 }
 #endif /* RDMABUF_KAPI_HEAP */
+
+/*
+ * What Linux 6.12's kernel crate lacks and 7.3's has (src/kapi/kernel/):
+ * kapi's own versions call these helpers.
+ */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#ifdef RDMABUF_KAPI_HEAP
+/* Why C: nr_cpu_ids is a macro (NR_CPUS) when the kernel has one CPU. */
+unsigned int rdmabuf_nr_cpu_ids(void)
+{
+	return nr_cpu_ids;
+}
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Why C: fsleep() is a static inline. */
+void rdmabuf_fsleep(unsigned long usecs)
+{
+	fsleep(usecs);
+}
+
+/* Why C: udelay() is a macro; bounded as MAX_UDELAY_MS asks of callers. */
+void rdmabuf_udelay(unsigned long usecs)
+{
+	udelay(min(usecs, MAX_UDELAY_MS * 1000UL));
+}
+#endif /* CONFIG_KUNIT */
+#endif /* RDMABUF_KAPI_HEAP */
+#endif /* Linux 6.12 */
