@@ -8,6 +8,7 @@
 #define RDMABUF_HELPERS_H
 
 #include <linux/types.h>
+#include <linux/version.h>
 
 #include <linux/dma-direction.h>
 #include <linux/gfp_types.h>
@@ -53,6 +54,20 @@ bool rdmabuf_fatal_signal_pending(void);
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+/*
+ * src/kapi/helpers.c, Linux 6.12: the file operations of a debugfs file
+ * whose private data is a struct rdmabuf_debugfs_show. It heads the Rust
+ * object that holds the shown data; show() formats that into the seq_file.
+ */
+struct file_operations;
+struct seq_file;
+struct rdmabuf_debugfs_show {
+	int (*show)(struct seq_file *m, const struct rdmabuf_debugfs_show *file);
+};
+extern const struct file_operations rdmabuf_debugfs_show_fops;
+#endif
 
 /* Module parameters: src/udmabuf/params.c */
 extern int rudmabuf_list_limit;
