@@ -63,6 +63,20 @@ void rdmabuf_fsleep(unsigned long usecs);
 void rdmabuf_udelay(unsigned long usecs);
 #endif
 
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+/*
+ * src/kapi/helpers.c, Linux 6.12: the file operations of a debugfs file
+ * whose private data is a struct rdmabuf_debugfs_show. It heads the Rust
+ * object that holds the shown data; show() formats that into the seq_file.
+ */
+struct file_operations;
+struct seq_file;
+struct rdmabuf_debugfs_show {
+	int (*show)(struct seq_file *m, const struct rdmabuf_debugfs_show *file);
+};
+extern const struct file_operations rdmabuf_debugfs_show_fops;
+#endif
+
 /* Module parameters: src/udmabuf/params.c */
 extern int rudmabuf_list_limit;
 extern int rudmabuf_size_limit_mb;

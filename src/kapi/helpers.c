@@ -16,8 +16,10 @@
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
 #include <linux/mm.h>
+#include <linux/module.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
+#include <linux/seq_file.h>
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
 #include <linux/version.h>
@@ -227,3 +229,35 @@ void rdmabuf_udelay(unsigned long usecs)
 #endif /* CONFIG_KUNIT */
 #endif /* RDMABUF_KAPI_HEAP */
 #endif /* Linux 6.12 */
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+/*
+ * Linux 6.12: the seq_file side of kapi's debugfs files
+ * (src/kapi/kernel/debugfs.rs), what DEFINE_SHOW_ATTRIBUTE() makes in C.
+ *
+ * Why C: the table's owner must be THIS_MODULE, so that an open file holds
+ * the module (debugfs calls the table's release even after the file is
+ * removed), and a Rust constant cannot name this module's __this_module.
+ * One table serves every file: the struct rdmabuf_debugfs_show that the
+ * file's private data points at says which Rust function shows it.
+ */
+static int rdmabuf_debugfs_seq_show(struct seq_file *m, void *v)
+{
+	const struct rdmabuf_debugfs_show *file = m->private;
+
+	return file->show(m, file);
+}
+
+static int rdmabuf_debugfs_open(struct inode *inode, struct file *file)
+{
+	return single_open(file, rdmabuf_debugfs_seq_show, inode->i_private);
+}
+
+const struct file_operations rdmabuf_debugfs_show_fops = {
+	.owner = THIS_MODULE,
+	.open = rdmabuf_debugfs_open,
+	.read = seq_read,
+	.llseek = seq_lseek,
+	.release = single_release,
+};
+#endif
