@@ -55,10 +55,11 @@ use super::bindings;
 /// Builds the KUnit suite `$suite` of the listed case functions, which are
 /// items of the module that invokes it; KUnit runs them in that order.
 ///
-/// The suite is registered when the module is loaded (its entry in the
-/// `.kunit_test_suites` section is kept with `#[used(compiler)]`, the way
-/// `module!` keeps its `.modinfo`: a plain `#[used]` would put it in a
-/// second section of that name). Its name has at most 255 bytes.
+/// The module loader hands the suite to KUnit through its entry in the
+/// `.kunit_test_suites` section, kept with `#[used(compiler)]` as `module!`
+/// keeps its `.modinfo` (a plain `#[used]` also marks the section retained,
+/// which can make a second section of the name). The suite's name has at
+/// most 255 bytes.
 macro_rules! kunit_suite {
     ($suite:ident, [$($case:ident),+ $(,)?]) => {
         /// The KUnit tables of the suite, one entry per case.
@@ -75,15 +76,20 @@ macro_rules! kunit_suite {
                         test: *mut $crate::kapi::bindings::kunit,
                     ) {
                         // SAFETY: KUnit passes the test it runs the case in.
-                        unsafe { $crate::kapi::kunit::run(test, super::super::$case, &super::AT) };
+                        unsafe {
+                            $crate::kapi::kunit::run(test, super::super::$case, &super::AT)
+                        };
                     }
                 }
             )+
 
             /// Where the suite's cases are listed, for a case's error.
-            static AT: $crate::kapi::kunit::Location =
-                $crate::kapi::kunit::Location::new(::core::concat!(::core::file!(), "\0"), ::core::line!());
+            static AT: $crate::kapi::kunit::Location = $crate::kapi::kunit::Location::new(
+                ::core::concat!(::core::file!(), "\0"),
+                ::core::line!(),
+            );
 
+            /// The number of cases.
             const CASE_COUNT: usize = [$(::core::stringify!($case)),+].len();
 
             /// The cases, terminated by an empty entry. KUnit writes each
@@ -105,7 +111,8 @@ macro_rules! kunit_suite {
             /// The suite's entry in the section KUnit reads at module load.
             #[used(compiler)]
             #[link_section = ".kunit_test_suites"]
-            static mut ENTRY: *mut $crate::kapi::kunit::Suite = ::core::ptr::addr_of_mut!(SUITE);
+            static mut ENTRY: *mut $crate::kapi::kunit::Suite =
+                ::core::ptr::addr_of_mut!(SUITE);
         }
     };
 }
@@ -280,8 +287,9 @@ pub(crate) unsafe fn run<R: CaseResult>(
 ) {
     let result = case();
     if let Some(error) = result.error() {
+        // Indented as KUnit indents its own assertions' messages.
         // SAFETY: The caller passes the running test.
-        unsafe { fail(test, at, format_args!("returned Err({error:?})")) };
+        unsafe { fail(test, at, format_args!("    returned Err({error:?})")) };
     }
 }
 
