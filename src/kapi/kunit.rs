@@ -35,7 +35,7 @@
 //! }
 //! ```
 //!
-//! A case is a function of no arguments that returns `()` or a [`Result`];
+//! A case is a function of no arguments that returns `()` or a `Result`;
 //! an error it returns fails it, with the error in the case's log, as with
 //! `#[kunit_tests]`. `tools/tests/tooling.sh` checks that every such
 //! function of a `mod tests` is listed: a case left out would silently not
