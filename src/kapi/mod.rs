@@ -30,6 +30,8 @@ pub(crate) mod dma_heap;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod folio;
 pub(crate) mod kernel;
+#[cfg(CONFIG_KUNIT = "y")]
+pub(crate) mod kunit;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod memfd;
 pub(crate) mod page_run;

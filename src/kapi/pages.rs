@@ -440,9 +440,13 @@ impl<'a> Iterator for PageListRuns<'a> {
     }
 }
 
-#[kunit_tests(rsystem_heap_pages)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kunit::{
+        assert_eq,
+        kunit_suite, //
+    };
 
     /// The flag of GFP bit `bit`, as `gfp_types.h` makes it.
     fn bit(bit: u32) -> bindings::gfp_t {
@@ -452,7 +456,6 @@ mod tests {
     /// The masks are upstream `system_heap.c`'s, bit for bit: built here a
     /// second way, from the kernel's bit numbers and `GFP_KERNEL`
     /// (`GFP_HIGHUSER` is `GFP_KERNEL | __GFP_HARDWALL | __GFP_HIGHMEM`).
-    #[test]
     fn heap_gfp_masks_are_upstreams() {
         let reclaim =
             bit(bindings::___GFP_DIRECT_RECLAIM_BIT) | bit(bindings::___GFP_KSWAPD_RECLAIM_BIT);
@@ -471,4 +474,6 @@ mod tests {
         assert_eq!(heap_gfp_nowait(0), (low & !direct) | bindings::__GFP_NOWARN);
         assert_eq!(heap_gfp_nowait(8), high);
     }
+
+    kunit_suite!(rsystem_heap_pages, [heap_gfp_masks_are_upstreams]);
 }

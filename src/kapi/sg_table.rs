@@ -408,7 +408,7 @@ unsafe impl<P: BufferPages> Send for RawSGTable<P> {}
 unsafe impl<P: BufferPages> Sync for RawSGTable<P> {}
 
 #[cfg(kapi_udmabuf)]
-#[kunit_tests(rudmabuf_sg_table)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
     use crate::kapi::dma_buf::importer::TestImporter;
@@ -416,6 +416,10 @@ mod tests {
     use crate::kapi::kernel::sync::atomic::{
         Atomic,
         Relaxed, //
+    };
+    use crate::kapi::kunit::{
+        assert_eq,
+        kunit_suite, //
     };
 
     /// One page, given as `counts[0]` runs by the first walk and as
@@ -467,7 +471,6 @@ mod tests {
     /// A table is filled only with the entries it was allocated with: a
     /// walk that gives more segments, or fewer, than the one that counted
     /// them is EINVAL, and nothing is written past the table.
-    #[test]
     fn a_walk_that_changes_is_einval() -> Result {
         let importer = TestImporter::new(c"rudmabuf-kunit-sgt", 64)?;
         let results = [
@@ -486,7 +489,6 @@ mod tests {
     /// gives the same segments twice, but more or fewer pages than
     /// `page_count()` says, is EINVAL, never a table shorter or longer than
     /// `dmabuf->size` for an importer.
-    #[test]
     fn pages_other_than_the_size_are_einval() -> Result {
         let importer = TestImporter::new(c"rudmabuf-kunit-sgt-size", 64)?;
         let results = [
@@ -498,4 +500,12 @@ mod tests {
         assert_eq!(results[1].err(), Some(EINVAL));
         Ok(())
     }
+
+    kunit_suite!(
+        rudmabuf_sg_table,
+        [
+            a_walk_that_changes_is_einval,
+            pages_other_than_the_size_are_einval
+        ]
+    );
 }

@@ -274,7 +274,7 @@ impl<T: Send + Sync + 'static> Drop for KThread<T> {
     }
 }
 
-#[kunit_tests(rsystem_heap_kthread)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
     use crate::kapi::kernel::sync::atomic::{
@@ -282,6 +282,11 @@ mod tests {
         Relaxed, //
     };
     use crate::kapi::kernel::time::Delta;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
 
     /// What the test thread reports.
     struct Flags {
@@ -314,7 +319,6 @@ mod tests {
     /// stops it: `stop` reaches `run`, and the drop returns only after
     /// `run` did, with the thread's reference on the data and the handle's
     /// on the module given back.
-    #[test]
     fn dropping_the_handle_stops_the_thread_and_waits_for_it() -> Result {
         let flags = Arc::new(
             Flags {
@@ -358,7 +362,6 @@ mod tests {
 
     /// A `run` that asks only [`ThisThread::should_stop`] (its `stop` does
     /// nothing) ends when the handle drops: `kthread_stop()` makes it true.
-    #[test]
     fn should_stop_is_true_once_the_handle_drops() -> Result {
         let steps = Arc::new(Atomic::new(0usize), GFP_KERNEL)?;
         let thread = KThread::run(
@@ -384,7 +387,6 @@ mod tests {
 
     /// Only `MIN_NICE..=MAX_NICE` makes a [`Nice`]: `sched_set_normal()`
     /// would index `sched_prio_to_weight[]` with anything else.
-    #[test]
     fn nice_levels_out_of_range_are_refused() -> Result {
         for level in [-20, -1, 0, 1, 19] {
             assert_eq!(Nice::new(level).map(Nice::get), Ok(level));
@@ -394,4 +396,13 @@ mod tests {
         }
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_kthread,
+        [
+            dropping_the_handle_stops_the_thread_and_waits_for_it,
+            should_stop_is_true_once_the_handle_drops,
+            nice_levels_out_of_range_are_refused
+        ]
+    );
 }

@@ -197,9 +197,14 @@ impl VmapSlot {
 }
 
 #[cfg(kapi_udmabuf)]
-#[kunit_tests(rudmabuf_vmap)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
 
     /// Returns whether the pieces of `len` bytes cover them exactly, in
     /// order, each of them positive and within an `int`.
@@ -218,7 +223,6 @@ mod tests {
     /// Cache maintenance of a kernel mapping over 2 GiB covers all of it in
     /// `int`-sized calls (a single call's size would be truncated, and VIVT
     /// caches would flush the wrong range).
-    #[test]
     fn cache_maintenance_covers_mappings_over_2_gib() -> Result {
         let gib = 1usize << 30;
         for len in [PAGE_SIZE, 2 * gib - PAGE_SIZE, 2 * gib, 5 * gib + PAGE_SIZE] {
@@ -227,4 +231,9 @@ mod tests {
         assert_eq!(int_sized_pieces(0, 0).count(), 0);
         Ok(())
     }
+
+    kunit_suite!(
+        rudmabuf_vmap,
+        [cache_maintenance_covers_mappings_over_2_gib]
+    );
 }

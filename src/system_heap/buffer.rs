@@ -155,7 +155,7 @@ impl Exporter for HeapBuffer {
     }
 }
 
-#[kunit_tests(rsystem_heap_dma_buf)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
     use crate::kapi::dma_buf::importer::suite::{
@@ -170,6 +170,11 @@ mod tests {
     use crate::kapi::dma_buf::DmaBuf;
     use crate::kapi::kernel::device::Device;
     use crate::kapi::kernel::dma::DataDirection;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
 
     fn pool_cap() -> usize {
         1024
@@ -241,7 +246,6 @@ mod tests {
         })
     }
 
-    #[test]
     fn importer_maps_each_chunk_within_the_segment_limit() -> Result {
         let seen = import_chunks()?;
         let segments = &seen.segments;
@@ -268,7 +272,6 @@ mod tests {
 
     /// As upstream, the heap's unmap syncs for the CPU: the importer does
     /// not sync.
-    #[test]
     fn device_writes_reach_the_pages_64_bit() -> Result {
         assert!(suite::device_writes_reach_the_pages::<HeapBuffers>(
             c"rsystem_heap-kunit-dw64",
@@ -277,7 +280,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
         assert!(suite::device_writes_reach_the_pages::<HeapBuffers>(
             c"rsystem_heap-kunit-dw32",
@@ -286,7 +288,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn importer_is_non_coherent_on_arm64() -> Result {
         assert_eq!(
             suite::importer_is_coherent(c"rsystem_heap-kunit-coherent")?,
@@ -296,7 +297,6 @@ mod tests {
     }
 
     /// As upstream, the heap's map syncs for the device.
-    #[test]
     fn cpu_writes_reach_the_device_64_bit() -> Result {
         assert!(suite::cpu_writes_reach_the_device::<HeapBuffers>(
             c"rsystem_heap-kunit-cw64",
@@ -305,7 +305,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn cpu_writes_reach_the_device_32_bit() -> Result {
         assert!(suite::cpu_writes_reach_the_device::<HeapBuffers>(
             c"rsystem_heap-kunit-cw32",
@@ -316,7 +315,6 @@ mod tests {
 
     /// Upstream's system_heap_vmap() returns ENOMEM when vmap() fails, and
     /// when its page array cannot be allocated.
-    #[test]
     fn failed_vmap_is_enomem_as_upstream() -> Result {
         assert_eq!(
             suite::failed_vmap::<HeapBuffers>(c"rsystem_heap-kunit-vmap", true)?,
@@ -332,7 +330,6 @@ mod tests {
     /// A buffer that was mapped for a device, synced and mapped into the
     /// kernel goes back to the heap when its dma-buf is released: no table
     /// or mapping of it outlives the release, and none holds it.
-    #[test]
     fn a_mapped_buffer_goes_back_to_the_heap_on_release() -> Result {
         let importer = TestImporter::new(c"rsystem_heap-kunit-release", 64)?;
         let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
@@ -356,7 +353,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         let live = crate::kapi::test_counters::live_dma_mappings();
         assert!(suite::map_past_the_bounce_buffer::<HeapBuffers>(
@@ -367,7 +363,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn each_map_is_a_new_mapping_for_its_attachment() -> Result {
         assert!(suite::each_map_is_a_new_mapping::<HeapBuffers>(
             c"rsystem_heap-kunit-map64",
@@ -376,7 +371,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn dma_buf_size_is_that_of_its_pages() -> Result {
         assert!(suite::size_is_that_of_the_pages::<HeapBuffers>(
             c"rsystem_heap-kunit-size"
@@ -386,7 +380,6 @@ mod tests {
 
     /// A map or CPU access in `DataDirection::None` is EINVAL, never the
     /// DMA API's BUG.
-    #[test]
     fn no_direction_is_einval() -> Result {
         assert_eq!(
             suite::no_direction::<HeapBuffers>(c"rsystem_heap-kunit-none")?,
@@ -398,7 +391,6 @@ mod tests {
     /// As upstream, begin/end_cpu_access sync every mapped attachment, so
     /// each side sees the other's writes, bounced or not; under bouncing,
     /// without those syncs (on this case's buffer only) both are lost.
-    #[test]
     fn cpu_access_syncs_every_importer_mapping() -> Result {
         let bounces = TestImporter::new(c"rsystem_heap-kunit-sync-probe", 32)?.bounces();
         assert_eq!(
@@ -424,7 +416,6 @@ mod tests {
     /// of the CPU access): each importer's mapping is synced in its own
     /// direction, so a read sync keeps a camera's new frame under a
     /// display's mapping.
-    #[test]
     fn opposite_directions_keep_the_frame() -> Result {
         assert_eq!(
             suite::opposite_directions_keep_the_frame::<HeapBuffers>(
@@ -435,4 +426,24 @@ mod tests {
         );
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_dma_buf,
+        [
+            importer_maps_each_chunk_within_the_segment_limit,
+            device_writes_reach_the_pages_64_bit,
+            device_writes_reach_the_pages_32_bit,
+            importer_is_non_coherent_on_arm64,
+            cpu_writes_reach_the_device_64_bit,
+            cpu_writes_reach_the_device_32_bit,
+            failed_vmap_is_enomem_as_upstream,
+            a_mapped_buffer_goes_back_to_the_heap_on_release,
+            mapping_past_the_bounce_buffer_is_an_errno,
+            each_map_is_a_new_mapping_for_its_attachment,
+            dma_buf_size_is_that_of_its_pages,
+            no_direction_is_einval,
+            cpu_access_syncs_every_importer_mapping,
+            opposite_directions_keep_the_frame
+        ]
+    );
 }

@@ -337,7 +337,7 @@ impl ShrinkerOps for Heap {
     }
 }
 
-#[kunit_tests(rsystem_heap_pool)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::testing::{
         block,
@@ -346,6 +346,11 @@ mod tests {
         wait_until, //
     };
     use super::*;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
     use crate::kapi::pages::PageBlock;
     use zeroing::SMALL_RESERVE_PAGES;
 
@@ -377,7 +382,6 @@ mod tests {
         all_zero
     }
 
-    #[test]
     fn pools_are_per_order_and_served_first() -> Result {
         let heap = heap()?;
         heap.put_zeroed(zeroed(1)?);
@@ -401,7 +405,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn small_misses_make_the_worker_keep_a_reserve() -> Result {
         let heap = heap()?;
         // No 4 KiB allocation missed the pool: nothing is set aside.
@@ -432,7 +435,6 @@ mod tests {
         8
     }
 
-    #[test]
     fn the_small_reserve_stays_within_the_pool_cap() -> Result {
         let heap = Arc::pin_init(Heap::new(cap_8), GFP_KERNEL)?;
         heap.put_zeroed(zeroed(2)?);
@@ -444,7 +446,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn empty_pool_takes_the_queue_head_and_zeroes_it() -> Result {
         let heap = heap()?;
         let mut dirty = block(1)?;
@@ -461,7 +462,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn shrinker_count_and_scan() -> Result {
         let heap = heap()?;
         heap.put_zeroed(zeroed(1)?);
@@ -485,7 +485,6 @@ mod tests {
     /// worker, once. A 1 MiB allocation that finds its pool empty while
     /// blocks are queued wakes it; a smaller one, or an empty queue, does
     /// not.
-    #[test]
     fn only_a_large_pool_miss_with_blocks_queued_wakes_the_worker() -> Result {
         // No threads: the queue holds what is released.
         let heap = heap()?;
@@ -526,7 +525,6 @@ mod tests {
     /// Each 1 MiB block that an allocation took from the queue is replaced
     /// in the pool by a fresh one, once the queue is empty and within the
     /// cap; smaller blocks are not.
-    #[test]
     fn one_mib_blocks_taken_from_the_queue_are_replaced() -> Result {
         let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
         let dirty = |index| -> Result<PageBlock> {
@@ -557,7 +555,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn replaced_blocks_stay_within_the_pool_cap() -> Result {
         // 300 pages: room for one 1 MiB block, not two.
         let heap = heap()?;
@@ -572,7 +569,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn deferred_free_ends_with_zeroed_pooled_pages() -> Result {
         let heap = heap()?;
         let mut dirty = block(1)?;
@@ -599,7 +595,6 @@ mod tests {
 
     /// The worker finds a small release while it looks, and a release into
     /// the parked worker arms the kick that wakes it.
-    #[test]
     fn small_releases_reach_a_looking_and_a_parked_worker() -> Result {
         let heap = heap()?;
         let threads = ZeroThreads::start(heap.clone())?;
@@ -625,4 +620,20 @@ mod tests {
         assert!(empty_pools_were_zero(&heap));
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_pool,
+        [
+            pools_are_per_order_and_served_first,
+            small_misses_make_the_worker_keep_a_reserve,
+            the_small_reserve_stays_within_the_pool_cap,
+            empty_pool_takes_the_queue_head_and_zeroes_it,
+            shrinker_count_and_scan,
+            only_a_large_pool_miss_with_blocks_queued_wakes_the_worker,
+            one_mib_blocks_taken_from_the_queue_are_replaced,
+            replaced_blocks_stay_within_the_pool_cap,
+            deferred_free_ends_with_zeroed_pooled_pages,
+            small_releases_reach_a_looking_and_a_parked_worker
+        ]
+    );
 }

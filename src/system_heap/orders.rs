@@ -3,7 +3,6 @@
 //! The page orders a heap buffer is built from, largest first, as upstream.
 
 use crate::kapi::kernel::page::PAGE_SIZE;
-use crate::kapi::kernel::prelude::*;
 
 /// The orders upstream's system heap allocates: 1 MiB, 64 KiB and 4 KiB
 /// chunks, sizes often found in IOMMUs.
@@ -26,15 +25,18 @@ pub(crate) fn candidates(remaining: usize, max_order: u32) -> impl Iterator<Item
         .filter(move |&i| ORDERS[i] <= max_order && remaining >= (PAGE_SIZE << ORDERS[i]))
 }
 
-#[kunit_tests(rsystem_heap_orders)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kunit::{
+        assert_eq,
+        kunit_suite, //
+    };
 
     fn first(remaining: usize, max_order: u32) -> Option<usize> {
         candidates(remaining, max_order).next()
     }
 
-    #[test]
     fn picks_largest_order_that_fits() {
         assert_eq!(first(PAGE_SIZE << 8, 8), Some(0));
         assert_eq!(first((PAGE_SIZE << 8) - PAGE_SIZE, 8), Some(1));
@@ -43,14 +45,12 @@ mod tests {
         assert_eq!(first(PAGE_SIZE - 1, 8), None);
     }
 
-    #[test]
     fn order_never_grows() {
         // After a 64 KiB chunk, a 1 MiB remainder is served in 64 KiB chunks.
         assert_eq!(first(PAGE_SIZE << 8, 4), Some(1));
         assert_eq!(first(PAGE_SIZE << 8, 0), Some(2));
     }
 
-    #[test]
     fn falls_back_to_smaller_orders() {
         let mut all = candidates(PAGE_SIZE << 9, 8);
         assert_eq!(all.next(), Some(0));
@@ -58,4 +58,13 @@ mod tests {
         assert_eq!(all.next(), Some(2));
         assert_eq!(all.next(), None);
     }
+
+    kunit_suite!(
+        rsystem_heap_orders,
+        [
+            picks_largest_order_that_fits,
+            order_never_grows,
+            falls_back_to_smaller_orders
+        ]
+    );
 }

@@ -164,7 +164,7 @@ impl Exporter for Udmabuf {
     }
 }
 
-#[kunit_tests(rudmabuf_dma_buf)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
     use crate::folio_table::pin_range;
@@ -182,6 +182,11 @@ mod tests {
         O_RDWR, //
     };
     use crate::kapi::kernel::page::PAGE_SIZE;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
     use crate::kapi::memfd::Memfd;
     use crate::uapi::UdmabufCreateItem;
 
@@ -245,7 +250,6 @@ mod tests {
         })
     }
 
-    #[test]
     fn importer_maps_the_pinned_pages_in_order() -> Result {
         let seen = import_two_items()?;
         // kapi sizes the dma-buf from the pages.
@@ -306,7 +310,6 @@ mod tests {
 
     /// As upstream, udmabuf maps with `DMA_ATTR_SKIP_CPU_SYNC`: the
     /// importer syncs for the CPU.
-    #[test]
     fn device_writes_reach_the_pages_64_bit() -> Result {
         assert!(suite::device_writes_reach_the_pages::<Udmabufs>(
             c"rudmabuf-kunit-dw64",
@@ -315,7 +318,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn device_writes_reach_the_pages_32_bit() -> Result {
         assert!(suite::device_writes_reach_the_pages::<Udmabufs>(
             c"rudmabuf-kunit-dw32",
@@ -324,7 +326,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn importer_is_non_coherent_on_arm64() -> Result {
         assert_eq!(
             suite::importer_is_coherent(c"rudmabuf-kunit-coherent")?,
@@ -334,7 +335,6 @@ mod tests {
     }
 
     /// As upstream, the importer syncs for the device.
-    #[test]
     fn cpu_writes_reach_the_device_64_bit() -> Result {
         assert!(suite::cpu_writes_reach_the_device::<Udmabufs>(
             c"rudmabuf-kunit-cw64",
@@ -343,7 +343,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn cpu_writes_reach_the_device_32_bit() -> Result {
         assert!(suite::cpu_writes_reach_the_device::<Udmabufs>(
             c"rudmabuf-kunit-cw32",
@@ -353,7 +352,6 @@ mod tests {
     }
 
     /// Upstream's vmap_udmabuf() returns EINVAL when vm_map_ram() fails.
-    #[test]
     fn failed_vmap_is_einval_as_upstream() -> Result {
         assert_eq!(
             suite::failed_vmap::<Udmabufs>(c"rudmabuf-kunit-vmap", true)?,
@@ -363,7 +361,6 @@ mod tests {
     }
 
     /// As upstream's vmap_udmabuf(), a failed allocation is ENOMEM.
-    #[test]
     fn failed_vmap_allocation_is_enomem_as_upstream() -> Result {
         assert_eq!(
             suite::failed_vmap::<Udmabufs>(c"rudmabuf-kunit-vmap-alloc", false)?,
@@ -375,7 +372,6 @@ mod tests {
     /// As upstream's release, the buffer's own CPU-access mapping (made
     /// for the misc device on the first begin_cpu_access) is unmapped
     /// before its folios are unpinned: no unpin sees a live mapping.
-    #[test]
     fn release_unmaps_before_it_unpins() -> Result {
         use crate::kapi::test_counters::{
             live_dma_mappings,
@@ -402,7 +398,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn mapping_past_the_bounce_buffer_is_an_errno() -> Result {
         let live = crate::kapi::test_counters::live_dma_mappings();
         assert!(suite::map_past_the_bounce_buffer::<Udmabufs>(
@@ -413,7 +408,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn each_map_is_a_new_mapping_for_its_attachment() -> Result {
         assert!(suite::each_map_is_a_new_mapping::<Udmabufs>(
             c"rudmabuf-kunit-map64",
@@ -422,7 +416,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn dma_buf_size_is_that_of_its_pages() -> Result {
         assert!(suite::size_is_that_of_the_pages::<Udmabufs>(
             c"rudmabuf-kunit-size"
@@ -432,7 +425,6 @@ mod tests {
 
     /// A map or CPU access in `DataDirection::None` is EINVAL, never the
     /// DMA API's BUG.
-    #[test]
     fn no_direction_is_einval() -> Result {
         assert_eq!(
             suite::no_direction::<Udmabufs>(c"rudmabuf-kunit-none")?,
@@ -446,7 +438,6 @@ mod tests {
     /// mapping bounces (the `swiotlb=force` boot) or is non-coherent. There
     /// 7.3's semantics (the buffer's own table only) lose both ways, which
     /// the case checks too, on its own buffer only.
-    #[test]
     fn cpu_access_syncs_every_importer_mapping() -> Result {
         let bounces = TestImporter::new(c"rudmabuf-kunit-sync-probe", 32)?.bounces();
         assert_eq!(
@@ -467,7 +458,6 @@ mod tests {
 
     /// Beyond 7.3: each importer's mapping is synced in its own direction,
     /// so a read sync keeps a camera's new frame under a display's mapping.
-    #[test]
     fn opposite_directions_keep_the_frame() -> Result {
         assert_eq!(
             suite::opposite_directions_keep_the_frame::<Udmabufs>(
@@ -478,4 +468,25 @@ mod tests {
         );
         Ok(())
     }
+
+    kunit_suite!(
+        rudmabuf_dma_buf,
+        [
+            importer_maps_the_pinned_pages_in_order,
+            device_writes_reach_the_pages_64_bit,
+            device_writes_reach_the_pages_32_bit,
+            importer_is_non_coherent_on_arm64,
+            cpu_writes_reach_the_device_64_bit,
+            cpu_writes_reach_the_device_32_bit,
+            failed_vmap_is_einval_as_upstream,
+            failed_vmap_allocation_is_enomem_as_upstream,
+            release_unmaps_before_it_unpins,
+            mapping_past_the_bounce_buffer_is_an_errno,
+            each_map_is_a_new_mapping_for_its_attachment,
+            dma_buf_size_is_that_of_its_pages,
+            no_direction_is_einval,
+            cpu_access_syncs_every_importer_mapping,
+            opposite_directions_keep_the_frame
+        ]
+    );
 }

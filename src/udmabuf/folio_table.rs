@@ -400,12 +400,17 @@ pub(crate) fn pin_range(
     Ok(())
 }
 
-#[kunit_tests(rudmabuf_folio_table)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
     use crate::kapi::kernel::sync::atomic::{
         Atomic,
         Relaxed, //
+    };
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
     };
 
     // Helpers return `Result`/`bool` and leave asserting to the tests, whose
@@ -502,7 +507,6 @@ mod tests {
 
     /// The growth policy: a bounded first batch, then room for the rest of
     /// the buffer at the folios per page seen, so that the table grows once.
-    #[test]
     fn pin_room_is_a_first_batch_then_the_rest_at_once() -> Result {
         let mut table = FolioTable::new();
         assert_eq!(table.pin_room(10, 10), 10);
@@ -520,7 +524,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn small_folios_from_start() -> Result {
         let mut table = FolioTable::new();
         let sizes = [1, 1, 1, 1];
@@ -533,7 +536,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn start_inside_huge_folio_at_any_offset() -> Result {
         for first in [0, 1, 255, 510, 511] {
             for want in [1, 2, 512 - first, 700] {
@@ -549,7 +551,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn items_mixing_huge_and_small_folios() -> Result {
         // Three list items: a THP-like range, a shmem range, a hugetlb range.
         let mut table = FolioTable::new();
@@ -572,7 +573,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn surplus_folios_are_released() -> Result {
         let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
@@ -585,7 +585,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn offset_past_folio_is_rejected() -> Result {
         let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
@@ -596,7 +595,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn failed_append_leaves_the_table_as_before() -> Result {
         let before = DROPPED.load(Relaxed);
         let mut table = FolioTable::new();
@@ -615,7 +613,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn segments_join_what_follows_on() -> Result {
         let mut table = FolioTable::new();
         let mut model = KVec::new();
@@ -643,7 +640,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn runs_from_cuts_the_first_folio() -> Result {
         let mut table = FolioTable::new();
         append(&mut table, folios(0, &[8, 8])?, 2, 12)?;
@@ -660,7 +656,6 @@ mod tests {
         Ok(())
     }
 
-    #[test]
     fn metadata_is_a_pointer_per_folio() -> Result {
         // What the figures below count in bytes: a pinned folio is one
         // pointer, a segment two words.
@@ -698,4 +693,20 @@ mod tests {
         );
         Ok(())
     }
+
+    kunit_suite!(
+        rudmabuf_folio_table,
+        [
+            pin_room_is_a_first_batch_then_the_rest_at_once,
+            small_folios_from_start,
+            start_inside_huge_folio_at_any_offset,
+            items_mixing_huge_and_small_folios,
+            surplus_folios_are_released,
+            offset_past_folio_is_rejected,
+            failed_append_leaves_the_table_as_before,
+            segments_join_what_follows_on,
+            runs_from_cuts_the_first_folio,
+            metadata_is_a_pointer_per_folio
+        ]
+    );
 }

@@ -5,23 +5,28 @@
 
 pub(crate) use crate::kapi::udmabuf_uapi::*;
 
-use crate::kapi::kernel::prelude::*;
-
-#[kunit_tests(rudmabuf_uapi)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kunit::{
+        assert_eq,
+        kunit_suite, //
+    };
 
-    #[test]
     fn ioctl_numbers_match_upstream() {
         // The values userspace compiles from include/uapi/linux/udmabuf.h.
         assert_eq!(UDMABUF_CREATE, 0x4018_7542);
         assert_eq!(UDMABUF_CREATE_LIST, 0x4008_7543);
     }
 
-    #[test]
     fn struct_layouts_match_upstream() {
         assert_eq!(core::mem::size_of::<UdmabufCreate>(), 24);
         assert_eq!(core::mem::size_of::<UdmabufCreateItem>(), 24);
         assert_eq!(core::mem::size_of::<UdmabufCreateList>(), 8);
     }
+
+    kunit_suite!(
+        rudmabuf_uapi,
+        [ioctl_numbers_match_upstream, struct_layouts_match_upstream]
+    );
 }

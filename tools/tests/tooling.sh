@@ -31,6 +31,29 @@ else
 	ok "driver code names the kernel crate through kapi only"
 fi
 
+# KUnit runs only the cases a suite lists in its kunit_suite! (src/kapi/kunit.rs):
+# every case of a `mod tests`, a function of no parameters that returns `()`
+# or `Result`, must be listed, and every `mod tests` must list its cases.
+if grep -rn '#\[test\]' src >/dev/null; then
+	bad "a #[test] in src/ (KUnit runs the cases of kunit_suite! only)"
+else
+	ok "no #[test] left in src/"
+fi
+for f in $(grep -rl '^mod tests {$' src); do
+	body=$(sed -n '/^mod tests {$/,/^}$/p' "$f")
+	cases=$(sed -nE 's/^    fn ([a-z0-9_]+)\(\)( -> Result)? \{$/\1/p' <<<"$body" | sort)
+	listed=$(tr '\n' ' ' <<<"$body" | sed -nE 's/.*kunit_suite!\( *[a-z0-9_]+, *\[([^]]*)\].*/\1/p' |
+		tr -s ', ' '\n\n' | grep . | sort)
+	missing=$(comm -23 <(echo "$cases") <(echo "$listed") | tr '\n' ' ')
+	if [ -z "$listed" ]; then
+		bad "$f: its mod tests has no kunit_suite!"
+	elif [ -n "$missing" ]; then
+		bad "$f: cases not in its kunit_suite!: $missing"
+	else
+		ok "$f: kunit_suite! lists every case ($(wc -l <<<"$cases"))"
+	fi
+done
+
 # The runner: every documented option is accepted.
 opts=$(sed -n 's/^#   \(--[a-z-]*\).*/\1/p' tools/vm/run)
 for opt in $opts; do

@@ -163,7 +163,7 @@ impl ZeroedPool for Pools {
     }
 }
 
-#[kunit_tests(rsystem_heap_pool_cap)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::super::testing::{
         cap_300,
@@ -171,6 +171,11 @@ mod tests {
     };
     use super::*;
     use crate::kapi::kernel::sync::Arc;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
     use crate::kapi::task::{
         KThread,
         Nice,
@@ -187,7 +192,6 @@ mod tests {
         Arc::pin_init(Pools::new(cap_300), GFP_KERNEL)
     }
 
-    #[test]
     fn pool_cap_is_honoured() -> Result {
         let pools = pools()?;
         pools.put(zeroed(0)?); // 256 pages
@@ -223,7 +227,6 @@ mod tests {
         THREADS_DONE.fetch_add(1, Relaxed);
     }
 
-    #[test]
     fn pool_cap_holds_under_concurrent_puts() -> Result {
         let pools = pools()?;
         for _ in 0..cap_300() - 1 {
@@ -257,4 +260,9 @@ mod tests {
         assert!(pools.pooled() <= cap_300());
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_pool_cap,
+        [pool_cap_is_honoured, pool_cap_holds_under_concurrent_puts]
+    );
 }

@@ -235,9 +235,14 @@ impl FreeQueue {
     }
 }
 
-#[kunit_tests(rsystem_heap_queue)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
     use crate::orders::ORDERS;
 
     /// A release does O(1) work under the queue's lock: its blocks are
@@ -246,7 +251,6 @@ mod tests {
     /// so the blocks that counting walks added to it directly are those
     /// counted under the lock: none. (Counted per list, so that releases of
     /// users' buffers meanwhile change nothing here.)
-    #[test]
     fn a_release_counts_its_blocks_outside_the_queue_lock() -> Result {
         let queue = KBox::pin_init(FreeQueue::new(), GFP_KERNEL)?;
         let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
@@ -261,4 +265,9 @@ mod tests {
         assert_eq!(queue.queued(), 0);
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_queue,
+        [a_release_counts_its_blocks_outside_the_queue_lock]
+    );
 }

@@ -489,7 +489,7 @@ impl<H: ZeroingParts> Drop for ZeroThreads<H> {
     }
 }
 
-#[kunit_tests(rsystem_heap_zeroing)]
+#[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::super::testing::{
         block,
@@ -499,6 +499,11 @@ mod tests {
     use crate::kapi::kernel::new_mutex;
     use crate::kapi::kernel::sync::Mutex;
     use crate::kapi::kernel::time::Delta;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
     use crate::kapi::pages::PageList;
 
     /// A pool of this test's own: every block put, without a cap; a put
@@ -607,7 +612,6 @@ mod tests {
         parts.pool.blocks.lock().iter().all(|b| b.is_zero())
     }
 
-    #[test]
     fn helpers_zero_a_large_backlog_with_the_worker() -> Result {
         let parts = parts(32, false)?;
         let mut threads = ZeroThreads::start(parts.clone())?;
@@ -634,7 +638,6 @@ mod tests {
     /// pooled (and zero) or freed. Counted in blocks, not in time: the
     /// pool holds every thread that zeroed a block at its put until the
     /// stop is asked, so at most one block per thread is zeroed.
-    #[test]
     fn stopping_amid_a_backlog_zeroes_no_more_than_a_block_per_thread() -> Result {
         const BLOCKS: usize = 64;
         let parts = parts(BLOCKS, true)?;
@@ -658,4 +661,12 @@ mod tests {
         assert!(pool_is_zero(&parts));
         Ok(())
     }
+
+    kunit_suite!(
+        rsystem_heap_zeroing,
+        [
+            helpers_zero_a_large_backlog_with_the_worker,
+            stopping_amid_a_backlog_zeroes_no_more_than_a_block_per_thread
+        ]
+    );
 }

@@ -2,9 +2,9 @@
 
 //! The data-path KUnit suite of both drivers: what a device and the CPU
 //! see of an exported buffer. Each driver runs it on its own buffers, from
-//! a thin `#[kunit_tests]` module that names a [`TestBuffers`] and asserts
-//! what each case here returns (what the driver's upstream does differs in
-//! places: the vmap errno, and who syncs an importer's mapping).
+//! a thin suite of its own (`kunit_suite!`) that names a [`TestBuffers`]
+//! and asserts what each case here returns (what the driver's upstream does
+//! differs in places: the vmap errno, and who syncs an importer's mapping).
 //!
 //! A case here gathers what it checks and releases everything before it
 //! returns: a failed assertion ends a KUnit case's thread without running
