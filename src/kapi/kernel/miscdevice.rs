@@ -56,6 +56,7 @@ impl MiscDeviceOptions {
         let fops: &'static bindings::file_operations = &MiscDeviceVTable::<T>::VTABLE;
         bindings::miscdevice {
             minor: bindings::MISC_DYNAMIC_MINOR as c_int,
+            // CAST: The kernel's `c_char` is `u8`; the bytes are the same.
             name: self.name.as_ptr().cast(),
             fops,
             ..Default::default()
