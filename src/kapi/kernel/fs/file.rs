@@ -23,15 +23,13 @@ use crate::kapi::bindings;
 
 /// Flags of open files (`f_flags`) and of new file descriptors.
 pub(crate) mod flags {
-    use crate::kapi::bindings;
-
     /// `O_RDWR`: open for reading and writing.
     #[cfg(kapi_udmabuf)]
-    pub(crate) const O_RDWR: u32 = bindings::O_RDWR;
+    pub(crate) const O_RDWR: u32 = crate::kapi::bindings::O_RDWR;
 
     /// `O_CLOEXEC`: close the descriptor on `exec`.
     #[cfg(kapi_udmabuf)]
-    pub(crate) const O_CLOEXEC: u32 = bindings::O_CLOEXEC;
+    pub(crate) const O_CLOEXEC: u32 = crate::kapi::bindings::O_CLOEXEC;
 }
 
 /// An open file (`struct file`), as file operations get it.
