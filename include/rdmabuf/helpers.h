@@ -36,6 +36,7 @@ struct page *rdmabuf_pfn_to_page(unsigned long pfn);
 unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
+void rdmabuf_get_file(struct file *file);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);

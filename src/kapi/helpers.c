@@ -103,6 +103,16 @@ int rdmabuf_memfd_seals(struct file *file)
 	return -EINVAL;
 }
 
+/*
+ * Why C: get_file() is a static inline. 6.12's kernel crate has no helper
+ * for it (nor a file type: src/kapi/kernel/fs/file.rs); 7.3's kapi does not
+ * call this one.
+ */
+void rdmabuf_get_file(struct file *file)
+{
+	get_file(file);
+}
+
 #if IS_ENABLED(CONFIG_KUNIT)
 /*
  * Test-only: the in-kernel shmem files of the KUnit fixtures (src/kapi
