@@ -5,13 +5,16 @@
  * Allocation sizes and flags, mappings, sync, zeroed pages under churn from
  * four threads, pools drained under memory pressure, allocation past
  * available memory, and memory-cgroup accounting (when the dma-heap core's
- * mem_accounting is on).
+ * mem_accounting is on); beside the C system heap, the same answer to every
+ * request as it gives.
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-heap.h>
@@ -573,15 +576,159 @@ TEST(memcg_accounting)
 	close(heapfd);
 }
 
+/* What one request to a heap node did: the ioctl's or syscall's result. */
+struct heap_call {
+	long ret;
+	int err;
+	int fd_returned;	/* a descriptor came back in the structure */
+	int fds_added;		/* descriptors the call left open */
+	int cloexec;		/* the returned descriptor is close-on-exec */
+	unsigned char after[8];	/* bytes the kernel copied back past the fields */
+};
+
+static int open_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+#define HEAP_CALLS 24
+
+/*
+ * Request `c` on heap node `dev`: an allocation with one thing changed (the
+ * command's number, type, direction or size, a field, the argument's
+ * memory), or a file operation the node has no handler for.
+ */
+static struct heap_call heap_call(const char *dev, int c)
+{
+	struct heap_call r = { 0 };
+	unsigned char buf[256] = { 0 }, *big = NULL, *ro = NULL;
+	struct dma_heap_allocation_data *d = (void *)buf;
+	unsigned long cmd = DMA_HEAP_IOCTL_ALLOC;
+	void *arg = buf;
+	size_t after = 16;
+	int hfd = open(dev, O_RDONLY | O_CLOEXEC);
+	char ch;
+
+	if (hfd < 0) {
+		r.ret = -2;
+		return r;
+	}
+	d->len = PAGE_SZ;
+	d->fd_flags = O_RDWR | O_CLOEXEC;
+	switch (c) {
+	case 1: cmd = _IO('H', 1); break;			/* no such command */
+	case 2: cmd = _IOC(_IOC_READ | _IOC_WRITE, 'H', 2, 24); break;
+	case 3: d->len = 0; break;
+	case 4: d->len = ~0ULL; break;				/* PAGE_ALIGN wraps to 0 */
+	case 5: d->len = 1; break;
+	case 6: d->fd = 5; break;
+	case 7: d->fd_flags = O_NONBLOCK; break;
+	case 8: d->fd_flags = O_WRONLY; break;
+	case 9: d->heap_flags = 1; break;
+	case 10: cmd = _IOC(_IOC_NONE, 'H', 0, 0); break;	/* nothing copied in */
+	case 11: cmd = _IOC(_IOC_READ | _IOC_WRITE, 'X', 0, 24); break; /* type unchecked */
+	case 12: cmd = _IOC(_IOC_READ, 'H', 0, 24); break;	/* not copied in */
+	case 13: cmd = _IOC(_IOC_WRITE, 'H', 0, 24); break;	/* not copied out */
+	case 14: /* an older, shorter structure: the rest reads as zero */
+		cmd = _IOC(_IOC_READ | _IOC_WRITE, 'H', 0, 16);
+		memset(buf + 16, 0xcd, 8);
+		break;
+	case 15: /* a newer, longer one (copied to the kernel's heap) */
+		cmd = _IOC(_IOC_READ | _IOC_WRITE, 'H', 0, 200);
+		memset(buf + 24, 0xab, 200 - 24);
+		after = 100;
+		break;
+	case 16: /* the largest size a command can have */
+		cmd = _IOC(_IOC_READ | _IOC_WRITE, 'H', 0, 16383);
+		big = malloc(16383);
+		memcpy(big, buf, 24);
+		memset(big + 24, 0x11, 16383 - 24);
+		arg = big;
+		after = 100;
+		break;
+	case 17: arg = NULL; break;
+	case 18: /* readable, not writable: copied in, not out */
+		ro = mmap(NULL, PAGE_SZ, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		memcpy(ro, buf, 24);
+		mprotect(ro, PAGE_SZ, PROT_READ);
+		arg = ro;
+		break;
+	case 19: r.ret = lseek(hfd, 0, SEEK_SET); goto syscall;
+	case 20: r.ret = pread(hfd, &ch, 1, 0); goto syscall;
+	case 21: r.ret = read(hfd, &ch, 1); goto syscall;
+	case 22: r.ret = write(hfd, &ch, 1); goto syscall;
+	case 23:
+		r.ret = mmap(NULL, PAGE_SZ, PROT_READ, MAP_SHARED, hfd, 0) == MAP_FAILED ? -1 : 0;
+		goto syscall;
+	}
+	r.fds_added = open_fds();
+	r.ret = ioctl(hfd, cmd, arg);
+	r.err = r.ret < 0 ? errno : 0;
+	r.fds_added = open_fds() - r.fds_added;
+	if (arg && (arg == buf || arg == big)) {
+		struct dma_heap_allocation_data *o = arg;
+
+		r.fd_returned = o->fd != 0;
+		memcpy(r.after, (unsigned char *)arg + after, sizeof(r.after));
+		if (o->fd) {
+			r.cloexec = !!(fcntl(o->fd, F_GETFD) & FD_CLOEXEC);
+			close(o->fd);
+		}
+	}
+	free(big);
+	if (ro)
+		munmap(ro, PAGE_SZ);
+	close(hfd);
+	return r;
+syscall:
+	r.err = r.ret < 0 ? errno : 0;
+	close(hfd);
+	return r;
+}
+
+/*
+ * Where the C system heap runs beside ours (built in on 6.12), ours answers
+ * every request as it does: same results, errnos, descriptors and copies.
+ */
+TEST(requests_answered_as_by_the_c_heap)
+{
+	const char *c_heap = "/dev/dma_heap/system";
+
+	if (!strcmp(HEAP_DEV, c_heap) || access(c_heap, F_OK))
+		SKIP(return, "no C system heap beside ours");
+	for (int c = 0; c < HEAP_CALLS; c++) {
+		struct heap_call want = heap_call(c_heap, c), got = heap_call(HEAP_DEV, c);
+
+		ASSERT_NE(-2, want.ret);
+		ASSERT_NE(-2, got.ret);
+		EXPECT_EQ(want.ret, got.ret) TH_LOG("request %d", c);
+		EXPECT_EQ(want.err, got.err) TH_LOG("request %d: C %s, ours %s", c,
+						    strerror(want.err), strerror(got.err));
+		EXPECT_EQ(want.fd_returned, got.fd_returned) TH_LOG("request %d", c);
+		EXPECT_EQ(want.fds_added, got.fds_added) TH_LOG("request %d", c);
+		EXPECT_EQ(want.cloexec, got.cloexec) TH_LOG("request %d", c);
+		EXPECT_EQ(0, memcmp(want.after, got.after, sizeof(want.after)))
+			TH_LOG("request %d: other bytes copied back", c);
+	}
+}
+
 TEST(module_stays_loaded)
 {
 	char name[64] = "";
-	FILE *f = fopen("/sys/module/rsystem_heap/parameters/heap_name", "r");
+	FILE *f = fopen(HEAP_NAME_PARAM, "r");
 
 	ASSERT_NE(NULL, f) TH_LOG("rsystem_heap is not loaded: %s", strerror(errno));
 	ASSERT_NE(NULL, fgets(name, sizeof(name), f));
 	fclose(f);
-	EXPECT_STREQ("system\n", name);
+	/* The default name: 6.12's C heap is built in as "system". */
+	EXPECT_STREQ(KERNEL_VERSION_IS(6, 12) ? "rsystem\n" : "system\n", name);
 	/* A dma-heap cannot be removed: the module refuses to unload. */
 	errno = 0;
 	EXPECT_EQ(-1, syscall(SYS_delete_module, "rsystem_heap", O_NONBLOCK));

@@ -18,9 +18,14 @@
 #include <drm/drm.h>
 
 #define UDMABUF_DEV	"/dev/udmabuf"
-/* Our heap's device: /dev/dma_heap/ and the heap_name parameter. */
-#define HEAP_DEV	rdmabuf_heap_dev
+/*
+ * Our heap's node, /dev/dma_heap/<heap_name> (see rdmabuf_find_heap()):
+ * "system" by default on 7.3, "rsystem" on 6.12, where the C heap is built
+ * in as "system".
+ */
 #define HEAP_NAME_PARAM	"/sys/module/rsystem_heap/parameters/heap_name"
+static char rdmabuf_heap_dev[128] = "/dev/dma_heap/system";
+#define HEAP_DEV	rdmabuf_heap_dev
 
 /*
  * The running kernel's page size and default huge page size (hugetlbfs'
@@ -87,26 +92,29 @@ static inline long read_keyed(const char *path, const char *key)
 static long rdmabuf_kernel_version;
 #define KERNEL_VERSION_IS(major, minor) (rdmabuf_kernel_version == (major) * 1000 + (minor))
 
-static char rdmabuf_heap_dev[128] = "/dev/dma_heap/system";
-
 __attribute__((constructor)) static void rdmabuf_read_page_sizes(void)
 {
 	long kb = read_keyed("/proc/meminfo", "Hugepagesize");
-	char name[64];
 	struct utsname u;
 	unsigned int major, minor;
 
 	if (!uname(&u) && sscanf(u.release, "%u.%u", &major, &minor) == 2)
 		rdmabuf_kernel_version = major * 1000L + minor;
-	/* Without rsystem_heap loaded: the heap named system. */
-	if (read_text(HEAP_NAME_PARAM, name, sizeof(name)) > 0) {
-		name[strcspn(name, "\n")] = '\0';
-		snprintf(rdmabuf_heap_dev, sizeof(rdmabuf_heap_dev), "/dev/dma_heap/%s", name);
-	}
 
 	rdmabuf_page_sz = (unsigned long)sysconf(_SC_PAGESIZE);
 	/* Without hugetlbfs, the PMD size: 8-byte entries in a page. */
 	rdmabuf_hpage_sz = kb > 0 ? (unsigned long)kb << 10 : rdmabuf_page_sz / 8 * rdmabuf_page_sz;
+}
+
+/* HEAP_DEV: the node of the heap that rsystem_heap's heap_name names. */
+__attribute__((constructor)) static void rdmabuf_find_heap(void)
+{
+	char name[64];
+
+	if (read_text(HEAP_NAME_PARAM, name, sizeof(name)) > 0) {
+		name[strcspn(name, "\n")] = '\0';
+		snprintf(rdmabuf_heap_dev, sizeof(rdmabuf_heap_dev), "/dev/dma_heap/%s", name);
+	}
 }
 
 /* Writes a string to a sysfs/procfs file; returns 0 or -1. */
