@@ -288,8 +288,11 @@ impl DmaBuf {
                 exporter <- init,
             })
             .pin_chain(|exported| {
-                let exported = exported.project();
-                *exported.page_count = exported.exporter.pages().page_count();
+                let page_count = exported.exporter.pages().page_count();
+                // SAFETY: `page_count` is not structurally pinned (no
+                // `#[pin]`): writing it moves nothing pinned. (6.12's
+                // `#[pin_data]` makes no `project()`.)
+                unsafe { exported.get_unchecked_mut() }.page_count = page_count;
                 Ok(())
             }),
             GFP_KERNEL,
