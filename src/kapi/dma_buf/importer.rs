@@ -34,8 +34,8 @@ use crate::kapi::test_counters;
 pub(crate) mod suite;
 
 /// A device that imports dma-bufs in KUnit tests: a root device
-/// (`/sys/devices/<name>`, no bus and no driver), which every supported
-/// kernel has (the faux bus, its 7.3 equivalent, is 6.14+).
+/// (`/sys/devices/<name>`, no bus and no driver), which both supported
+/// kernels have (6.12 has no faux bus: it came in 6.14).
 ///
 /// # Invariants
 ///

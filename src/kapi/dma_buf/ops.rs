@@ -44,9 +44,10 @@ impl<T: Exporter> OpsTable<T> {
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
         // Linux 6.12's `dma_buf_ops` starts with `cache_sgt_mapping`, which
-        // 7.3's has not: left false, as the heap upstream leaves it (and as
-        // 6.12's udmabuf does not), so that every map calls `map_dma_buf`
-        // and gets a new mapping for the attachment on both kernels.
+        // 7.3's has not. It is left false for both exporters (6.12's udmabuf
+        // sets it, its system heap does not): every map calls `map_dma_buf`
+        // and gets a new mapping for its attachment, as on 7.3, which has no
+        // such cache.
         // SAFETY: All-zero is a valid `dma_buf_ops` (no callbacks, flags
         // false).
         ..unsafe { core::mem::zeroed() }
