@@ -131,7 +131,8 @@ fn pmd_pages() -> usize {
 /// `premap` walk the VMA forward, one range after the other).
 fn remap(vma: &VmaNew, addr: usize, run: PhysRun<'_>) -> Result {
     let size = run.npages() * PAGE_SIZE;
-    if addr < vma.start() || addr.checked_add(size).is_none_or(|end| end > vma.end()) {
+    let end = addr.checked_add(size).ok_or(EINVAL)?;
+    if addr < vma.start() || end > vma.end() {
         return Err(EINVAL);
     }
     // SAFETY: `remap_pfn_range` needs the mmap lock and a range of the VMA
