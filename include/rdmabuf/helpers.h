@@ -39,6 +39,10 @@ int rdmabuf_memfd_seals(struct file *file);
 void rdmabuf_get_file(struct file *file);
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
+bool rdmabuf_dma_need_sync(struct device *dev);
+int rdmabuf_dma_coerce_mask_and_coherent(struct device *dev, u64 mask);
+void rdmabuf_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, unsigned long attrs);
 void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
 bool rdmabuf_try_to_freeze(void);
@@ -52,9 +56,18 @@ void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
 
+/* udmabuf: huge entries of a PFN map (CONFIG_ARCH_SUPPORTS_P[MU]D_PFNMAP). */
+struct vm_fault;
+vm_fault_t rdmabuf_vmf_insert_pfn_pmd(struct vm_fault *vmf, unsigned long pfn,
+				      bool write);
+vm_fault_t rdmabuf_vmf_insert_pfn_pud(struct vm_fault *vmf, unsigned long pfn,
+				      bool write);
+
 /* src/kapi/helpers.c, test-only (CONFIG_KUNIT). */
 struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
+bool rdmabuf_dma_coherent(struct device *dev);
+dma_addr_t rdmabuf_sg_dma_segment(struct scatterlist *sg, unsigned int *len);
 
 /* src/kapi/helpers.c, what Linux 6.12's kernel crate lacks (heap only). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)

@@ -19,53 +19,38 @@ pub(super) fn as_raw(dev: &Device) -> *mut bindings::device {
         .cast_mut()
 }
 
-/// Returns whether flag `flag` (a `DEV_FLAG_*`) of `dev` is set, as the
-/// `dev_<flag>()` accessors of `include/linux/device.h` read it.
-fn dev_flag(dev: &Device, flag: bindings::struct_device_flags) -> bool {
-    let (word, bit) = (
-        flag as usize / usize::BITS as usize,
-        flag as usize % usize::BITS as usize,
-    );
-    // SAFETY: `dev` is a valid device, whose flag bitmap lives as long as
-    // the reference and has a word for every `DEV_FLAG_*`. The kernel
-    // changes it only with atomic bit operations (`set_bit`, `clear_bit`,
-    // `assign_bit`), and `test_bit` reads it with a plain load: an atomic
-    // load is no data race.
-    let flags = unsafe {
-        crate::kapi::kernel::sync::atomic::Atomic::<usize>::from_ptr(
-            (&raw mut (*as_raw(dev)).flags).cast::<usize>().add(word),
-        )
-    }
-    .load(crate::kapi::kernel::sync::atomic::Relaxed);
-    flags & (1 << bit) != 0
+/// Returns the [`Device`] behind the `struct device` at `ptr`.
+///
+/// # Safety
+///
+/// `ptr` must point to a valid `struct device` that stays valid for `'a`.
+pub(super) unsafe fn from_raw<'a>(ptr: *mut bindings::device) -> &'a Device {
+    // CAST: `Device` is a `#[repr(transparent)]` wrapper of
+    // `Opaque<bindings::device>` on every supported kernel (7.3 has
+    // `Device::from_raw`, 6.12 `Device::as_ref` for this).
+    // SAFETY: By the safety requirements the device is valid for `'a`; an
+    // `Opaque` may be shared with C, which changes it under the reference.
+    unsafe { &*ptr.cast::<Device>() }
 }
 
 /// Returns whether DMA syncs for `dev` do anything: `dma_dev_need_sync()`,
 /// the test by which the inline `dma_sync_*` skip the exported
-/// `__dma_sync_*` (a coherent device that never bounces has its
-/// `DEV_FLAG_DMA_SKIP_SYNC` set; with DMA-API debugging every sync is
-/// made, to be checked).
+/// `__dma_sync_*` (a coherent device that never bounces skips them; with
+/// DMA-API debugging every sync is made, to be checked).
 pub(super) fn dma_needs_sync(dev: &Device) -> bool {
-    if cfg!(not(CONFIG_DMA_NEED_SYNC)) {
-        return false;
-    }
-    cfg!(CONFIG_DMA_API_DEBUG)
-        || !dev_flag(dev, bindings::struct_device_flags_DEV_FLAG_DMA_SKIP_SYNC)
+    // SAFETY: `dev` is a valid device. Its skip flag is read unlocked, as
+    // every inline `dma_sync_*` of C reads it.
+    unsafe { bindings::rdmabuf_dma_need_sync(as_raw(dev)) }
 }
 
 /// Returns whether `dev`'s DMA is cache-coherent with the CPU
 /// (`dev_is_dma_coherent()`): always where the architecture has no cache
-/// maintenance for DMA, else the device's `DEV_FLAG_DMA_COHERENT`.
+/// maintenance for DMA, else the device's own setting.
 #[cfg(CONFIG_KUNIT = "y")]
 pub(super) fn dma_coherent(dev: &Device) -> bool {
-    if cfg!(not(any(
-        CONFIG_ARCH_HAS_SYNC_DMA_FOR_DEVICE,
-        CONFIG_ARCH_HAS_SYNC_DMA_FOR_CPU,
-        CONFIG_ARCH_HAS_SYNC_DMA_FOR_CPU_ALL
-    ))) {
-        return true;
-    }
-    dev_flag(dev, bindings::struct_device_flags_DEV_FLAG_DMA_COHERENT)
+    // SAFETY: `dev` is a valid device, whose coherence is set when it is
+    // initialised and not changed after.
+    unsafe { bindings::rdmabuf_dma_coherent(as_raw(dev)) }
 }
 
 /// Returns the highest DMA address `dev` can reach, as `dma_capable()`
@@ -106,16 +91,12 @@ pub(super) unsafe fn coerce_dma_mask(dev: &Device, bits: u32) -> Result {
         1..64 => (1u64 << bits) - 1,
         _ => return Err(EINVAL),
     };
-    let dev = as_raw(dev);
     // SAFETY: `dev` is a valid `struct device` for the lifetime of the
     // reference, and by the safety requirements nothing maps for it
-    // meanwhile: as `dma_coerce_mask_and_coherent()`, point its streaming
-    // mask at its own coherent mask (a field of the device, as long-lived),
-    // then set both (the kernel crate's `dma_set_mask_and_coherent` helper).
-    to_result(unsafe {
-        (*dev).dma_mask = &raw mut (*dev).coherent_dma_mask;
-        bindings::dma_set_mask_and_coherent(dev, mask)
-    })
+    // meanwhile: `dma_coerce_mask_and_coherent()` points its streaming mask
+    // at its own coherent mask (a field of the device, as long-lived), then
+    // sets both.
+    to_result(unsafe { bindings::rdmabuf_dma_coerce_mask_and_coherent(as_raw(dev), mask) })
 }
 
 /// Returns the largest DMA segment `dev` takes, in bytes, as

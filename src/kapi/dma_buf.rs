@@ -29,7 +29,6 @@ use crate::kapi::kernel::sync::{
     Mutex, //
 };
 use crate::kapi::kernel::ModuleMetadata;
-use kernel::types::ForeignOwnable;
 
 use super::bindings;
 use super::buffer_pages::BufferPages;
@@ -289,8 +288,11 @@ impl DmaBuf {
                 exporter <- init,
             })
             .pin_chain(|exported| {
-                let exported = exported.project();
-                *exported.page_count = exported.exporter.pages().page_count();
+                let page_count = exported.exporter.pages().page_count();
+                // SAFETY: `page_count` is not structurally pinned (no
+                // `#[pin]`): writing it moves nothing pinned. (6.12's
+                // `#[pin_data]` makes no `project()`.)
+                unsafe { exported.get_unchecked_mut() }.page_count = page_count;
                 Ok(())
             }),
             GFP_KERNEL,
@@ -298,15 +300,15 @@ impl DmaBuf {
         // What importers map and vmap: never more than the pages.
         let size = exported.page_count.checked_mul(PAGE_SIZE).ok_or(EINVAL)?;
         let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
-        let private = exported.into_foreign();
+        let private = Arc::into_raw(exported);
         let info = bindings::dma_buf_export_info {
-            exp_name: name.as_char_ptr(),
+            exp_name: name.to_bytes_with_nul().as_ptr(),
             owner: module.as_ptr(),
             ops: &OpsTable::<T>::OPS,
             size,
             flags: flags as c_int,
             resv: core::ptr::null_mut(),
-            priv_: private,
+            priv_: private.cast_mut().cast(),
         };
         // SAFETY: `info` is fully initialised; `ops` is a static table; `priv_`
         // is a reference on the exporter, which the dma-buf takes over on
@@ -316,8 +318,9 @@ impl DmaBuf {
             // INVARIANT: `dma_buf_export` returns the first reference.
             Ok(dmabuf) => Ok(Self(NonNull::new(dmabuf).ok_or(ENOMEM)?)),
             Err(e) => {
-                // SAFETY: The export failed, so `private` is still ours.
-                drop(unsafe { <Arc<Exported<T>>>::from_foreign(private) });
+                // SAFETY: The export failed, so `private` is still ours,
+                // from `Arc::into_raw` above.
+                drop(unsafe { Arc::from_raw(private) });
                 Err(e)
             }
         }

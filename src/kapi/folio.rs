@@ -6,7 +6,7 @@
 
 use core::ptr::NonNull;
 
-use kernel::alloc::KVVec;
+use crate::kapi::kernel::prelude::*;
 
 use super::bindings;
 use super::page_run::PhysRun;

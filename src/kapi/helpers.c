@@ -10,6 +10,8 @@
 #include <linux/cpumask.h>
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -23,6 +25,9 @@
 #include <linux/shmem_fs.h>
 #include <linux/string.h>
 #include <linux/version.h>
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#include <linux/pfn_t.h>
+#endif
 
 #include "rdmabuf/helpers.h"
 
@@ -60,14 +65,61 @@ void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size)
 	flush_kernel_vmap_range(vaddr, size);
 }
 
-/* Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP; vm_flags_set() is a static inline. */
+/*
+ * Why C: VmaNew cannot set vm_ops, private data or VM_PFNMAP (and 6.12's
+ * kernel crate has no VmaNew); vm_flags_set() is a static inline. The flags
+ * are upstream udmabuf's.
+ */
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private)
 {
 	vma->vm_ops = ops;
 	vma->vm_private_data = private;
-	vm_flags_set(vma, VM_PFNMAP);
+	vm_flags_set(vma, VM_PFNMAP | VM_DONTEXPAND | VM_DONTDUMP);
 }
+
+/* Why C: dma_dev_need_sync() is a static inline (a flag bit on 7.3, a bitfield on 6.12). */
+bool rdmabuf_dma_need_sync(struct device *dev)
+{
+	return dma_dev_need_sync(dev);
+}
+
+/*
+ * Why C: dma_coerce_mask_and_coherent() is a static inline, and so is
+ * dma_set_mask_and_coherent() on 6.12.
+ */
+int rdmabuf_dma_coerce_mask_and_coherent(struct device *dev, u64 mask)
+{
+	return dma_coerce_mask_and_coherent(dev, mask);
+}
+
+/*
+ * Why C: dma_unmap_sgtable() is a static inline on 6.12 (7.3's kernel crate
+ * has a helper for it); one helper serves both.
+ */
+void rdmabuf_dma_unmap_sgtable(struct device *dev, struct sg_table *sgt,
+			       enum dma_data_direction dir, unsigned long attrs)
+{
+	dma_unmap_sgtable(dev, sgt, dir, attrs);
+}
+
+#if IS_ENABLED(CONFIG_KUNIT)
+/* Why C: dev_is_dma_coherent() is a static inline (a flag bit on 7.3, a bitfield on 6.12). */
+bool rdmabuf_dma_coherent(struct device *dev)
+{
+	return dev_is_dma_coherent(dev);
+}
+
+/*
+ * Why C: sg_dma_address() and sg_dma_len() are macros on 6.12. Returns the
+ * DMA address of @sg and its DMA length in @len.
+ */
+dma_addr_t rdmabuf_sg_dma_segment(struct scatterlist *sg, unsigned int *len)
+{
+	*len = sg_dma_len(sg);
+	return sg_dma_address(sg);
+}
+#endif /* CONFIG_KUNIT */
 
 #ifdef RDMABUF_KAPI_UDMABUF
 /* ---- udmabuf: pinned memfd folios ---- */
@@ -90,6 +142,35 @@ size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
 		;
 	return i;
 }
+
+/*
+ * Why C: 6.12's vmf_insert_pfn_pmd() and vmf_insert_pfn_pud() take a pfn_t,
+ * made by __pfn_to_pfn_t() (a static inline) as 6.12's vfio-pci makes it;
+ * 7.3's take the pfn. One helper each serves both.
+ */
+#ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
+vm_fault_t rdmabuf_vmf_insert_pfn_pmd(struct vm_fault *vmf, unsigned long pfn,
+				      bool write)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+	return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write);
+#else
+	return vmf_insert_pfn_pmd(vmf, pfn, write);
+#endif
+}
+#endif
+
+#ifdef CONFIG_ARCH_SUPPORTS_PUD_PFNMAP
+vm_fault_t rdmabuf_vmf_insert_pfn_pud(struct vm_fault *vmf, unsigned long pfn,
+				      bool write)
+{
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+	return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write);
+#else
+	return vmf_insert_pfn_pud(vmf, pfn, write);
+#endif
+}
+#endif
 
 /* Why C: memfd_get_seals() is not exported; SHMEM_I() and HUGETLBFS_I() are static inlines. */
 int rdmabuf_memfd_seals(struct file *file)
@@ -119,10 +200,17 @@ void rdmabuf_get_file(struct file *file)
  * behind cfg(CONFIG_KUNIT = "y")).
  */
 
-/* Why C: EMPTY_VMA_FLAGS is a macro. */
+/*
+ * Why C: EMPTY_VMA_FLAGS is a macro; 6.12's shmem_file_setup() takes the
+ * flags as an unsigned long instead (no vma_flags_t).
+ */
 struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 {
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+	return shmem_file_setup(name, size, 0);
+#else
 	return shmem_file_setup(name, size, EMPTY_VMA_FLAGS);
+#endif
 }
 
 #endif /* CONFIG_KUNIT */

@@ -35,9 +35,6 @@ pub(crate) use kernel::{
     ModuleMetadata, //
 };
 
-#[cfg(all(not(kernel_6_12), CONFIG_KUNIT = "y"))]
-pub(crate) use kernel::faux;
-
 // What Linux 6.12's kernel crate has as 7.3's has it.
 #[cfg(kernel_6_12)]
 pub(crate) use kernel::{
@@ -54,8 +51,6 @@ pub(crate) mod debugfs;
 pub(crate) mod device;
 #[cfg(kernel_6_12)]
 pub(crate) mod dma;
-#[cfg(all(kernel_6_12, CONFIG_KUNIT = "y"))]
-pub(crate) mod faux;
 #[cfg(kernel_6_12)]
 pub(crate) mod fs;
 #[cfg(kernel_6_12)]

@@ -36,7 +36,7 @@ impl Memfd {
         let size = i64::try_from(size).map_err(|_| EINVAL)?;
         // SAFETY: `name` is a valid string; the call returns a new file
         // reference or an error pointer.
-        let file = unsafe { bindings::rdmabuf_shmem_file(name.as_char_ptr(), size) };
+        let file = unsafe { bindings::rdmabuf_shmem_file(name.to_bytes_with_nul().as_ptr(), size) };
         let file = NonNull::new(kernel::error::from_err_ptr(file)?).ok_or(ENOMEM)?;
         // SAFETY: We own the reference `shmem_file_setup` returned;
         // `LocalFile` is a transparent wrapper of `struct file`.
@@ -116,10 +116,16 @@ impl MemfdLocked<'_> {
         if n == 0 {
             return Err(EINVAL);
         }
-        // SAFETY: `memfd_pin_folios` wrote `n <= room` pinned, non-null folio
-        // pointers to the spare capacity: they are now initialised
-        // `PinnedFolio`s that own their pins.
-        unsafe { folios.inc_len(n) };
+        // The vector is rebuilt from its parts with the new length: the
+        // kernel crates have no common call for that (7.3 `inc_len`, 6.12
+        // `set_len`).
+        let (ptr, len, capacity) = core::mem::replace(folios, KVVec::new()).into_raw_parts();
+        // SAFETY: These are the parts of a vector, whose allocation it owned;
+        // `memfd_pin_folios` wrote `n <= room` pinned, non-null folio
+        // pointers to the spare capacity after its `len` elements: they are
+        // now initialised `PinnedFolio`s that own their pins, and
+        // `len + n <= capacity`.
+        *folios = unsafe { KVVec::from_raw_parts(ptr, len + n, capacity) };
         Ok(offset)
     }
 }

@@ -37,8 +37,16 @@ unsafe fn read_int(param: *const i32) -> i32 {
 /// is loaded, and it points to a NUL-terminated string that lives as long.
 unsafe fn read_charp(param: *const *mut c_char) -> &'static CStr {
     // SAFETY: By the function's requirements the pointer is valid, and
-    // constant while the module is loaded, and so is the string.
-    unsafe { CStr::from_char_ptr(*param) }
+    // constant while the module is loaded, and so is the string: its
+    // `strlen` bytes and the NUL after them. (The kernel crates differ in
+    // how they make a `CStr` from a C pointer; this is the same on both.)
+    unsafe {
+        let string = *param;
+        CStr::from_bytes_with_nul_unchecked(core::slice::from_raw_parts(
+            string.cast_const(),
+            bindings::strlen(string) + 1,
+        ))
+    }
 }
 
 /// `rudmabuf.list_limit`: the most items a `UDMABUF_CREATE_LIST` may have.

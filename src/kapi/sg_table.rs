@@ -39,12 +39,17 @@ use super::test_counters;
 /// `DMA_NONE` and for any value C has no name for, which the DMA API would
 /// meet with `BUG_ON(!valid_dma_direction(dir))`.
 pub(crate) fn direction_from_raw(dir: bindings::dma_data_direction) -> Result<DataDirection> {
-    match dir {
-        bindings::dma_data_direction::DMA_TO_DEVICE => Ok(DataDirection::ToDevice),
-        bindings::dma_data_direction::DMA_FROM_DEVICE => Ok(DataDirection::FromDevice),
-        bindings::dma_data_direction::DMA_BIDIRECTIONAL => Ok(DataDirection::Bidirectional),
-        _ => Err(EINVAL),
-    }
+    // Compared through the kernel crate's own conversion: the C enum is a
+    // newtype with associated constants in 7.3's bindings, plain constants
+    // in 6.12's.
+    [
+        DataDirection::ToDevice,
+        DataDirection::FromDevice,
+        DataDirection::Bidirectional,
+    ]
+    .into_iter()
+    .find(|&d| bindings::dma_data_direction::from(d) == dir)
+    .ok_or(EINVAL)
 }
 
 /// How [`RawSGTable::new`] turns runs into sg entries.
@@ -177,7 +182,9 @@ impl<P: BufferPages> RawSGTable<P> {
         let nents = walk(&pages, &mut |_| {});
         let nents = u32::try_from(nents).map_err(|_| E2BIG)?;
 
-        let sgt = Opaque::<bindings::sg_table>::zeroed();
+        // SAFETY: All-zero is a valid, empty `sg_table` (what
+        // `Opaque::zeroed` makes on 7.3; 6.12 has no `Opaque::zeroed`).
+        let sgt = Opaque::new(unsafe { core::mem::zeroed::<bindings::sg_table>() });
         // SAFETY: `sgt` is a zeroed `sg_table` we own.
         to_result(unsafe { bindings::sg_alloc_table(sgt.get(), nents, bindings::GFP_KERNEL) })?;
         // Freed on the errors below too.
@@ -283,7 +290,7 @@ impl<P: BufferPages> Drop for DmaMappedSgt<P> {
         // SAFETY: By the type invariant the table is mapped for `dev` in
         // `dir` with these attributes, and still allocated.
         unsafe {
-            bindings::dma_unmap_sgtable(
+            bindings::rdmabuf_dma_unmap_sgtable(
                 as_raw(&self.dev),
                 self.raw(),
                 self.dir.into(),

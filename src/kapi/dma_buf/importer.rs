@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The KUnit test importer: a faux device that attaches to, maps and syncs
+//! The KUnit test importer: a root device that attaches to, maps and syncs
 //! a dma-buf as a device driver would, and emulates its device's side of
 //! the mappings. Built only with `CONFIG_KUNIT` (the one `cfg`, on this
 //! module in `dma_buf.rs`).
@@ -18,6 +18,7 @@ use crate::kapi::kernel::dma::DataDirection;
 use crate::kapi::kernel::page::PAGE_SHIFT;
 use crate::kapi::kernel::page::PAGE_SIZE;
 use crate::kapi::kernel::prelude::*;
+use crate::kapi::kernel::ModuleMetadata;
 
 use super::DmaBuf;
 use crate::kapi::bindings;
@@ -25,19 +26,40 @@ use crate::kapi::device::{
     as_raw,
     coerce_dma_mask,
     dma_coherent,
-    dma_limit, //
+    dma_limit,
+    from_raw, //
 };
 use crate::kapi::test_counters;
 
 pub(crate) mod suite;
 
-/// A faux device that imports dma-bufs in KUnit tests.
-pub(crate) struct TestImporter(crate::kapi::kernel::faux::Registration);
+/// A device that imports dma-bufs in KUnit tests: a root device
+/// (`/sys/devices/<name>`, no bus and no driver), which both supported
+/// kernels have (6.12 has no faux bus: it came in 6.14).
+///
+/// # Invariants
+///
+/// `dev` was registered by `root_device_register` and is unregistered only
+/// on drop.
+pub(crate) struct TestImporter {
+    dev: NonNull<bindings::device>,
+}
 
 impl TestImporter {
     /// Registers the device `name` with a DMA mask of `mask_bits` bits.
     pub(crate) fn new(name: &'static CStr, mask_bits: u32) -> Result<Self> {
-        let importer = Self(crate::kapi::kernel::faux::Registration::new(name, None)?);
+        let module = <crate::LocalModule as ModuleMetadata>::THIS_MODULE;
+        // SAFETY: `name` is a NUL-terminated string, which the call copies;
+        // the module is this one. It returns a registered device or an
+        // error pointer (`root_device_register()` is this call with
+        // `THIS_MODULE`).
+        let dev = unsafe {
+            bindings::__root_device_register(name.to_bytes_with_nul().as_ptr(), module.as_ptr())
+        };
+        // INVARIANT: Just registered.
+        let importer = Self {
+            dev: NonNull::new(kernel::error::from_err_ptr(dev)?).ok_or(ENOMEM)?,
+        };
         // SAFETY: The device was just registered, with no driver and under
         // a name only this case uses: nothing maps for it yet.
         unsafe { coerce_dma_mask(importer.dev(), mask_bits) }?;
@@ -46,10 +68,9 @@ impl TestImporter {
 
     /// Returns the device.
     pub(crate) fn dev(&self) -> &Device {
-        let faux_dev: &crate::kapi::kernel::faux::Device<crate::kapi::kernel::device::Bound> =
-            self.0.as_ref();
-        let bound: &Device<crate::kapi::kernel::device::Bound> = faux_dev.as_ref();
-        bound
+        // SAFETY: By the type invariant the device is registered until
+        // `self` drops, and its reference keeps it valid until then.
+        unsafe { from_raw(self.dev.as_ptr()) }
     }
 
     /// Returns whether the device's DMA is cache-coherent with the CPU (if
@@ -338,12 +359,13 @@ impl Mapping<'_> {
         // with `nents` DMA segments.
         let (mut sg, nents) = unsafe { ((*self.sgt.as_ptr()).sgl, (*self.sgt.as_ptr()).nents) };
         for _ in 0..nents {
-            // SAFETY: `sg` is one of the table's first `nents` entries.
-            let segment = unsafe {
-                DmaSegment {
-                    addr: bindings::sg_dma_address(sg),
-                    len: bindings::sg_dma_len(sg) as usize,
-                }
+            let mut len = 0;
+            // SAFETY: `sg` is one of the table's first `nents` entries;
+            // `len` is valid to write.
+            let addr = unsafe { bindings::rdmabuf_sg_dma_segment(sg, &mut len) };
+            let segment = DmaSegment {
+                addr,
+                len: len as usize,
             };
             self.segments.push(segment, GFP_KERNEL)?;
             // SAFETY: As above.
@@ -482,6 +504,14 @@ impl Drop for Mapping<'_> {
                 self.dir,
             )
         };
+    }
+}
+
+impl Drop for TestImporter {
+    fn drop(&mut self) {
+        // SAFETY: By the type invariant the device is registered, and
+        // unregistered only here; this drops the registration's reference.
+        unsafe { bindings::root_device_unregister(self.dev.as_ptr()) };
     }
 }
 

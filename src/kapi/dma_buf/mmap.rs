@@ -131,7 +131,8 @@ fn pmd_pages() -> usize {
 /// `premap` walk the VMA forward, one range after the other).
 fn remap(vma: &VmaNew, addr: usize, run: PhysRun<'_>) -> Result {
     let size = run.npages() * PAGE_SIZE;
-    if addr < vma.start() || addr.checked_add(size).is_none_or(|end| end > vma.end()) {
+    let end = addr.checked_add(size).ok_or(EINVAL)?;
+    if addr < vma.start() || end > vma.end() {
         return Err(EINVAL);
     }
     // SAFETY: `remap_pfn_range` needs the mmap lock and a range of the VMA
@@ -193,11 +194,11 @@ impl<T: Exporter> OpsTable<T> {
                 if new.flags() & (vm_flags::SHARED | vm_flags::MAYSHARE) == 0 {
                     return EINVAL.to_errno();
                 }
-                new.set_dontexpand();
-                new.set_dontdump();
                 // SAFETY: `vma` is being set up under the mmap lock. The VMA
                 // holds a reference to the dma-buf file, so the exporter
-                // outlives it and may be the VMA's private data.
+                // outlives it and may be the VMA's private data. Sets
+                // `VM_PFNMAP`, `VM_DONTEXPAND` and `VM_DONTDUMP`, as
+                // upstream udmabuf.
                 unsafe { bindings::rdmabuf_vma_set_pfnmap(vma, &Self::VM_OPS, (*dmabuf).priv_) };
                 // SAFETY: The dma-buf is live during its ops.
                 Self::premap(unsafe { Self::of(dmabuf) }, new);
@@ -448,12 +449,12 @@ unsafe fn insert_huge(
     #[cfg(CONFIG_ARCH_SUPPORTS_PMD_PFNMAP)]
     if order == bindings::RDMABUF_PMD_PFNMAP_ORDER {
         // SAFETY: See above.
-        return unsafe { bindings::vmf_insert_pfn_pmd(vmf, pfn, write) };
+        return unsafe { bindings::rdmabuf_vmf_insert_pfn_pmd(vmf, pfn, write) };
     }
     #[cfg(CONFIG_ARCH_SUPPORTS_PUD_PFNMAP)]
     if order == bindings::RDMABUF_PUD_PFNMAP_ORDER {
         // SAFETY: See above.
-        return unsafe { bindings::vmf_insert_pfn_pud(vmf, pfn, write) };
+        return unsafe { bindings::rdmabuf_vmf_insert_pfn_pud(vmf, pfn, write) };
     }
     let _ = (vmf, pfn, order, write);
     VM_FAULT_FALLBACK

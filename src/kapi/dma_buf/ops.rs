@@ -10,14 +10,12 @@ use core::ffi::{
 };
 use core::marker::PhantomData;
 
-use crate::kapi::kernel::device::Device;
 use crate::kapi::kernel::prelude::*;
 use crate::kapi::kernel::sync::{
     Arc,
     ArcBorrow, //
 };
 use kernel::error::from_result;
-use kernel::types::ForeignOwnable;
 
 use super::{
     Buffer,
@@ -25,6 +23,7 @@ use super::{
     Exporter, //
 };
 use crate::kapi::bindings;
+use crate::kapi::device::from_raw;
 use crate::kapi::sg_table::{
     direction_from_raw,
     SGTable, //
@@ -44,7 +43,13 @@ impl<T: Exporter> OpsTable<T> {
         mmap: Some(Self::mmap),
         vmap: Some(Self::vmap),
         vunmap: Some(Self::vunmap),
-        // SAFETY: All-zero is a valid `dma_buf_ops` (no callbacks).
+        // Linux 6.12's `dma_buf_ops` starts with `cache_sgt_mapping`, which
+        // 7.3's has not. It is left false for both exporters (6.12's udmabuf
+        // sets it, its system heap does not): every map calls `map_dma_buf`
+        // and gets a new mapping for its attachment, as on 7.3, which has no
+        // such cache.
+        // SAFETY: All-zero is a valid `dma_buf_ops` (no callbacks, flags
+        // false).
         ..unsafe { core::mem::zeroed() }
     };
 
@@ -56,10 +61,10 @@ impl<T: Exporter> OpsTable<T> {
     /// [`DmaBuf::export`] with `T` (or of a VMA that maps one).
     pub(super) unsafe fn exported<'a>(private: *mut c_void) -> ArcBorrow<'a, Exported<T>> {
         // SAFETY: By the safety requirements `private` came from
-        // `into_foreign` in `export`, and is taken back only in `release`,
+        // `Arc::into_raw` in `export`, and is taken back only in `release`,
         // which runs after every other op and after every VMA is gone (each
         // holds a reference to the dma-buf's file).
-        unsafe { <Arc<Exported<T>> as ForeignOwnable>::borrow(private) }
+        unsafe { ArcBorrow::from_raw(private.cast::<Exported<T>>()) }
     }
 
     /// Returns the exporter of `dmabuf`.
@@ -84,7 +89,7 @@ impl<T: Exporter> OpsTable<T> {
         let (exported, dev) = unsafe { (Self::of((*attach).dmabuf), (*attach).dev) };
         // SAFETY: The importer's device lives at least as long as its
         // attachment.
-        let dev = unsafe { Device::from_raw(dev) };
+        let dev = unsafe { from_raw(dev) };
         let this = Buffer(exported);
         // The table is built and mapped here, for this attachment's device
         // and direction, and listed for begin/end_cpu_access to sync: the
@@ -132,8 +137,9 @@ impl<T: Exporter> OpsTable<T> {
     /// with `T`.
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: The last reference to the dma-buf is gone: we take its
-        // reference on the exporter back.
-        let exported = unsafe { <Arc<Exported<T>>>::from_foreign((*dmabuf).priv_) };
+        // reference on the exporter back, which `export` made with
+        // `Arc::into_raw`.
+        let exported = unsafe { Arc::from_raw((*dmabuf).priv_.cast::<Exported<T>>()) };
         T::release(Buffer(exported.as_arc_borrow()));
         // Every importer has detached, and with it unmapped. A table an
         // importer leaked past its detach holds the buffer itself; the

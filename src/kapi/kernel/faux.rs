@@ -1,3 +1,0 @@
-// SPDX-License-Identifier: GPL-2.0
-
-//! `kernel::faux` for Linux 6.12: to be written (issue 31).
