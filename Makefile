@@ -98,7 +98,8 @@ moddir:
 ifneq ($(MODDIR),$(TOP))
 	@mkdir -p $(MODDIR)
 	rsync -a --delete --exclude /build --exclude /.git --exclude '*.o' --exclude '*.ko' \
-		--exclude '.*.cmd' --exclude /src/kapi/bindings_generated.rs $(TOP)/ $(MODDIR)/
+		--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' --exclude /modules.order \
+		--exclude /Module.symvers --exclude /src/kapi/bindings_generated.rs $(TOP)/ $(MODDIR)/
 endif
 
 modules: moddir

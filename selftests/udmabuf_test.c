@@ -79,6 +79,7 @@ static void *map_fd(int fd, size_t size, off_t off)
 
 FIXTURE(udmabuf) {
 	int devfd;
+	char size_limit_mb[32];	/* the limit to restore, if a test raised it */
 };
 
 FIXTURE_SETUP(udmabuf)
@@ -89,7 +90,26 @@ FIXTURE_SETUP(udmabuf)
 
 FIXTURE_TEARDOWN(udmabuf)
 {
+	if (self->size_limit_mb[0])
+		write_str(PARAMS "size_limit_mb", self->size_limit_mb);
 	close(self->devfd);
+}
+
+/*
+ * Lets a test make buffers of `mb` MiB, as a user would: raises
+ * size_limit_mb where it is lower (Linux 6.12's default is 64 MiB), and the
+ * teardown puts it back.
+ */
+static int allow_buffers_of_mb(char *saved, size_t len, long mb)
+{
+	char value[32];
+
+	if (read_long(PARAMS "size_limit_mb") >= mb)
+		return 0;
+	if (read_text(PARAMS "size_limit_mb", saved, len) <= 0)
+		return -1;
+	snprintf(value, sizeof(value), "%ld", mb);
+	return write_str(PARAMS "size_limit_mb", value);
 }
 
 /* ---- Bad input: upstream's errno for each case ---- */
@@ -165,19 +185,19 @@ TEST_F(udmabuf, list_limits_are_einval)
 TEST_F(udmabuf, size_limit_is_einval)
 {
 	const size_t mb = 1UL << 20;
-	char old[32];
 	int memfd = make_memfd(SHMEM, 2 * mb, F_SEAL_SHRINK);
 	int buf;
 
 	ASSERT_GE(memfd, 0);
-	ASSERT_LT(0, read_text(PARAMS "size_limit_mb", old, sizeof(old)));
+	/* The teardown restores the limit. */
+	ASSERT_LT(0, read_text(PARAMS "size_limit_mb", self->size_limit_mb,
+			       sizeof(self->size_limit_mb)));
 	/* A limit of 1 MiB: a page more fails, 1 MiB exactly does not. */
 	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", "1"));
 	EXPECT_ERRNO(EINVAL, create_one(self->devfd, memfd, 0, mb + PAGE_SZ, 0));
 	buf = create_one(self->devfd, memfd, 0, mb, 0);
 	EXPECT_GE(buf, 0);
 	close(buf);
-	ASSERT_EQ(0, write_str(PARAMS "size_limit_mb", old));
 	close(memfd);
 }
 
@@ -555,6 +575,7 @@ TEST_F_TIMEOUT(udmabuf, sync_larger_than_the_bounce_buffer, 120)
 	int ubuf, ret;
 
 	ASSERT_GE(memfd, 0);
+	ASSERT_EQ(0, allow_buffers_of_mb(self->size_limit_mb, sizeof(self->size_limit_mb), size >> 20));
 	ubuf = create_one(self->devfd, memfd, 0, size, 0);
 	ASSERT_GE(ubuf, 0);
 	errno = 0;
@@ -1038,6 +1059,7 @@ TEST_F_TIMEOUT(udmabuf, table_is_small_for_1g_hugetlb, 120)
 
 	ASSERT_GE(before, 0) TH_LOG("no %s", STATS);
 	ASSERT_GE(memfd, 0) TH_LOG("1 GiB of hugetlbfs: %s", strerror(errno));
+	ASSERT_EQ(0, allow_buffers_of_mb(self->size_limit_mb, sizeof(self->size_limit_mb), size >> 20));
 	ubuf = create_one(self->devfd, memfd, 0, size, 0);
 	ASSERT_GE(ubuf, 0) TH_LOG("create: %s", strerror(errno));
 	bytes = read_stat(STATS, "table_bytes") - before;

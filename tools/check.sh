@@ -165,7 +165,8 @@ else
 	ko_dir=$build/debug/src
 	mkdir -p "$ko_dir"
 	rsync -a --delete --exclude /build --exclude /.git --exclude '*.o' --exclude '*.ko' \
-		--exclude '.*.cmd' ./ "$ko_dir/"
+		--exclude '*.mod' --exclude '*.mod.c' --exclude '.*.cmd' --exclude /modules.order \
+		--exclude /Module.symvers ./ "$ko_dir/"
 	step build-debug make -s -C "$kdir" M="$ko_dir" $(. tools/toolchain.env; echo "$KMAKE_FLAGS") \
 		modules || summary
 fi

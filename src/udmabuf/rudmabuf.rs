@@ -73,17 +73,17 @@ impl crate::kapi::kernel::InPlaceModule for RudmabufModule {
             name: kapi::params::udmabuf_device_name(),
         };
         let debugfs = Dir::new(c"rudmabuf");
-        try_pin_init!(Self {
-            misc <- MiscDeviceRegistration::register(options),
-            _stats <- debugfs.read_callback_file(c"stats", (), &show_stats),
-            _debugfs: debugfs,
-        })
-        .pin_chain(|this| {
-            // Importers see the udmabuf device as able to address all memory,
-            // as upstream sets it up.
-            kapi::device::set_up_misc_dma_mask(this.project().misc, 64).inspect_err(|_| {
+        // Importers see the udmabuf device as able to address all memory,
+        // as upstream sets it up.
+        let misc = MiscDeviceRegistration::register(options).pin_chain(|misc| {
+            kapi::device::set_up_misc_dma_mask(misc, 64).inspect_err(|_| {
                 pr_err!("Could not setup DMA mask for udmabuf device\n");
             })
+        });
+        try_pin_init!(Self {
+            misc <- misc,
+            _stats <- debugfs.read_callback_file(c"stats", (), &show_stats),
+            _debugfs: debugfs,
         })
     }
 }

@@ -25,6 +25,11 @@ pub(crate) use super::module::module;
 use core::ptr;
 
 use kernel::alloc::Allocator;
+#[cfg(kapi_udmabuf)]
+use kernel::alloc::{
+    AllocError,
+    Flags, //
+};
 use kernel::ffi::c_char;
 #[cfg(kapi_heap)]
 use kernel::sync::lock::{
@@ -120,6 +125,11 @@ pub(crate) trait VecExt<T> {
     /// did not yield when it is dropped.
     #[cfg(kapi_udmabuf)]
     fn drain_all(&mut self) -> DrainAll<'_, T>;
+
+    /// Lowers the capacity to the length or `min_capacity`, whichever is
+    /// larger: the elements move into an allocation of that size.
+    #[cfg(kapi_udmabuf)]
+    fn shrink_to(&mut self, min_capacity: usize, flags: Flags) -> Result<(), AllocError>;
 }
 
 /// Drops the elements of `vec` from index `len` on.
@@ -199,6 +209,23 @@ impl<T, A: Allocator> VecExt<T> for Vec<T, A> {
         DrainAll {
             elements: elements.iter_mut(),
         }
+    }
+
+    #[cfg(kapi_udmabuf)]
+    fn shrink_to(&mut self, min_capacity: usize, flags: Flags) -> Result<(), AllocError> {
+        let capacity = core::cmp::max(self.len(), min_capacity);
+        if self.capacity() <= capacity {
+            return Ok(());
+        }
+        let mut shrunk = Vec::<T, A>::with_capacity(capacity, flags)?;
+        for element in self.drain_all() {
+            // There is room for every element: this never gives it back.
+            if shrunk.push_within_capacity(element).is_err() {
+                return Err(AllocError);
+            }
+        }
+        *self = shrunk;
+        Ok(())
     }
 }
 
