@@ -30,6 +30,7 @@ use kernel::alloc::{
     AllocError,
     Flags, //
 };
+#[cfg(kapi_heap)]
 use kernel::ffi::c_char;
 #[cfg(kapi_heap)]
 use kernel::sync::lock::{
@@ -65,6 +66,7 @@ pub(crate) const EBADFD: Error = {
 };
 
 /// The kernel's methods of [`CStr`] (7.3's `kernel::str::CStrExt`).
+#[cfg(kapi_heap)]
 pub(crate) trait CStrExt {
     /// Wraps a raw C string pointer.
     ///
@@ -78,6 +80,7 @@ pub(crate) trait CStrExt {
     fn as_char_ptr(&self) -> *const c_char;
 }
 
+#[cfg(kapi_heap)]
 impl CStrExt for CStr {
     unsafe fn from_char_ptr<'a>(ptr: *const c_char) -> &'a Self {
         // SAFETY: By the function's requirements `ptr` is a valid

@@ -242,23 +242,6 @@ impl<T: AtomicType> Atomic<T> {
         Self(UnsafeCell::new(v))
     }
 
-    /// Creates a reference to an atomic `T` from a pointer of `T`.
-    ///
-    /// # Safety
-    ///
-    /// - `ptr` is aligned to `align_of::<T>()`.
-    /// - `ptr` is valid for reads and writes for `'a`.
-    /// - For the duration of `'a`, other accesses to `*ptr` must not cause
-    ///   data races against atomic operations on the returned reference
-    ///   (which they do not if they are all atomic).
-    pub(crate) unsafe fn from_ptr<'a>(ptr: *mut T) -> &'a Self {
-        // CAST: `Atomic<T>` is a transparent `UnsafeCell<T>`, which has the
-        // layout of `T`.
-        // SAFETY: `ptr` is valid for `'a` by the function's requirements,
-        // and the accesses it makes are atomic or race with none.
-        unsafe { &*ptr.cast::<Self>() }
-    }
-
     /// Returns the core atomic of the value.
     #[inline(always)]
     fn repr(&self) -> &T::Repr {
