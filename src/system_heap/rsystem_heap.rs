@@ -79,8 +79,10 @@ impl crate::kapi::kernel::Module for RsystemHeapModule {
         )?;
         let allocator = Arc::new(SystemHeap::new(heap, name), GFP_KERNEL)?;
         kapi::dma_heap::add(name, allocator)?;
+        // A heap name from the command line is UTF-8 in practice.
+        let shown = name.to_str().unwrap_or("?");
         pr_info!(
-            "heap '{name}' registered; heaps cannot be removed, so this module stays loaded\n"
+            "heap '{shown}' registered; heaps cannot be removed, so this module stays loaded\n"
         );
         Ok(Self {
             _stats: stats,

@@ -7,16 +7,16 @@
 //!
 //! C header: [include/linux/uaccess.h](srctree/include/linux/uaccess.h)
 
-#[cfg(kapi_udmabuf)]
-pub(crate) use kernel::uaccess::UserSliceReader;
+pub(crate) use kernel::uaccess::{
+    UserSliceReader,
+    UserSliceWriter, //
+};
 
 /// A pointer into user space: an address that only the user-copy functions
 /// dereference.
-#[cfg(kapi_udmabuf)]
 #[derive(Copy, Clone)]
 pub(crate) struct UserPtr(usize);
 
-#[cfg(kapi_udmabuf)]
 impl UserPtr {
     /// The pointer to user address `addr`.
     pub(crate) fn from_addr(addr: usize) -> Self {
@@ -25,10 +25,8 @@ impl UserPtr {
 }
 
 /// A range of user memory, `length` bytes from a [`UserPtr`].
-#[cfg(kapi_udmabuf)]
 pub(crate) struct UserSlice(kernel::uaccess::UserSlice);
 
-#[cfg(kapi_udmabuf)]
 impl UserSlice {
     /// The `length` bytes at `ptr`.
     pub(crate) fn new(ptr: UserPtr, length: usize) -> Self {
@@ -38,5 +36,11 @@ impl UserSlice {
     /// A reader of the range, from its start.
     pub(crate) fn reader(self) -> UserSliceReader {
         self.0.reader()
+    }
+
+    /// A writer of the range, from its start.
+    #[cfg(kapi_heap)]
+    pub(crate) fn writer(self) -> UserSliceWriter {
+        self.0.writer()
     }
 }

@@ -59,6 +59,12 @@ impl File {
         // INVARIANT: The file stays valid for `'a`.
         unsafe { &*ptr.cast::<File>() }
     }
+
+    /// Returns the `struct file` of the file.
+    #[cfg(kapi_heap)]
+    pub(crate) fn as_ptr(&self) -> *mut bindings::file {
+        self.0.get()
+    }
 }
 
 /// A file looked up by descriptor (`fget`), holding a reference to it.
