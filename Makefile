@@ -48,7 +48,7 @@ endif
 # The kernel tree the modules build against: the cached test kernel unless
 # KDIR= names another prepared, Rust-enabled kernel tree.
 # Evaluated once, on first use, so that `make setup` needs no kernel.
-KDIR ?= $(eval KDIR := $(shell $(TOP)/tools/kernel/build.sh --arch $(ARCH) test))$(if $(KDIR),$(KDIR),$(error \
+KDIR ?= $(eval KDIR := $(shell KVER=$(KVER) $(TOP)/tools/kernel/build.sh --arch $(ARCH) test))$(if $(KDIR),$(KDIR),$(error \
 	could not build or find the test kernel: see the messages above))
 # The kernel source: an O= build tree links it as `source`.
 KSRC = $(shell if [ -e $(KDIR)/source ]; then readlink -f $(KDIR)/source; else echo $(KDIR); fi)
@@ -66,7 +66,7 @@ ifneq ($(filter command line environment,$(origin KDIR)),)
 SELFTEST_KSRC = $(KSRC)
 SELFTEST_KHDR = $(if $(wildcard $(KDIR)/usr/include/linux),$(KDIR)/usr/include,$(LIBC_HDR))
 else
-SELFTEST_KSRC = $(shell $(TOP)/tools/kernel/build.sh --source)
+SELFTEST_KSRC = $(shell KVER=$(KVER) $(TOP)/tools/kernel/build.sh --source)
 SELFTEST_KHDR = $(LIBC_HDR)
 endif
 
