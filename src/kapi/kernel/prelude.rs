@@ -68,27 +68,12 @@ pub(crate) const EBADFD: Error = {
 /// The kernel's methods of [`CStr`] (7.3's `kernel::str::CStrExt`).
 #[cfg(kapi_heap)]
 pub(crate) trait CStrExt {
-    /// Wraps a raw C string pointer.
-    ///
-    /// # Safety
-    ///
-    /// `ptr` must point to a NUL-terminated C string that lives for `'a`
-    /// and is not changed while the returned reference lives.
-    unsafe fn from_char_ptr<'a>(ptr: *const c_char) -> &'a Self;
-
     /// Returns a C pointer to the string, with the kernel's `c_char`.
     fn as_char_ptr(&self) -> *const c_char;
 }
 
 #[cfg(kapi_heap)]
 impl CStrExt for CStr {
-    unsafe fn from_char_ptr<'a>(ptr: *const c_char) -> &'a Self {
-        // SAFETY: By the function's requirements `ptr` is a valid
-        // NUL-terminated string that outlives `'a` unchanged; the kernel's
-        // `c_char` (`u8`) and core's have the same size.
-        unsafe { CStr::from_ptr(ptr.cast()) }
-    }
-
     fn as_char_ptr(&self) -> *const c_char {
         self.as_ptr().cast()
     }

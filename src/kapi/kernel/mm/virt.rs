@@ -37,6 +37,7 @@ impl VmaRef {
     ///
     /// `vma` must be valid for `'a`, with the mmap or VMA read lock (or
     /// stronger) held for at least `'a`.
+    #[cfg(kapi_udmabuf)]
     pub(crate) unsafe fn from_raw<'a>(vma: *const bindings::vm_area_struct) -> &'a Self {
         // CAST: `VmaRef` is a transparent wrapper of the C struct.
         // SAFETY: By the safety requirements, the type invariant holds for
@@ -50,6 +51,7 @@ impl VmaRef {
     }
 
     /// Returns the VMA's flags (`VM_*`).
+    #[cfg(kapi_udmabuf)]
     pub(crate) fn flags(&self) -> vm_flags_t {
         // SAFETY: By the type invariant the lock is held, under which the
         // flags change only with the VMA write-locked.
@@ -108,6 +110,7 @@ impl Deref for VmaNew {
 }
 
 /// The `VM_*` flags that kapi tests.
+#[cfg(kapi_udmabuf)]
 pub(crate) mod flags {
     use super::vm_flags_t;
     use kernel::bindings;
