@@ -19,8 +19,7 @@
 # machine. The default is x86_64.
 #
 # KVER=6.12 picks the Linux 6.12 LTS test kernel instead of 7.3 (the
-# default); the port to it is in progress (issue 31): `make kdir KVER=6.12`
-# builds that kernel.
+# default); with KDIR=, the tree's own version does.
 #
 # Kbuild (the module build itself) is in ./Kbuild.
 
@@ -32,6 +31,10 @@ export PATH := $(call toolchain,PATH)
 export LIBCLANG_PATH := $(call toolchain,LIBCLANG_PATH)
 
 ARCH ?= x86_64
+# With KDIR=, the tree says which kernel it is.
+ifneq ($(filter command line environment,$(origin KDIR)),)
+KVER := $(shell sed -n 's/^\([0-9]*\.[0-9]*\)\..*/\1/p' $(KDIR)/include/config/kernel.release 2>/dev/null)
+endif
 KVER ?= 7.3
 export KVER
 ifeq ($(filter 7.3 6.12,$(KVER)),)
