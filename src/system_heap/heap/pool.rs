@@ -28,25 +28,21 @@ use super::zeroing::{
 };
 use crate::orders::ORDERS;
 
-/// The lists, one per order of [`ORDERS`].
-#[pin_data]
+/// The lists, one per order of [`ORDERS`]: plain values (the lists are
+/// movable), so the lock needs no pinned data.
 struct Lists {
-    #[pin]
     order8: ZeroedList,
-    #[pin]
     order4: ZeroedList,
-    #[pin]
     order0: ZeroedList,
 }
 
 impl Lists {
     /// Returns the list of order index `index` (an index into [`ORDERS`]).
-    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ZeroedList> {
-        let lists = self.project();
+    fn list(&mut self, index: usize) -> &mut ZeroedList {
         match index {
-            0 => lists.order8,
-            1 => lists.order4,
-            _ => lists.order0,
+            0 => &mut self.order8,
+            1 => &mut self.order4,
+            _ => &mut self.order0,
         }
     }
 }
@@ -72,11 +68,11 @@ impl Pools {
     /// Empty pools; `cap_pages` gives the current cap.
     pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
         pin_init!(Self {
-            lists <- new_spinlock!(pin_init!(Lists {
-                order8 <- ZeroedList::new(),
-                order4 <- ZeroedList::new(),
-                order0 <- ZeroedList::new(),
-            })),
+            lists <- new_spinlock!(Lists {
+                order8: ZeroedList::new(),
+                order4: ZeroedList::new(),
+                order0: ZeroedList::new(),
+            }),
             pages: [const { Atomic::new(0) }; 3],
             cap_pages,
             #[cfg(CONFIG_KUNIT = "y")]
@@ -111,7 +107,7 @@ impl Pools {
             );
         }
         self.pages[index].fetch_add(block.nr_pages(), Relaxed);
-        lists.as_mut().list(index).push(block);
+        lists.list(index).push(block);
     }
 
     /// Pops a block from the pool of order index `index`; an empty pool is
@@ -120,7 +116,7 @@ impl Pools {
         if self.pages[index].load(Relaxed) == 0 {
             return None;
         }
-        let block = self.lists.lock().as_mut().list(index).pop()?;
+        let block = self.lists.lock().list(index).pop()?;
         self.pages[index].fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
