@@ -174,8 +174,10 @@ impl FreeQueue {
     /// `after_wait` runs after each wait, without the lock (a freeze point).
     ///
     /// The looks' waits are not freezable (the kernel has no freezable
-    /// timed wait on a condition variable), hence `after_wait`; the parked
-    /// wait is freezable.
+    /// timed wait on a condition variable), and the parked wait is so only
+    /// where the kernel crate has a freezable wait (on 6.12 kapi's is a
+    /// plain interruptible one). The freezer wakes a kernel thread that
+    /// sleeps interruptibly, hence `after_wait` after every wait.
     pub(crate) fn wait_for_blocks(
         &self,
         poll: Jiffies,
@@ -208,16 +210,27 @@ impl FreeQueue {
         }
     }
 
-    /// A helper's wait (freezable): returns `true` once at least `pages`
-    /// pages are queued, `false` when asked to stop.
-    pub(crate) fn wait_for_backlog(&self, pages: usize) -> bool {
-        let mut state = self.state.lock();
-        // The queue's figure grows under this lock, so a backlog that the
-        // worker saw cannot be missed between the check and the sleep.
-        while !self.stopping() && self.queued() < pages {
+    /// A helper's wait: returns `true` once at least `pages` pages are
+    /// queued, `false` when asked to stop. `after_wait` runs after each
+    /// wait, without the lock (a freeze point), as in
+    /// [`Self::wait_for_blocks`].
+    pub(crate) fn wait_for_backlog(&self, pages: usize, mut after_wait: impl FnMut()) -> bool {
+        loop {
+            let mut state = self.state.lock();
+            if self.stopping() {
+                return false;
+            }
+            // The queue's figure grows under this lock, so a backlog that
+            // the worker saw cannot be missed between the check and the
+            // sleep.
+            if self.queued() >= pages {
+                return true;
+            }
+            // A kernel thread gets no signals: the result says nothing.
             let _ = self.helpers_wake.wait_interruptible_freezable(&mut state);
+            drop(state);
+            after_wait();
         }
-        !self.stopping()
     }
 
     /// Returns whether the worker is parked.

@@ -34,7 +34,8 @@
 //! Both add fresh pages only within the pool cap and without direct
 //! reclaim.
 //!
-//! The threads are freezable: they freeze in their waits, and between two
+//! The threads are freezable: they freeze after each wait, without the
+//! queue's lock (and in the wait, where it is freezable), and between two
 //! blocks while they zero a backlog ([`Zeroer::freeze_point`]), so that a
 //! suspend waits for one block's zeroing at most, not for the backlog.
 //! Likewise a stop: the threads ask between two blocks, and
@@ -333,12 +334,16 @@ impl Zeroer<'_> {
     }
 
     /// A helper thread: once woken by the worker, zeroes queued blocks
-    /// until the queue is empty, then sleeps (freezable) until the next
-    /// large backlog.
+    /// until the queue is empty, then sleeps until the next large backlog,
+    /// with a freeze point after each wait.
     fn helper(&self, this: &ThisThread) {
         loop {
             self.zero_backlog(this, false);
-            if self.stop_asked(this) || !self.queue.wait_for_backlog(HELP_PAGES) {
+            if self.stop_asked(this)
+                || !self
+                    .queue
+                    .wait_for_backlog(HELP_PAGES, || self.freeze_point())
+            {
                 return;
             }
         }
