@@ -54,14 +54,22 @@ pub(crate) struct Pools {
     lists: SpinLock<Lists>,
     /// Pages in each pool (see the module documentation).
     pages: [Atomic<usize>; 3],
+    /// The cap.
+    cap: Cap,
+}
+
+/// The pools' cap. A struct of its own, so that [`Pools::new`]'s
+/// `pin_init!` has no field under `#[cfg]` (which Linux 6.12's does not
+/// take).
+struct Cap {
     /// The largest number of pages the pools may hold, read at each put so
     /// that `pool_max_mb` can change at runtime.
-    cap_pages: fn() -> usize,
+    pages: fn() -> usize,
     /// KUnit: [`Pools::put`] waits 20 µs between its cap check and its add
     /// while set, so that two puts that are not serialised would both pass
     /// the check. Set on a test's own pools only.
     #[cfg(CONFIG_KUNIT = "y")]
-    widen_cap_window: Atomic<bool>,
+    widen_window: Atomic<bool>,
 }
 
 impl Pools {
@@ -74,15 +82,17 @@ impl Pools {
                 order0: ZeroedList::new(),
             }),
             pages: [const { Atomic::new(0) }; 3],
-            cap_pages,
-            #[cfg(CONFIG_KUNIT = "y")]
-            widen_cap_window: Atomic::new(false),
+            cap: Cap {
+                pages: cap_pages,
+                #[cfg(CONFIG_KUNIT = "y")]
+                widen_window: Atomic::new(false),
+            },
         })
     }
 
     /// Returns the cap in pages.
     pub(crate) fn cap(&self) -> usize {
-        (self.cap_pages)()
+        (self.cap.pages)()
     }
 
     /// Returns whether `pages` more would fit under the cap now.
@@ -101,7 +111,7 @@ impl Pools {
             return;
         }
         #[cfg(CONFIG_KUNIT = "y")]
-        if self.widen_cap_window.load(Relaxed) {
+        if self.cap.widen_window.load(Relaxed) {
             crate::kapi::kernel::time::delay::udelay(
                 crate::kapi::kernel::time::Delta::from_micros(20),
             );
@@ -228,7 +238,7 @@ mod tests {
         OVER_THE_CAP.store(0, Relaxed);
         THREADS_DONE.store(0, Relaxed);
         // These pools only: users' puts meanwhile are not slowed.
-        pools.widen_cap_window.store(true, Relaxed);
+        pools.cap.widen_window.store(true, Relaxed);
         // Two puts that race for the last page: checked and added under the
         // pools' lock, only one gets it.
         let mut threads = KVec::new();
