@@ -193,8 +193,8 @@ fn page_of(lru: *mut bindings::list_head) -> *mut bindings::page {
 ///
 /// # Invariants
 ///
-/// The list owns `len` blocks, `pages` pages in all, each entered by the
-/// first page of the block, with its order as `compound_order`. `first`
+/// The list owns `len` blocks, `pages` pages in all; its entries are their
+/// first pages, each with its block's order as `compound_order`. `first`
 /// and `last` are the first and the last entry, both null when the list is
 /// empty. Each entry's `lru.next` is the next entry's `lru`, null for the
 /// last, and its `lru.prev` the previous entry's `lru`, null for the first.
