@@ -18,7 +18,6 @@ struct device;
 struct file;
 struct folio;
 struct iosys_map;
-struct list_head;
 struct task_struct;
 struct page;
 struct scatterlist;
@@ -47,12 +46,8 @@ void rdmabuf_invalidate_kernel_vmap_range(void *vaddr, int size);
 void rdmabuf_flush_kernel_vmap_range(void *vaddr, int size);
 bool rdmabuf_try_to_freeze(void);
 
-/* Heap pages, lists of pages through page->lru, heap plumbing. */
+/* Heap pages, heap plumbing. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
-struct page *rdmabuf_pages_pop(struct list_head *head, bool last);
-struct page *rdmabuf_pages_next(struct list_head *head, struct page *page);
-void rdmabuf_pages_splice(struct list_head *from, struct list_head *to);
-void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
 

@@ -217,7 +217,7 @@ struct file *rdmabuf_shmem_file(const char *name, loff_t size)
 #endif /* RDMABUF_KAPI_UDMABUF */
 
 #ifdef RDMABUF_KAPI_HEAP
-/* ---- Heap pages: zeroing, lists through page->lru, the zeroing thread ---- */
+/* ---- Heap pages: zeroing, reclaimable counts, the zeroing thread ---- */
 
 /* Why C: compound_order() is a static inline. */
 unsigned int rdmabuf_page_order(struct page *page)
@@ -237,50 +237,9 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order)
 }
 
 /*
- * Why C: list_first_entry_or_null(), list_last_entry() and list_del() are
- * macros and a static inline. Takes the first entry, or the last if @last.
+ * Why C: page_pgdat() is a static inline. Adds sign * the pages of the block
+ * to its node's NR_KERNEL_MISC_RECLAIMABLE (KReclaimable in /proc/meminfo).
  */
-struct page *rdmabuf_pages_pop(struct list_head *head, bool last)
-{
-	struct page *page;
-
-	if (list_empty(head))
-		return NULL;
-	page = last ? list_last_entry(head, struct page, lru) :
-		      list_first_entry(head, struct page, lru);
-	list_del(&page->lru);
-	return page;
-}
-
-/* Why C: list_entry() is a macro. */
-struct page *rdmabuf_pages_next(struct list_head *head, struct page *page)
-{
-	struct list_head *next = page ? page->lru.next : head->next;
-
-	return next == head ? NULL : list_entry(next, struct page, lru);
-}
-
-/* Why C: list_splice_tail_init() is a static inline. */
-void rdmabuf_pages_splice(struct list_head *from, struct list_head *to)
-{
-	list_splice_tail_init(from, to);
-}
-
-/*
- * Why C: page_pgdat() is a static inline, list_for_each_entry() a macro.
- * Adds sign * the pages of every block on the list to their nodes'
- * NR_KERNEL_MISC_RECLAIMABLE (KReclaimable in /proc/meminfo).
- */
-void rdmabuf_pages_count_reclaimable(struct list_head *head, int sign)
-{
-	struct page *page;
-
-	list_for_each_entry(page, head, lru)
-		mod_node_page_state(page_pgdat(page), NR_KERNEL_MISC_RECLAIMABLE,
-				    (long)sign << compound_order(page));
-}
-
-/* Why C: page_pgdat() is a static inline. The same for one block. */
 void rdmabuf_page_count_reclaimable(struct page *page, int sign)
 {
 	mod_node_page_state(page_pgdat(page), NR_KERNEL_MISC_RECLAIMABLE,

@@ -9,7 +9,6 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::kapi::kernel::prelude::*;
-use kernel::types::Opaque;
 
 use super::bindings;
 use super::page_run::PhysRun;
@@ -163,16 +162,45 @@ impl Drop for PageBlock {
     }
 }
 
+/// The offset of `lru` in `struct page` (in bindgen's names for the
+/// anonymous unions of `struct page`).
+const LRU_OFFSET: usize = core::mem::offset_of!(
+    bindings::page,
+    __bindgen_anon_1.__bindgen_anon_1.__bindgen_anon_1.lru
+);
+
+/// Returns the address of `page->lru` (no access: `page` may be null).
+fn lru_of(page: *mut bindings::page) -> *mut bindings::list_head {
+    page.wrapping_byte_add(LRU_OFFSET).cast()
+}
+
+/// Returns the page whose `lru` is at `lru`, or null if `lru` is null (no
+/// access).
+fn page_of(lru: *mut bindings::list_head) -> *mut bindings::page {
+    if lru.is_null() {
+        core::ptr::null_mut()
+    } else {
+        lru.wrapping_byte_sub(LRU_OFFSET).cast()
+    }
+}
+
 /// A list of [`PageBlock`]s linked through `page->lru`.
+///
+/// The head is two pointers, to the first and the last entry, and no entry
+/// points back at it: the list may move (it is [`Unpin`]), so it can be a
+/// plain field of a lock's data. Pushes, pops at either end and appends are
+/// O(1).
 ///
 /// # Invariants
 ///
-/// `head` is an initialised list head; every entry is the first page of a
-/// block that the list owns, with its order as `compound_order`.
-#[pin_data(PinnedDrop)]
+/// The list owns `len` blocks, `pages` pages in all; its entries are their
+/// first pages, each with its block's order as `compound_order`. `first`
+/// and `last` are the first and the last entry, both null when the list is
+/// empty. Each entry's `lru.next` is the next entry's `lru`, null for the
+/// last, and its `lru.prev` the previous entry's `lru`, null for the first.
 pub(crate) struct PageList {
-    #[pin]
-    head: Opaque<bindings::list_head>,
+    first: *mut bindings::page,
+    last: *mut bindings::page,
     len: usize,
     pages: usize,
 }
@@ -185,17 +213,14 @@ unsafe impl Sync for PageList {}
 
 impl PageList {
     /// Creates an empty list.
-    pub(crate) fn new() -> impl PinInit<Self> {
-        // INVARIANT: The head is initialised in place and the list is empty.
-        pin_init!(Self {
-            // SAFETY: `slot` is the pinned head to initialise;
-            // `INIT_LIST_HEAD()` only writes it, pointing it at itself.
-            head <- unsafe {
-                Opaque::ffi_init(|slot| bindings::INIT_LIST_HEAD(slot))
-            },
+    pub(crate) const fn new() -> Self {
+        // INVARIANT: Empty: no entries, both ends null.
+        Self {
+            first: core::ptr::null_mut(),
+            last: core::ptr::null_mut(),
             len: 0,
             pages: 0,
-        })
+        }
     }
 
     /// Returns the number of blocks.
@@ -209,88 +234,133 @@ impl PageList {
     }
 
     /// Adds `block` at the tail.
-    pub(crate) fn push(self: Pin<&mut Self>, block: PageBlock) {
-        // SAFETY: Only the counters move; the head stays pinned.
-        let this = unsafe { self.get_unchecked_mut() };
+    pub(crate) fn push(&mut self, block: PageBlock) {
         let block = core::mem::ManuallyDrop::new(block);
         let page = block.page.as_ptr();
-        // SAFETY: `list_add_tail()` links `new` before `head`: the head is
-        // initialised, and `new` is `page->lru` (in bindgen's names for the
-        // anonymous unions of `struct page`) of a block that is ours and on
-        // no list, so its `lru` is unused (the invariant of `PageBlock`).
-        // INVARIANT: The list now owns it.
+        let lru = lru_of(page);
+        let prev = lru_of(self.last);
+        // SAFETY: `page` is the first page of a block that is ours and on no
+        // list, so its `lru` is ours to write (the invariant of
+        // `PageBlock`). `self.last`, if not null, is the last entry, which
+        // the list owns (the type invariant), so its `lru` is ours too.
         unsafe {
-            let lru = &raw mut (*page)
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .__bindgen_anon_1
-                .lru;
-            bindings::list_add_tail(lru, this.head.get());
+            (*lru).next = core::ptr::null_mut();
+            if self.last.is_null() {
+                (*lru).prev = core::ptr::null_mut();
+                self.first = page;
+            } else {
+                (*lru).prev = prev;
+                (*prev).next = lru;
+            }
         }
-        this.len += 1;
-        this.pages += block.nr_pages();
+        // INVARIANT: Linked as the new last entry above; the list now owns
+        // the block, and the counters count it.
+        self.last = page;
+        self.len += 1;
+        self.pages += block.nr_pages();
     }
 
     /// Takes the block at the head, if any.
-    pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
+    pub(crate) fn pop(&mut self) -> Option<PageBlock> {
         self.take(false)
     }
 
     /// Takes the block at the tail (the last added), if any.
-    pub(crate) fn pop_last(self: Pin<&mut Self>) -> Option<PageBlock> {
+    pub(crate) fn pop_last(&mut self) -> Option<PageBlock> {
         self.take(true)
     }
 
     /// Takes the block at the tail if `last`, else at the head.
-    fn take(self: Pin<&mut Self>, last: bool) -> Option<PageBlock> {
-        // SAFETY: Only the counters move; the head stays pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        // SAFETY: The head is initialised.
-        let page = NonNull::new(unsafe { bindings::rdmabuf_pages_pop(this.head.get(), last) })?;
-        // SAFETY: Entries are first pages of blocks the list owned.
+    fn take(&mut self, last: bool) -> Option<PageBlock> {
+        let page = NonNull::new(if last { self.last } else { self.first })?;
+        let lru = lru_of(page.as_ptr());
+        // SAFETY: `page` is an end entry of the list, which the list owns
+        // (the type invariant), so its `lru` is initialised and ours.
+        let (prev, next) = unsafe { ((*lru).prev, (*lru).next) };
+        // SAFETY: By the type invariant the neighbours of an entry, where
+        // not null, are entries (whose `lru` the list owns): the tail's
+        // `prev` when it is taken, the head's `next` when it is taken; the
+        // other neighbour is null (an end).
+        unsafe {
+            if last {
+                self.last = page_of(prev);
+                if prev.is_null() {
+                    self.first = core::ptr::null_mut();
+                } else {
+                    (*prev).next = core::ptr::null_mut();
+                }
+            } else {
+                self.first = page_of(next);
+                if next.is_null() {
+                    self.last = core::ptr::null_mut();
+                } else {
+                    (*next).prev = core::ptr::null_mut();
+                }
+            }
+        }
+        // SAFETY: `page` is the first page of a block the list owned.
         let order = unsafe { bindings::rdmabuf_page_order(page.as_ptr()) };
-        this.len -= 1;
-        this.pages -= 1 << order;
-        // INVARIANT: Off the list, owned by the returned block.
+        // INVARIANT: Unlinked above: the new end is null-terminated, and the
+        // counters no longer count the block.
+        self.len -= 1;
+        self.pages -= 1 << order;
+        // INVARIANT: Off the list, owned by the returned block, whose `lru`
+        // nothing uses any more.
         Some(PageBlock { page, order })
     }
 
     /// Returns the order of the block at the head, if any.
     pub(crate) fn head_order(&self) -> Option<u32> {
-        // SAFETY: The head is initialised; a null `page` asks for the first
-        // entry, which the list owns.
-        let page = NonNull::new(unsafe {
-            bindings::rdmabuf_pages_next(self.head.get(), core::ptr::null_mut())
-        })?;
+        let page = NonNull::new(self.first)?;
         // SAFETY: `page` is the first page of a block the list owns.
         Some(unsafe { bindings::rdmabuf_page_order(page.as_ptr()) })
     }
 
     /// Moves every block of `other` to the tail of this list, in O(1).
-    pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
-        // SAFETY: Only the counters move; the heads stay pinned.
-        let (this, other) = unsafe { (self.get_unchecked_mut(), other.get_unchecked_mut()) };
-        // SAFETY: Both heads are initialised; `other` is left empty.
-        unsafe { bindings::rdmabuf_pages_splice(other.head.get(), this.head.get()) };
-        this.len += core::mem::take(&mut other.len);
-        this.pages += core::mem::take(&mut other.pages);
+    pub(crate) fn append(&mut self, other: &mut PageList) {
+        if other.first.is_null() {
+            return;
+        }
+        if self.last.is_null() {
+            self.first = other.first;
+        } else {
+            let tail = lru_of(self.last);
+            let head = lru_of(other.first);
+            // SAFETY: `self.last` and `other.first` are entries that the
+            // lists own (the type invariant), so their `lru`s are ours.
+            unsafe {
+                (*tail).next = head;
+                (*head).prev = tail;
+            }
+        }
+        // INVARIANT: `other`'s chain follows this list's last entry above,
+        // and this list now owns its blocks, with their counts; `other` is
+        // left empty.
+        self.last = core::mem::replace(&mut other.last, core::ptr::null_mut());
+        other.first = core::ptr::null_mut();
+        self.len += core::mem::take(&mut other.len);
+        self.pages += core::mem::take(&mut other.pages);
+    }
+
+    /// Returns the first pages of the blocks, in list order.
+    fn entries(&self) -> Entries<'_> {
+        Entries {
+            next: self.first,
+            _list: PhantomData,
+        }
     }
 
     /// Returns the blocks as runs, in list order.
     pub(crate) fn runs(&self) -> PageListRuns<'_> {
         PageListRuns {
-            list: self,
-            next: None,
-            started: false,
-            _list: PhantomData,
+            entries: self.entries(),
         }
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for PageList {
-    fn drop(mut self: Pin<&mut Self>) {
-        while let Some(block) = self.as_mut().pop() {
+impl Drop for PageList {
+    fn drop(&mut self) {
+        while let Some(block) = self.pop() {
             drop(block);
         }
     }
@@ -306,9 +376,7 @@ impl PinnedDrop for PageList {
 ///
 /// Every block on `list` has been added to its node's
 /// `NR_KERNEL_MISC_RECLAIMABLE`, and is subtracted when it leaves the list.
-#[pin_data(PinnedDrop)]
 pub(crate) struct ReclaimableList {
-    #[pin]
     list: PageList,
     /// Blocks that counting walks ([`Self::append`]) added to this list
     /// (KUnit: which list, and so under which lock, did the counting).
@@ -318,13 +386,13 @@ pub(crate) struct ReclaimableList {
 
 impl ReclaimableList {
     /// Creates an empty list.
-    pub(crate) fn new() -> impl PinInit<Self> {
+    pub(crate) const fn new() -> Self {
         // INVARIANT: Empty.
-        pin_init!(Self {
-            list <- PageList::new(),
+        Self {
+            list: PageList::new(),
             #[cfg(CONFIG_KUNIT = "y")]
             counted: 0,
-        })
+        }
     }
 
     /// Returns the number of blocks.
@@ -338,23 +406,23 @@ impl ReclaimableList {
     }
 
     /// Adds `block` at the tail and counts it.
-    pub(crate) fn push(self: Pin<&mut Self>, block: PageBlock) {
+    pub(crate) fn push(&mut self, block: PageBlock) {
         // SAFETY: By the invariant of `PageBlock` the block is allocated.
         unsafe { bindings::rdmabuf_page_count_reclaimable(block.page.as_ptr(), 1) };
         // INVARIANT: Counted above.
-        self.project().list.push(block);
+        self.list.push(block);
     }
 
     /// Takes the block at the head, if any, and stops counting it.
-    pub(crate) fn pop(self: Pin<&mut Self>) -> Option<PageBlock> {
-        let block = self.project().list.pop()?;
+    pub(crate) fn pop(&mut self) -> Option<PageBlock> {
+        let block = self.list.pop()?;
         Some(Self::uncounted(block))
     }
 
     /// Takes the block at the tail (the last added), if any, and stops
     /// counting it.
-    pub(crate) fn pop_last(self: Pin<&mut Self>) -> Option<PageBlock> {
-        let block = self.project().list.pop_last()?;
+    pub(crate) fn pop_last(&mut self) -> Option<PageBlock> {
+        let block = self.list.pop_last()?;
         Some(Self::uncounted(block))
     }
 
@@ -369,17 +437,18 @@ impl ReclaimableList {
     /// them: O(1) for the list, one counter update per block. Under a lock
     /// that others wait for, count into a list of one's own first and
     /// [`Self::splice`] that under the lock.
-    pub(crate) fn append(self: Pin<&mut Self>, other: Pin<&mut PageList>) {
-        let this = self.project();
+    pub(crate) fn append(&mut self, other: &mut PageList) {
         #[cfg(CONFIG_KUNIT = "y")]
         {
-            *this.counted += other.len();
+            self.counted += other.len();
         }
-        // SAFETY: The head is initialised and every entry is a block that
-        // `other` owns.
-        unsafe { bindings::rdmabuf_pages_count_reclaimable(other.head.get(), 1) };
+        for page in other.entries() {
+            // SAFETY: `page` is the first page of a block that `other` owns,
+            // so it is allocated.
+            unsafe { bindings::rdmabuf_page_count_reclaimable(page.as_ptr(), 1) };
+        }
         // INVARIANT: Counted above.
-        this.list.append(other);
+        self.list.append(other);
     }
 
     /// Returns the blocks that counting walks added to this list so far.
@@ -390,53 +459,63 @@ impl ReclaimableList {
 
     /// Moves every block of `other`, counted already, to the tail of this
     /// list: O(1), no counter update.
-    pub(crate) fn splice(self: Pin<&mut Self>, other: Pin<&mut ReclaimableList>) {
+    pub(crate) fn splice(&mut self, other: &mut ReclaimableList) {
         // INVARIANT: `other`'s blocks were counted when they joined it, and
         // leave it uncounted-for only by joining this list.
-        self.project().list.append(other.project().list);
+        self.list.append(&mut other.list);
     }
 }
 
-#[pinned_drop]
-impl PinnedDrop for ReclaimableList {
-    fn drop(mut self: Pin<&mut Self>) {
-        while let Some(block) = self.as_mut().pop() {
+impl Drop for ReclaimableList {
+    fn drop(&mut self) {
+        while let Some(block) = self.pop() {
             drop(block);
         }
+    }
+}
+
+/// An iterator over the first pages of the blocks of a [`PageList`].
+///
+/// # Invariants
+///
+/// `next` is null or an entry of the borrowed list, which does not change
+/// while it is borrowed shared.
+#[derive(Clone)]
+struct Entries<'a> {
+    next: *mut bindings::page,
+    _list: PhantomData<&'a PageList>,
+}
+
+impl Iterator for Entries<'_> {
+    type Item = NonNull<bindings::page>;
+
+    fn next(&mut self) -> Option<NonNull<bindings::page>> {
+        let cur = NonNull::new(self.next)?;
+        // SAFETY: By the type invariant `cur` is an entry of the borrowed
+        // list, so its `lru` is initialised: the next entry's, or null.
+        let next = unsafe { (*lru_of(cur.as_ptr())).next };
+        // INVARIANT: The next entry, or null after the last.
+        self.next = page_of(next);
+        Some(cur)
     }
 }
 
 /// An iterator over the blocks of a [`PageList`] as [`PhysRun`]s.
 #[derive(Clone)]
 pub(crate) struct PageListRuns<'a> {
-    list: &'a PageList,
-    next: Option<NonNull<bindings::page>>,
-    started: bool,
-    _list: PhantomData<&'a PageList>,
+    entries: Entries<'a>,
 }
 
 impl<'a> Iterator for PageListRuns<'a> {
     type Item = PhysRun<'a>;
 
     fn next(&mut self) -> Option<PhysRun<'a>> {
-        let cur = if self.started {
-            self.next?
-        } else {
-            self.started = true;
-            // SAFETY: The head is initialised; the list is borrowed shared,
-            // so it does not change while we walk it.
-            NonNull::new(unsafe {
-                bindings::rdmabuf_pages_next(self.list.head.get(), core::ptr::null_mut())
-            })?
-        };
-        // SAFETY: `cur` is an entry of the borrowed list.
-        self.next = NonNull::new(unsafe {
-            bindings::rdmabuf_pages_next(self.list.head.get(), cur.as_ptr())
-        });
-        // SAFETY: As above; the order is the block's.
-        let order = unsafe { bindings::rdmabuf_page_order(cur.as_ptr()) };
+        let page = self.entries.next()?;
+        // SAFETY: `page` is the first page of a block of the borrowed list;
+        // the order is the block's.
+        let order = unsafe { bindings::rdmabuf_page_order(page.as_ptr()) };
         // SAFETY: The block stays allocated while the list is borrowed.
-        Some(unsafe { PhysRun::from_raw(cur, 1 << order) })
+        Some(unsafe { PhysRun::from_raw(page, 1 << order) })
     }
 }
 

@@ -27,42 +27,33 @@ use crate::orders::{
 /// The blocks of a heap buffer. They go back to the heap (or, charged to a
 /// memory cgroup, to the system) when the buffer and every mapping of them
 /// are gone.
-#[pin_data(PinnedDrop)]
 pub(crate) struct HeapPages {
     heap: Arc<Heap>,
     /// The buffer's blocks, largest first, one sg entry each.
-    #[pin]
     blocks: PageList,
     /// Charged to a memory cgroup: bypasses the pools on release.
     accounted: bool,
 }
 
-#[pinned_drop]
-impl PinnedDrop for HeapPages {
-    fn drop(self: Pin<&mut Self>) {
-        let this = self.project();
-        if *this.accounted {
+impl Drop for HeapPages {
+    fn drop(&mut self) {
+        if self.accounted {
             // Freed now, uncharging the cgroup; never pooled.
             return;
         }
-        Heap::defer_free(this.heap, this.blocks);
+        Heap::defer_free(&self.heap, &mut self.blocks);
     }
 }
 
 impl HeapPages {
     /// No blocks yet: [`HeapBuffer::allocate`] fills them in place before
     /// the buffer is shared.
-    fn new(heap: Arc<Heap>, accounted: bool) -> impl PinInit<Self> {
-        pin_init!(Self {
+    fn new(heap: Arc<Heap>, accounted: bool) -> Self {
+        Self {
             heap,
-            blocks <- PageList::new(),
+            blocks: PageList::new(),
             accounted,
-        })
-    }
-
-    /// The blocks, to fill.
-    fn blocks(self: Pin<&mut Self>) -> Pin<&mut PageList> {
-        self.project().blocks
+        }
     }
 }
 
@@ -88,9 +79,7 @@ impl BufferPages for HeapPages {
 /// The state behind one heap dma-buf: its pages. One allocation, shared by
 /// the dma-buf and the tables importers map (which kapi syncs in
 /// begin/end_cpu_access, as upstream syncs its mapped attachments).
-#[pin_data]
 pub(crate) struct HeapBuffer {
-    #[pin]
     pages: HeapPages,
 }
 
@@ -104,24 +93,23 @@ impl HeapBuffer {
         len: usize,
         accounted: bool,
     ) -> impl PinInit<Self, Error> {
-        try_pin_init!(Self {
-            pages <- HeapPages::new(heap, accounted),
+        try_init!(Self {
+            pages: HeapPages::new(heap, accounted),
         })
-        .pin_chain(move |buffer| {
-            let pages = buffer.project().pages;
-            let heap = pages.heap.clone();
+        .chain(move |buffer| {
+            let pages = &mut buffer.pages;
             // On an error the buffer drops, and the chunks taken so far go
             // back as a release's do (through the free queue; charged ones
             // to the system): once out of the pools they are no longer known
             // zero, so they are zeroed again before they are pooled.
-            Self::fill(&heap, pages.blocks(), len, accounted)
+            Self::fill(&pages.heap, &mut pages.blocks, len, accounted)
         })
     }
 
     /// Fills `blocks` with `len` bytes of zeroed chunks from `heap`, largest
     /// first, the order never growing; upstream's loop with the pools in
     /// front.
-    fn fill(heap: &Heap, mut blocks: Pin<&mut PageList>, len: usize, accounted: bool) -> Result {
+    fn fill(heap: &Heap, blocks: &mut PageList, len: usize, accounted: bool) -> Result {
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
@@ -135,7 +123,7 @@ impl HeapBuffer {
             remaining = remaining.saturating_sub(block.nr_pages() * PAGE_SIZE);
             max_order = block.order();
             // Zero until the user writes it.
-            blocks.as_mut().push(block.into_block());
+            blocks.push(block.into_block());
         }
         Ok(())
     }

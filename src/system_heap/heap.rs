@@ -172,7 +172,7 @@ impl Heap {
     /// thread: the worker finds them at its next look, or an allocation
     /// that misses its pool wakes it ([`Heap::take`]). A release into a
     /// parked worker arms its kick.
-    pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: Pin<&mut PageList>) {
+    pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: &mut PageList) {
         let pages = blocks.pages();
         if pages == 0 {
             return;
@@ -360,11 +360,11 @@ mod tests {
 
     /// Queues `blocks` through a released-buffer list, as release does.
     fn queue(heap: &Arc<Heap>, blocks: impl IntoIterator<Item = PageBlock>) -> Result {
-        let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
+        let mut list = PageList::new();
         for b in blocks {
-            list.as_mut().push(b);
+            list.push(b);
         }
-        Heap::defer_free(heap, list.as_mut());
+        Heap::defer_free(heap, &mut list);
         Ok(())
     }
 

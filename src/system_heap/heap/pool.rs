@@ -28,25 +28,21 @@ use super::zeroing::{
 };
 use crate::orders::ORDERS;
 
-/// The lists, one per order of [`ORDERS`].
-#[pin_data]
+/// The lists, one per order of [`ORDERS`]: plain values (the lists are
+/// movable), so the lock needs no pinned data.
 struct Lists {
-    #[pin]
     order8: ZeroedList,
-    #[pin]
     order4: ZeroedList,
-    #[pin]
     order0: ZeroedList,
 }
 
 impl Lists {
     /// Returns the list of order index `index` (an index into [`ORDERS`]).
-    fn list(self: Pin<&mut Self>, index: usize) -> Pin<&mut ZeroedList> {
-        let lists = self.project();
+    fn list(&mut self, index: usize) -> &mut ZeroedList {
         match index {
-            0 => lists.order8,
-            1 => lists.order4,
-            _ => lists.order0,
+            0 => &mut self.order8,
+            1 => &mut self.order4,
+            _ => &mut self.order0,
         }
     }
 }
@@ -58,35 +54,45 @@ pub(crate) struct Pools {
     lists: SpinLock<Lists>,
     /// Pages in each pool (see the module documentation).
     pages: [Atomic<usize>; 3],
+    /// The cap.
+    cap: Cap,
+}
+
+/// The pools' cap. A struct of its own, so that [`Pools::new`]'s
+/// `pin_init!` has no field under `#[cfg]` (which Linux 6.12's does not
+/// take).
+struct Cap {
     /// The largest number of pages the pools may hold, read at each put so
     /// that `pool_max_mb` can change at runtime.
-    cap_pages: fn() -> usize,
+    pages: fn() -> usize,
     /// KUnit: [`Pools::put`] waits 20 µs between its cap check and its add
     /// while set, so that two puts that are not serialised would both pass
     /// the check. Set on a test's own pools only.
     #[cfg(CONFIG_KUNIT = "y")]
-    widen_cap_window: Atomic<bool>,
+    widen_window: Atomic<bool>,
 }
 
 impl Pools {
     /// Empty pools; `cap_pages` gives the current cap.
     pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
         pin_init!(Self {
-            lists <- new_spinlock!(pin_init!(Lists {
-                order8 <- ZeroedList::new(),
-                order4 <- ZeroedList::new(),
-                order0 <- ZeroedList::new(),
-            })),
+            lists <- new_spinlock!(Lists {
+                order8: ZeroedList::new(),
+                order4: ZeroedList::new(),
+                order0: ZeroedList::new(),
+            }),
             pages: [const { Atomic::new(0) }; 3],
-            cap_pages,
-            #[cfg(CONFIG_KUNIT = "y")]
-            widen_cap_window: Atomic::new(false),
+            cap: Cap {
+                pages: cap_pages,
+                #[cfg(CONFIG_KUNIT = "y")]
+                widen_window: Atomic::new(false),
+            },
         })
     }
 
     /// Returns the cap in pages.
     pub(crate) fn cap(&self) -> usize {
-        (self.cap_pages)()
+        (self.cap.pages)()
     }
 
     /// Returns whether `pages` more would fit under the cap now.
@@ -105,13 +111,13 @@ impl Pools {
             return;
         }
         #[cfg(CONFIG_KUNIT = "y")]
-        if self.widen_cap_window.load(Relaxed) {
+        if self.cap.widen_window.load(Relaxed) {
             crate::kapi::kernel::time::delay::udelay(
                 crate::kapi::kernel::time::Delta::from_micros(20),
             );
         }
         self.pages[index].fetch_add(block.nr_pages(), Relaxed);
-        lists.as_mut().list(index).push(block);
+        lists.list(index).push(block);
     }
 
     /// Pops a block from the pool of order index `index`; an empty pool is
@@ -120,7 +126,7 @@ impl Pools {
         if self.pages[index].load(Relaxed) == 0 {
             return None;
         }
-        let block = self.lists.lock().as_mut().list(index).pop()?;
+        let block = self.lists.lock().list(index).pop()?;
         self.pages[index].fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
@@ -235,7 +241,7 @@ mod tests {
         OVER_THE_CAP.store(0, Relaxed);
         THREADS_DONE.store(0, Relaxed);
         // These pools only: users' puts meanwhile are not slowed.
-        pools.widen_cap_window.store(true, Relaxed);
+        pools.cap.widen_window.store(true, Relaxed);
         // Two puts that race for the last page: checked and added under the
         // pools' lock, only one gets it.
         let mut threads = KVec::new();

@@ -31,10 +31,9 @@ use crate::kapi::pages::{
     ReclaimableList, //
 };
 
-/// What the queue's lock protects.
-#[pin_data]
+/// What the queue's lock protects: plain values (the list is movable), so
+/// the lock needs no pinned data.
 struct State {
-    #[pin]
     blocks: ReclaimableList,
     /// The worker sleeps until woken: a release must arm its kick.
     parked: bool,
@@ -64,10 +63,10 @@ impl FreeQueue {
     /// An empty queue.
     pub(crate) fn new() -> impl PinInit<Self> {
         pin_init!(Self {
-            state <- new_spinlock!(pin_init!(State {
-                blocks <- ReclaimableList::new(),
+            state <- new_spinlock!(State {
+                blocks: ReclaimableList::new(),
                 parked: false,
-            })),
+            }),
             worker_wake <- new_condvar!(),
             helpers_wake <- new_condvar!(),
             pages: Atomic::new(0),
@@ -80,26 +79,25 @@ impl FreeQueue {
     /// taken; under it, the append is O(1) however many blocks there are.
     /// Returns whether the worker was parked, and clears that, so that
     /// later releases do not arm the kick again before it runs.
-    pub(crate) fn append(&self, blocks: Pin<&mut PageList>, pages: usize) -> bool {
-        pin_init::stack_pin_init!(let counted = ReclaimableList::new());
-        counted.as_mut().append(blocks);
-        let mut guard = self.state.lock();
-        let state = guard.as_mut().project();
-        state.blocks.splice(counted);
+    pub(crate) fn append(&self, blocks: &mut PageList, pages: usize) -> bool {
+        let mut counted = ReclaimableList::new();
+        counted.append(blocks);
+        let mut state = self.state.lock();
+        state.blocks.splice(&mut counted);
         self.pages.fetch_add(pages, Relaxed);
         // Read and cleared under the lock the worker parks under: a worker
         // that parked before this append is kicked, one that would park
         // after it sees the blocks first.
-        core::mem::take(state.parked)
+        core::mem::take(&mut state.parked)
     }
 
     /// Takes the block that `pop` takes off the queue, under the lock, and
     /// uncounts it after the lock is dropped.
     fn pop_with(
         &self,
-        pop: impl FnOnce(Pin<&mut ReclaimableList>) -> Option<PageBlock>,
+        pop: impl FnOnce(&mut ReclaimableList) -> Option<PageBlock>,
     ) -> Option<PageBlock> {
-        let block = pop(self.state.lock().as_mut().project().blocks)?;
+        let block = pop(&mut self.state.lock().blocks)?;
         self.pages.fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
@@ -176,8 +174,10 @@ impl FreeQueue {
     /// `after_wait` runs after each wait, without the lock (a freeze point).
     ///
     /// The looks' waits are not freezable (the kernel has no freezable
-    /// timed wait on a condition variable), hence `after_wait`; the parked
-    /// wait is freezable.
+    /// timed wait on a condition variable), and the parked wait is so only
+    /// where the kernel crate has a freezable wait (on 6.12 kapi's is a
+    /// plain interruptible one). The freezer wakes a kernel thread that
+    /// sleeps interruptibly, hence `after_wait` after every wait.
     pub(crate) fn wait_for_blocks(
         &self,
         poll: Jiffies,
@@ -191,7 +191,7 @@ impl FreeQueue {
                 return false;
             }
             if state.blocks.len() > 0 {
-                *state.as_mut().project().parked = false;
+                state.parked = false;
                 return true;
             }
             // A kernel thread gets no signals, so the waits' results say
@@ -202,7 +202,7 @@ impl FreeQueue {
                     .worker_wake
                     .wait_interruptible_timeout(&mut state, poll);
             } else {
-                *state.as_mut().project().parked = true;
+                state.parked = true;
                 let _ = self.worker_wake.wait_interruptible_freezable(&mut state);
             }
             drop(state);
@@ -210,16 +210,27 @@ impl FreeQueue {
         }
     }
 
-    /// A helper's wait (freezable): returns `true` once at least `pages`
-    /// pages are queued, `false` when asked to stop.
-    pub(crate) fn wait_for_backlog(&self, pages: usize) -> bool {
-        let mut state = self.state.lock();
-        // The queue's figure grows under this lock, so a backlog that the
-        // worker saw cannot be missed between the check and the sleep.
-        while !self.stopping() && self.queued() < pages {
+    /// A helper's wait: returns `true` once at least `pages` pages are
+    /// queued, `false` when asked to stop. `after_wait` runs after each
+    /// wait, without the lock (a freeze point), as in
+    /// [`Self::wait_for_blocks`].
+    pub(crate) fn wait_for_backlog(&self, pages: usize, mut after_wait: impl FnMut()) -> bool {
+        loop {
+            let mut state = self.state.lock();
+            if self.stopping() {
+                return false;
+            }
+            // The queue's figure grows under this lock, so a backlog that
+            // the worker saw cannot be missed between the check and the
+            // sleep.
+            if self.queued() >= pages {
+                return true;
+            }
+            // A kernel thread gets no signals: the result says nothing.
             let _ = self.helpers_wake.wait_interruptible_freezable(&mut state);
+            drop(state);
+            after_wait();
         }
-        !self.stopping()
     }
 
     /// Returns whether the worker is parked.
@@ -231,7 +242,7 @@ impl FreeQueue {
     /// Marks the worker parked, as it does before it sleeps.
     #[cfg(CONFIG_KUNIT = "y")]
     pub(crate) fn set_parked(&self) {
-        *self.state.lock().as_mut().project().parked = true;
+        self.state.lock().parked = true;
     }
 }
 
@@ -253,12 +264,12 @@ mod tests {
     /// users' buffers meanwhile change nothing here.)
     fn a_release_counts_its_blocks_outside_the_queue_lock() -> Result {
         let queue = KBox::pin_init(FreeQueue::new(), GFP_KERNEL)?;
-        let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
+        let mut list = PageList::new();
         for _ in 0..64 {
             let block = PageBlock::alloc_zeroed(ORDERS[2], false).ok_or(ENOMEM)?;
-            list.as_mut().push(block);
+            list.push(block);
         }
-        assert!(!queue.append(list.as_mut(), 64));
+        assert!(!queue.append(&mut list, 64));
         assert_eq!(queue.state.lock().blocks.counted_blocks(), 0);
         assert_eq!(queue.queued(), 64);
         assert_eq!(queue.free_all(), 64);

@@ -34,7 +34,8 @@
 //! Both add fresh pages only within the pool cap and without direct
 //! reclaim.
 //!
-//! The threads are freezable: they freeze in their waits, and between two
+//! The threads are freezable: they freeze after each wait, without the
+//! queue's lock (and in the wait, where it is freezable), and between two
 //! blocks while they zero a backlog ([`Zeroer::freeze_point`]), so that a
 //! suspend waits for one block's zeroing at most, not for the backlog.
 //! Likewise a stop: the threads ask between two blocks, and
@@ -138,31 +139,29 @@ impl Deref for ZeroedBlock {
 ///
 /// Every block on `list` joined it as a [`ZeroedBlock`], and nothing
 /// writes to it while it is there.
-#[pin_data]
 pub(crate) struct ZeroedList {
-    #[pin]
     list: ReclaimableList,
 }
 
 impl ZeroedList {
     /// Creates an empty list.
-    pub(crate) fn new() -> impl PinInit<Self> {
+    pub(crate) const fn new() -> Self {
         // INVARIANT: Empty.
-        pin_init!(Self {
-            list <- ReclaimableList::new(),
-        })
+        Self {
+            list: ReclaimableList::new(),
+        }
     }
 
     /// Adds `block` at the tail.
-    pub(crate) fn push(self: Pin<&mut Self>, block: ZeroedBlock) {
+    pub(crate) fn push(&mut self, block: ZeroedBlock) {
         // INVARIANT: A zeroed block.
-        self.project().list.push(block.0);
+        self.list.push(block.0);
     }
 
     /// Takes the block at the head, if any.
-    pub(crate) fn pop(self: Pin<&mut Self>) -> Option<ZeroedBlock> {
+    pub(crate) fn pop(&mut self) -> Option<ZeroedBlock> {
         // INVARIANT: By the type invariant the block is zero.
-        self.project().list.pop().map(ZeroedBlock)
+        self.list.pop().map(ZeroedBlock)
     }
 }
 
@@ -335,12 +334,16 @@ impl Zeroer<'_> {
     }
 
     /// A helper thread: once woken by the worker, zeroes queued blocks
-    /// until the queue is empty, then sleeps (freezable) until the next
-    /// large backlog.
+    /// until the queue is empty, then sleeps until the next large backlog,
+    /// with a freeze point after each wait.
     fn helper(&self, this: &ThisThread) {
         loop {
             self.zero_backlog(this, false);
-            if self.stop_asked(this) || !self.queue.wait_for_backlog(HELP_PAGES) {
+            if self.stop_asked(this)
+                || !self
+                    .queue
+                    .wait_for_backlog(HELP_PAGES, || self.freeze_point())
+            {
                 return;
             }
         }
@@ -595,14 +598,14 @@ mod tests {
     /// Queues `count` dirty blocks of order index `index` and wakes the
     /// worker; returns their pages.
     fn queue_dirty(parts: &Parts, index: usize, count: usize) -> Result<usize> {
-        let mut list = KBox::pin_init(PageList::new(), GFP_KERNEL)?;
+        let mut list = PageList::new();
         for _ in 0..count {
             let mut b = block(index)?;
             b.fill(0x3c);
-            list.as_mut().push(b);
+            list.push(b);
         }
         let pages = list.pages();
-        parts.queue.append(list.as_mut(), pages);
+        parts.queue.append(&mut list, pages);
         parts.queue.wake_worker();
         Ok(pages)
     }
