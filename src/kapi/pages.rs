@@ -8,8 +8,6 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use crate::kapi::kernel::prelude::*;
-
 use super::bindings;
 use super::page_run::PhysRun;
 
