@@ -496,6 +496,8 @@ TEST(memcg_accounting)
 	long before, during, after, pooled;
 	pid_t pid;
 
+	if (access(ACCOUNTING, F_OK))
+		SKIP(return, "this kernel has no dma_heap.mem_accounting (Linux 6.12)");
 	if (!accounting_on())
 		SKIP(return, "dma_heap.mem_accounting is off in this boot");
 
