@@ -5,24 +5,13 @@
  * static: kapi reads them through bindgen (src/kapi/params.rs).
  */
 #include <linux/module.h>
-#include <linux/version.h>
 
 #include "rdmabuf/helpers.h"
+#include "rdmabuf/upstream_defaults.h"
 
-/*
- * Linux 6.12 builds its C system heap in (CONFIG_DMABUF_HEAPS_SYSTEM is
- * bool there) as /dev/dma_heap/system, so ours takes the name it has beside
- * the C heap on 7.3 (tools/bench).
- */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
-#define RSYSTEM_HEAP_DEFAULT_NAME "rsystem"
-#else
-#define RSYSTEM_HEAP_DEFAULT_NAME "system"
-#endif
-
-char *rsystem_heap_name = RSYSTEM_HEAP_DEFAULT_NAME;
+char *rsystem_heap_name = RDMABUF_HEAP_NAME;
 module_param_named(heap_name, rsystem_heap_name, charp, 0444);
-MODULE_PARM_DESC(heap_name, "Name of the heap (/dev/dma_heap/<name>). Default is " RSYSTEM_HEAP_DEFAULT_NAME ".");
+MODULE_PARM_DESC(heap_name, "Name of the heap (/dev/dma_heap/<name>). Default is " RDMABUF_HEAP_NAME ".");
 
 int rsystem_heap_pool_max_mb = 256;
 module_param_named(pool_max_mb, rsystem_heap_pool_max_mb, int, 0644);

@@ -6,26 +6,20 @@
  * variables are not static: kapi reads them through bindgen
  * (src/kapi/params.rs), so no accessor functions are needed.
  */
-#include <linux/limits.h>
 #include <linux/module.h>
-#include <linux/version.h>
 
 #include "rdmabuf/helpers.h"
+#include "rdmabuf/upstream_defaults.h"
 
 int rudmabuf_list_limit = 1024;
 module_param_named(list_limit, rudmabuf_list_limit, int, 0644);
 MODULE_PARM_DESC(list_limit, "udmabuf_create_list->count limit. Default is 1024.");
 
 /* Upstream udmabuf's default and description: 64 on 6.12, INT_MAX on 7.3. */
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
-int rudmabuf_size_limit_mb = 64;
+int rudmabuf_size_limit_mb = RDMABUF_SIZE_LIMIT_MB;
 module_param_named(size_limit_mb, rudmabuf_size_limit_mb, int, 0644);
-MODULE_PARM_DESC(size_limit_mb, "Max size of a dmabuf, in megabytes. Default is 64.");
-#else
-int rudmabuf_size_limit_mb = INT_MAX;
-module_param_named(size_limit_mb, rudmabuf_size_limit_mb, int, 0644);
-MODULE_PARM_DESC(size_limit_mb, "Max size of a dmabuf, in megabytes. Default is INT_MAX.");
-#endif
+MODULE_PARM_DESC(size_limit_mb,
+		 "Max size of a dmabuf, in megabytes. Default is " RDMABUF_SIZE_LIMIT_MB_TEXT ".");
 
 char *rudmabuf_device_name = "udmabuf";
 module_param_named(device_name, rudmabuf_device_name, charp, 0444);

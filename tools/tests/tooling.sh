@@ -30,6 +30,14 @@ if code | grep -E '(^|[^[:alnum:]_:])kernel::' | grep -v 'crate::kapi::kernel::'
 else
 	ok "driver code names the kernel crate through kapi only"
 fi
+# One driver source for every supported kernel: kernel-version switches
+# (a kernel_6_12 cfg, LINUX_VERSION_CODE) belong in kapi, not in the drivers.
+if code | grep -E 'kernel_[0-9]+_[0-9]+' >/dev/null ||
+	grep -E 'LINUX_VERSION_CODE|KERNEL_VERSION' src/udmabuf/*.c src/system_heap/*.c >/dev/null; then
+	bad "driver code switches on the kernel version"
+else
+	ok "driver code has no kernel-version switch"
+fi
 
 # KUnit runs only the cases a suite lists in its kunit_suite! (src/kapi/kunit.rs):
 # every case of a `mod tests`, a function of no parameters that returns `()`
