@@ -116,16 +116,10 @@ impl MemfdLocked<'_> {
         if n == 0 {
             return Err(EINVAL);
         }
-        // The vector is rebuilt from its parts with the new length: the
-        // kernel crates have no common call for that (7.3 `inc_len`, 6.12
-        // `set_len`).
-        let (ptr, len, capacity) = core::mem::replace(folios, KVVec::new()).into_raw_parts();
-        // SAFETY: These are the parts of a vector, whose allocation it owned;
-        // `memfd_pin_folios` wrote `n <= room` pinned, non-null folio
-        // pointers to the spare capacity after its `len` elements: they are
-        // now initialised `PinnedFolio`s that own their pins, and
-        // `len + n <= capacity`.
-        *folios = unsafe { KVVec::from_raw_parts(ptr, len + n, capacity) };
+        // SAFETY: `memfd_pin_folios` wrote `n <= room` pinned, non-null
+        // folio pointers to the spare capacity: they are now initialised
+        // `PinnedFolio`s that own their pins.
+        unsafe { folios.inc_len(n) };
         Ok(offset)
     }
 }

@@ -334,8 +334,9 @@ impl PageList {
         // INVARIANT: `other`'s chain follows this list's last entry above,
         // and this list now owns its blocks, with their counts; `other` is
         // left empty.
-        self.last = core::mem::replace(&mut other.last, core::ptr::null_mut());
+        self.last = other.last;
         other.first = core::ptr::null_mut();
+        other.last = core::ptr::null_mut();
         self.len += core::mem::take(&mut other.len);
         self.pages += core::mem::take(&mut other.pages);
     }

@@ -118,6 +118,15 @@ pub(crate) trait VecExt<T> {
     /// larger: the elements move into an allocation of that size.
     #[cfg(kapi_udmabuf)]
     fn shrink_to(&mut self, min_capacity: usize, flags: Flags) -> Result<(), AllocError>;
+
+    /// Adds the `additional` elements after the last to the vector.
+    ///
+    /// # Safety
+    ///
+    /// The `additional` elements of the spare capacity after the last one
+    /// must be initialised.
+    #[cfg(kapi_udmabuf)]
+    unsafe fn inc_len(&mut self, additional: usize);
 }
 
 /// Drops the elements of `vec` from index `len` on.
@@ -197,6 +206,13 @@ impl<T, A: Allocator> VecExt<T> for Vec<T, A> {
         DrainAll {
             elements: elements.iter_mut(),
         }
+    }
+
+    #[cfg(kapi_udmabuf)]
+    unsafe fn inc_len(&mut self, additional: usize) {
+        // SAFETY: By the function's requirements the elements up to the new
+        // length are initialised.
+        unsafe { self.set_len(self.len() + additional) };
     }
 
     #[cfg(kapi_udmabuf)]
