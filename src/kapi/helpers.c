@@ -148,15 +148,17 @@ size_t rdmabuf_folios_same_size(struct folio *const *folios, size_t nr,
  * made by __pfn_to_pfn_t() (a static inline) as 6.12's vfio-pci makes it;
  * 7.3's take the pfn. One helper each serves both.
  */
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+#define RDMABUF_HUGE_PFN(pfn) __pfn_to_pfn_t(pfn, PFN_DEV)
+#else
+#define RDMABUF_HUGE_PFN(pfn) (pfn)
+#endif
+
 #ifdef CONFIG_ARCH_SUPPORTS_PMD_PFNMAP
 vm_fault_t rdmabuf_vmf_insert_pfn_pmd(struct vm_fault *vmf, unsigned long pfn,
 				      bool write)
 {
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
-	return vmf_insert_pfn_pmd(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write);
-#else
-	return vmf_insert_pfn_pmd(vmf, pfn, write);
-#endif
+	return vmf_insert_pfn_pmd(vmf, RDMABUF_HUGE_PFN(pfn), write);
 }
 #endif
 
@@ -164,11 +166,7 @@ vm_fault_t rdmabuf_vmf_insert_pfn_pmd(struct vm_fault *vmf, unsigned long pfn,
 vm_fault_t rdmabuf_vmf_insert_pfn_pud(struct vm_fault *vmf, unsigned long pfn,
 				      bool write)
 {
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
-	return vmf_insert_pfn_pud(vmf, __pfn_to_pfn_t(pfn, PFN_DEV), write);
-#else
-	return vmf_insert_pfn_pud(vmf, pfn, write);
-#endif
+	return vmf_insert_pfn_pud(vmf, RDMABUF_HUGE_PFN(pfn), write);
 }
 #endif
 

@@ -58,7 +58,7 @@ pub(crate) mod miscdevice;
 #[cfg(kernel_6_12)]
 pub(crate) mod mm;
 #[cfg(kernel_6_12)]
-mod module;
+pub(crate) mod module;
 #[cfg(kernel_6_12)]
 pub(crate) use module::{
     InPlaceModule,

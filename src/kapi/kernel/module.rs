@@ -125,41 +125,31 @@ macro_rules! module {
             license: $license,
         }
 
-        $(
-            const _: () = {
-                #[cfg(MODULE)]
-                const ENTRY: &str = ::core::concat!("author=", $author, "\0");
-                #[cfg(not(MODULE))]
-                const ENTRY: &str = ::core::concat!($name, ".author=", $author, "\0");
-                const LEN: usize = ENTRY.len();
-
-                /// A `.modinfo` entry, as C's `MODULE_AUTHOR()` writes it.
-                #[used(compiler)]
-                #[link_section = ".modinfo"]
-                static MODINFO: [u8; LEN] = match ENTRY.as_bytes().first_chunk::<LEN>() {
-                    Some(bytes) => *bytes,
-                    None => ::core::panic!("a modinfo entry has its own length"),
-                };
-            };
-        )+
-
-        $(
-            const _: () = {
-                #[cfg(MODULE)]
-                const ENTRY: &str = ::core::concat!("import_ns=", $ns, "\0");
-                #[cfg(not(MODULE))]
-                const ENTRY: &str = ::core::concat!($name, ".import_ns=", $ns, "\0");
-                const LEN: usize = ENTRY.len();
-
-                /// A `.modinfo` entry, as C's `MODULE_IMPORT_NS()` writes it.
-                #[used(compiler)]
-                #[link_section = ".modinfo"]
-                static MODINFO: [u8; LEN] = match ENTRY.as_bytes().first_chunk::<LEN>() {
-                    Some(bytes) => *bytes,
-                    None => ::core::panic!("a modinfo entry has its own length"),
-                };
-            };
-        )*
+        $($crate::kapi::kernel::module::modinfo!($name, "author", $author);)+
+        $($crate::kapi::kernel::module::modinfo!($name, "import_ns", $ns);)*
     };
 }
 pub(crate) use module;
+
+/// One `.modinfo` entry `key=value` of module `name`, as C's `MODULE_INFO()`
+/// writes it (`name.key=value` in built-in code).
+macro_rules! modinfo {
+    ($name:tt, $key:tt, $value:tt) => {
+        const _: () = {
+            #[cfg(MODULE)]
+            const ENTRY: &str = ::core::concat!($key, "=", $value, "\0");
+            #[cfg(not(MODULE))]
+            const ENTRY: &str = ::core::concat!($name, ".", $key, "=", $value, "\0");
+            const LEN: usize = ENTRY.len();
+
+            /// The entry's bytes in the section modpost and the loader read.
+            #[used(compiler)]
+            #[link_section = ".modinfo"]
+            static MODINFO: [u8; LEN] = match ENTRY.as_bytes().first_chunk::<LEN>() {
+                Some(bytes) => *bytes,
+                None => ::core::panic!("a modinfo entry has its own length"),
+            };
+        };
+    };
+}
+pub(crate) use modinfo;
