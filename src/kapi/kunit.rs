@@ -6,13 +6,12 @@
 //!
 //! Linux 6.12's kernel crate has no `#[kunit_tests]` attribute, nor the
 //! `kernel::kunit_case!`/`kernel::kunit_unsafe_test_suite!` beneath it: they
-//! arrived in 6.15. It has, as 7.3's has, the hidden
-//! `kernel::kunit_assert!`/`kernel::kunit_assert_eq!` that report a failed
-//! assertion to KUnit. This module is the subset of `#[kunit_tests]` that
+//! arrived in 6.15. This module is the subset of `#[kunit_tests]` that
 //! the project uses, in one shape for both kernels: [`kunit_suite!`] builds
 //! a suite's case table, the suite and its `.kunit_test_suites` entry, which
 //! the module loader hands to KUnit as it does a C module's; [`assert!`]
-//! and [`assert_eq!`] report to KUnit instead of panicking.
+//! and [`assert_eq!`] report to KUnit, with their file and line, instead of
+//! panicking.
 //!
 //! A suite is an inline `mod tests` that imports what it uses of them and
 //! lists its cases, in the order KUnit runs them:
@@ -119,48 +118,38 @@ macro_rules! kunit_suite {
 pub(crate) use kunit_suite;
 
 /// Asserts that a boolean expression is `true`: if it is not, fails the
-/// running KUnit case and ends it (through `kernel::kunit_assert!`).
-///
-/// KUnit's message names the case and the line; the file is given as
-/// `rdmabuf` (the kernel's macro takes the file as a literal, which a
+/// running KUnit case at this file and line, and ends it, as the kernel's
+/// `kunit_assert!` does (whose file argument must be a literal, which a
 /// `macro_rules!` cannot make of `file!()`).
-#[cfg(not(kernel_6_12))]
 macro_rules! kunit_assert {
     ($cond:expr $(,)?) => {{
-        ::kernel::kunit_assert!("rdmabuf", c"rdmabuf", 0, $cond);
+        if !$cond {
+            static AT: $crate::kapi::kunit::Location = $crate::kapi::kunit::Location::new(
+                ::core::concat!(::core::file!(), "\0"),
+                ::core::line!(),
+            );
+            $crate::kapi::kunit::assertion_failed(
+                &AT,
+                ::core::format_args!(
+                    "    Expected {} to be true, but is false",
+                    ::core::stringify!($cond)
+                ),
+            );
+        }
     }};
 }
 
-/// Asserts that two expressions are equal: if they are not, fails the
-/// running KUnit case and ends it (through `kernel::kunit_assert_eq!`).
-#[cfg(not(kernel_6_12))]
+/// Asserts that two expressions are equal, as [`kunit_assert!`] does for
+/// `left == right`.
 macro_rules! kunit_assert_eq {
     ($left:expr, $right:expr $(,)?) => {{
-        ::kernel::kunit_assert_eq!("rdmabuf", c"rdmabuf", 0, $left, $right);
-    }};
-}
-
-/// Asserts that a boolean expression is `true`: if it is not, fails the
-/// running KUnit case and ends it (through `kernel::kunit_assert!`, whose
-/// file is a string literal on Linux 6.12, a C-string literal on 7.3).
-#[cfg(kernel_6_12)]
-macro_rules! kunit_assert {
-    ($cond:expr $(,)?) => {{
-        ::kernel::kunit_assert!("rdmabuf", "rdmabuf", 0, $cond);
-    }};
-}
-
-/// Asserts that two expressions are equal: if they are not, fails the
-/// running KUnit case and ends it (through `kernel::kunit_assert_eq!`).
-#[cfg(kernel_6_12)]
-macro_rules! kunit_assert_eq {
-    ($left:expr, $right:expr $(,)?) => {{
-        ::kernel::kunit_assert_eq!("rdmabuf", "rdmabuf", 0, $left, $right);
+        $crate::kapi::kunit::kunit_assert!($left == $right);
     }};
 }
 
 // A test module's explicit import of these shadows core's macros there.
 pub(crate) use kunit_assert as assert;
+pub(crate) use kunit_assert;
 pub(crate) use kunit_assert_eq as assert_eq;
 
 /// A KUnit case, as in a suite's case table.
@@ -267,9 +256,9 @@ impl<T, E: fmt::Debug> CaseResult for core::result::Result<T, E> {
     }
 }
 
-/// The assertion of a failed case: "the case returned an error", as the
-/// message says.
-static RETURNED_AN_ERROR: bindings::kunit_fail_assert = bindings::kunit_fail_assert {
+/// The assertion of a failed case or assertion: what failed is in the
+/// message.
+static FAILED: bindings::kunit_fail_assert = bindings::kunit_fail_assert {
     assert: bindings::kunit_assert {},
 };
 
@@ -289,28 +278,67 @@ pub(crate) unsafe fn run<R: CaseResult>(
     if let Some(error) = result.error() {
         // Indented as KUnit indents its own assertions' messages.
         // SAFETY: The caller passes the running test.
-        unsafe { fail(test, at, format_args!("    returned Err({error:?})")) };
+        // SAFETY: The caller passes the running test.
+        unsafe {
+            fail(
+                test,
+                at,
+                bindings::kunit_assert_type_KUNIT_EXPECTATION,
+                format_args!("    returned Err({error:?})"),
+            )
+        };
     }
 }
 
-/// Fails the running test `test` with `message`, as C's `KUNIT_FAIL` does
-/// (without ending the case: the case has returned).
+/// Fails the running KUnit case with `message`, reported at `at`, and ends
+/// it, as a failed KUnit assertion does: the case's thread leaves without
+/// running destructors. Outside a KUnit case it only logs the failure.
+pub(crate) fn assertion_failed(at: &'static Location, message: fmt::Arguments<'_>) {
+    // SAFETY: No requirements: it reads the current task's KUnit test.
+    let test = unsafe { bindings::kunit_get_current_test() };
+    if test.is_null() {
+        // As the kernel's `kunit_assert!` does outside a KUnit task.
+        kernel::pr_err!("ASSERTION FAILED outside a KUnit case: {message}\n");
+        return;
+    }
+    // SAFETY: `test` is the current task's running test.
+    unsafe {
+        fail(
+            test,
+            at,
+            bindings::kunit_assert_type_KUNIT_ASSERTION,
+            message,
+        )
+    };
+    // SAFETY: `test` is the running test, in its own thread, which KUnit
+    // ends here (it does not return).
+    unsafe { bindings::__kunit_abort(test) };
+}
+
+/// Fails the running test `test` with `message`, as C's `KUNIT_FAIL` (an
+/// expectation) or `KUNIT_FAIL_AND_ABORT` (an assertion, before its abort)
+/// do.
 ///
 /// # Safety
 ///
 /// `test` is the test KUnit runs the case in.
-unsafe fn fail(test: *mut bindings::kunit, at: &'static Location, message: fmt::Arguments<'_>) {
+unsafe fn fail(
+    test: *mut bindings::kunit,
+    at: &'static Location,
+    kind: bindings::kunit_assert_type,
+    message: fmt::Arguments<'_>,
+) {
     // SAFETY: `test` is the running test (the caller's guarantee). `at` and
     // the assertion are statics; the file name `at` points to is
     // NUL-terminated (its invariant). `%pA` prints the `fmt::Arguments`
-    // passed for it, which lives across the call. An expectation (not an
-    // assertion) marks the test failed and returns.
+    // passed for it, which lives across the call. It marks the test failed
+    // and returns.
     unsafe {
         bindings::__kunit_do_failed_assertion(
             test,
             &at.0,
-            bindings::kunit_assert_type_KUNIT_EXPECTATION,
-            &RETURNED_AN_ERROR.assert,
+            kind,
+            &FAILED.assert,
             Some(bindings::kunit_fail_assert_format),
             c"%pA".to_bytes_with_nul().as_ptr(),
             core::ptr::from_ref(&message).cast::<c_void>(),
