@@ -200,15 +200,11 @@ conformance_udmabuf() { # PREFIX
 }
 
 # The kernel's dmabuf-heap selftest tests every heap under /dev/dma_heap.
-# On Linux 6.12 the C system heap is built in beside ours: the selftest
-# then runs with only ours in view (a bind mount), so that it judges ours.
+# It runs with only ours in view (a bind mount), so that it judges ours: on
+# Linux 6.12 the C system heap is built in beside it.
 conformance_heap() {
 	name=$(cat /sys/module/rsystem_heap/parameters/heap_name)
-	if [ "$(ls /dev/dma_heap)" = "$name" ]; then
-		run_tap conformance/dmabuf-heap 120 ./conformance/dmabuf-heap
-		return
-	fi
-	echo "# other heaps beside ours: $(ls /dev/dma_heap | tr '\n' ' ')"
+	echo "# heaps: $(ls /dev/dma_heap | tr '\n' ' '); testing $name"
 	mkdir -p /tmp/our-heap
 	cp -a "/dev/dma_heap/$name" /tmp/our-heap/
 	mount --bind /tmp/our-heap /dev/dma_heap
