@@ -51,6 +51,30 @@ void rdmabuf_zero_pages(struct page *page, unsigned int order);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
 bool rdmabuf_fatal_signal_pending(void);
 
+/* Heap: memory cgroups and the per-memcg lists of pooled blocks. */
+struct mem_cgroup;
+struct rdmabuf_memcg_lists;
+/* One list per order the heap allocates. */
+#define RDMABUF_MEMCG_LISTS 3
+struct mem_cgroup *rdmabuf_memcg_get_current(void);
+void rdmabuf_memcg_put(struct mem_cgroup *memcg);
+bool rdmabuf_page_is_charged(struct page *page);
+struct rdmabuf_memcg_lists *rdmabuf_memcg_lists_create(const char *name,
+							const unsigned int *orders);
+void rdmabuf_memcg_lists_destroy(struct rdmabuf_memcg_lists *l);
+int rdmabuf_memcg_lists_prepare(struct rdmabuf_memcg_lists *l,
+				struct mem_cgroup *memcg);
+bool rdmabuf_memcg_lists_add(struct rdmabuf_memcg_lists *l, unsigned int i,
+			     struct page *page, unsigned long cap_pages);
+struct page *rdmabuf_memcg_lists_take(struct rdmabuf_memcg_lists *l, unsigned int i,
+				      struct mem_cgroup *memcg);
+struct page *rdmabuf_memcg_lists_take_any(struct rdmabuf_memcg_lists *l, unsigned int i);
+unsigned long rdmabuf_memcg_lists_pages(struct rdmabuf_memcg_lists *l);
+unsigned long rdmabuf_memcg_lists_shrunk(struct rdmabuf_memcg_lists *l);
+void rdmabuf_memcg_lists_for_each(struct rdmabuf_memcg_lists *l,
+				  void (*show)(void *arg, u64 ino, unsigned long pages),
+				  void *arg);
+
 /* udmabuf: huge entries of a PFN map (CONFIG_ARCH_SUPPORTS_P[MU]D_PFNMAP). */
 struct vm_fault;
 vm_fault_t rdmabuf_vmf_insert_pfn_pmd(struct vm_fault *vmf, unsigned long pfn,
@@ -97,5 +121,6 @@ extern int rsystem_heap_pool_max_mb;
 extern int rsystem_heap_zero_helpers;
 extern int rsystem_heap_pool_low_mb;
 extern int rsystem_heap_pool_idle_ms;
+extern int rsystem_heap_memcg_pool_max_mb;
 
 #endif /* RDMABUF_HELPERS_H */

@@ -17,12 +17,17 @@
 #include <linux/highmem.h>
 #include <linux/hugetlb.h>
 #include <linux/iosys-map.h>
+#include <linux/list_lru.h>
+#include <linux/memcontrol.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/mutex.h>
 #include <linux/scatterlist.h>
 #include <linux/sched/signal.h>
 #include <linux/seq_file.h>
 #include <linux/shmem_fs.h>
+#include <linux/shrinker.h>
+#include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/version.h>
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
@@ -254,6 +259,412 @@ bool rdmabuf_fatal_signal_pending(void)
 bool rdmabuf_try_to_freeze(void)
 {
 	return try_to_freeze();
+}
+
+/* ---- Memory cgroups: per-memcg lists of heap blocks (src/kapi/memcg.rs) ---- */
+
+/*
+ * Why C: get_mem_cgroup_from_current() is not exported, and
+ * mem_cgroup_disabled(), memcg_kmem_online(), rcu_read_lock(), css_tryget()
+ * and mem_cgroup_is_root() are inline. Its body, with NULL where a
+ * __GFP_ACCOUNT page would be charged to nothing: memcg or kmem accounting
+ * off, or the task in the root memcg.
+ */
+struct mem_cgroup *rdmabuf_memcg_get_current(void)
+{
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *memcg;
+
+	if (mem_cgroup_disabled() || !memcg_kmem_online())
+		return NULL;
+again:
+	rcu_read_lock();
+	memcg = mem_cgroup_from_task(current);
+	if (!css_tryget(&memcg->css)) {
+		rcu_read_unlock();
+		goto again;
+	}
+	rcu_read_unlock();
+	if (mem_cgroup_is_root(memcg)) {
+		css_put(&memcg->css);
+		return NULL;
+	}
+	return memcg;
+#else
+	return NULL;
+#endif
+}
+
+/* Why C: mem_cgroup_put() is a static inline. */
+void rdmabuf_memcg_put(struct mem_cgroup *memcg)
+{
+	mem_cgroup_put(memcg);
+}
+
+/*
+ * Why C: folio_memcg_charged() and page_folio() are inline. Whether the block
+ * at @page is charged to a memory cgroup.
+ */
+bool rdmabuf_page_is_charged(struct page *page)
+{
+#ifdef CONFIG_MEMCG
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+	return page_folio(page)->memcg_data != 0;
+#else
+	return folio_memcg_charged(page_folio(page));
+#endif
+#else
+	return false;
+#endif
+}
+
+/*
+ * One memcg- and NUMA-aware list_lru per block order, and the shrinker they
+ * set the per-memcg bits of, so that reclaim in a memcg (memory.max,
+ * memory.reclaim) frees that memcg's blocks. Each block on a list is charged
+ * to the memcg whose list it is on: it joins the list of its own memcg, and
+ * the list_lru core moves a removed memcg's items to its parent, which the
+ * object cgroup of the pages moves to as well. Blocks on the lists count in
+ * NR_KERNEL_MISC_RECLAIMABLE.
+ */
+struct rdmabuf_memcg_lists {
+	struct list_lru lru[RDMABUF_MEMCG_LISTS];
+	unsigned int order[RDMABUF_MEMCG_LISTS];
+	struct shrinker *shrinker;
+	/* Pages on all lists, and pages the shrinker freed. */
+	atomic_long_t pages;
+	atomic_long_t shrunk;
+};
+
+/*
+ * Objects allocated only to make the list_lru core create a memcg's lists
+ * (rdmabuf_memcg_lists_prepare()): one cache for all lists of this module,
+ * as a cache name may exist once, made by the first lists and destroyed
+ * with the last.
+ */
+static DEFINE_MUTEX(rdmabuf_tickets_lock);
+static struct kmem_cache *rdmabuf_tickets;
+static unsigned int rdmabuf_tickets_users;
+
+static bool rdmabuf_tickets_get(void)
+{
+	guard(mutex)(&rdmabuf_tickets_lock);
+	if (!rdmabuf_tickets_users) {
+		rdmabuf_tickets = kmem_cache_create(KBUILD_MODNAME "_memcg_lists",
+						    sizeof(void *), 0, SLAB_ACCOUNT, NULL);
+		if (!rdmabuf_tickets)
+			return false;
+	}
+	rdmabuf_tickets_users++;
+	return true;
+}
+
+static void rdmabuf_tickets_put(void)
+{
+	guard(mutex)(&rdmabuf_tickets_lock);
+	if (!--rdmabuf_tickets_users) {
+		kmem_cache_destroy(rdmabuf_tickets);
+		rdmabuf_tickets = NULL;
+	}
+}
+
+static enum lru_status rdmabuf_lru_isolate_one(struct list_head *item,
+					       struct list_lru_one *list,
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
+					       spinlock_t *lock,
+#endif
+					       void *arg)
+{
+	list_lru_isolate(list, item);
+	*(struct list_head **)arg = item;
+	return LRU_REMOVED;
+}
+
+/* Takes the first block of @memcg's list of @lru on node @nid. */
+static struct page *rdmabuf_lru_take(struct list_lru *lru, int nid,
+				     struct mem_cgroup *memcg)
+{
+	struct list_head *item = NULL;
+	unsigned long nr = 1;
+
+	list_lru_walk_one(lru, nid, memcg, rdmabuf_lru_isolate_one, &item, &nr);
+	return item ? list_entry(item, struct page, lru) : NULL;
+}
+
+/* The block at @page has left list @i: uncounts it. */
+static struct page *rdmabuf_memcg_lists_left(struct rdmabuf_memcg_lists *l,
+					     unsigned int i, struct page *page)
+{
+	if (page) {
+		atomic_long_sub(1L << l->order[i], &l->pages);
+		rdmabuf_page_count_reclaimable(page, -1);
+	}
+	return page;
+}
+
+/* Frees a block that left list @i; returns its pages. */
+static unsigned long rdmabuf_memcg_lists_free(unsigned int order, struct page *page)
+{
+	__free_pages(page, order);
+	return 1UL << order;
+}
+
+static unsigned long rdmabuf_memcg_lists_count(struct shrinker *shrinker,
+					       struct shrink_control *sc)
+{
+	struct rdmabuf_memcg_lists *l = shrinker->private_data;
+	unsigned long pages = 0;
+	unsigned int i;
+
+	for (i = 0; i < RDMABUF_MEMCG_LISTS; i++)
+		pages += list_lru_shrink_count(&l->lru[i], sc) << l->order[i];
+	return pages ?: SHRINK_EMPTY;
+}
+
+/* Frees whole blocks of sc's memcg and node, largest first. */
+static unsigned long rdmabuf_memcg_lists_scan(struct shrinker *shrinker,
+					      struct shrink_control *sc)
+{
+	struct rdmabuf_memcg_lists *l = shrinker->private_data;
+	unsigned long freed = 0;
+	unsigned int i;
+
+	for (i = 0; i < RDMABUF_MEMCG_LISTS && freed < sc->nr_to_scan; i++) {
+		struct page *page;
+
+		while (freed < sc->nr_to_scan &&
+		       (page = rdmabuf_memcg_lists_left(l, i,
+				rdmabuf_lru_take(&l->lru[i], sc->nid, sc->memcg))))
+			freed += rdmabuf_memcg_lists_free(l->order[i], page);
+	}
+	atomic_long_add(freed, &l->shrunk);
+	return freed ?: SHRINK_STOP;
+}
+
+/*
+ * Why C: list_lru_init_memcg() and kmem_cache_create() are macros, the
+ * shrinker flags BIT() macros, and list_lru_shrink_count() (the shrinker's
+ * count) is inline. The order is the one the list_lru core needs: the
+ * shrinker is allocated (its id assigned), the lists take it, then it is
+ * registered.
+ */
+struct rdmabuf_memcg_lists *rdmabuf_memcg_lists_create(const char *name,
+							const unsigned int *orders)
+{
+	struct rdmabuf_memcg_lists *l = kzalloc(sizeof(*l), GFP_KERNEL);
+	unsigned int i, ready = 0;
+
+	if (!l)
+		return NULL;
+	if (!rdmabuf_tickets_get()) {
+		kfree(l);
+		return NULL;
+	}
+	l->shrinker = shrinker_alloc(SHRINKER_MEMCG_AWARE | SHRINKER_NUMA_AWARE,
+				     "%s", name);
+	if (!l->shrinker)
+		goto free;
+	for (ready = 0; ready < RDMABUF_MEMCG_LISTS; ready++) {
+		l->order[ready] = orders[ready];
+		if (list_lru_init_memcg(&l->lru[ready], l->shrinker))
+			goto free;
+	}
+	l->shrinker->count_objects = rdmabuf_memcg_lists_count;
+	l->shrinker->scan_objects = rdmabuf_memcg_lists_scan;
+	l->shrinker->seeks = DEFAULT_SEEKS;
+	l->shrinker->private_data = l;
+	shrinker_register(l->shrinker);
+	return l;
+free:
+	for (i = 0; i < ready; i++)
+		list_lru_destroy(&l->lru[i]);
+	shrinker_free(l->shrinker);
+	rdmabuf_tickets_put();
+	kfree(l);
+	return NULL;
+}
+
+/*
+ * Takes the first block of list @i of any memcg, on any node; NULL when the
+ * list is empty everywhere.
+ */
+struct page *rdmabuf_memcg_lists_take_any(struct rdmabuf_memcg_lists *l, unsigned int i)
+{
+	int nid;
+
+	for_each_node_state(nid, N_MEMORY) {
+		struct list_head *item = NULL;
+		unsigned long nr = 1;
+
+		list_lru_walk_node(&l->lru[i], nid, rdmabuf_lru_isolate_one, &item, &nr);
+		if (item)
+			return rdmabuf_memcg_lists_left(l, i, list_entry(item, struct page, lru));
+	}
+	return NULL;
+}
+
+/*
+ * Unregisters the shrinker (waiting for running callbacks), frees every
+ * block still listed, and the lists.
+ */
+void rdmabuf_memcg_lists_destroy(struct rdmabuf_memcg_lists *l)
+{
+	unsigned int i;
+	struct page *page;
+
+	shrinker_free(l->shrinker);
+	for (i = 0; i < RDMABUF_MEMCG_LISTS; i++) {
+		while ((page = rdmabuf_memcg_lists_take_any(l, i)))
+			rdmabuf_memcg_lists_free(l->order[i], page);
+		list_lru_destroy(&l->lru[i]);
+	}
+	rdmabuf_tickets_put();
+	kfree(l);
+}
+
+/*
+ * Why C: whether a memcg's lists exist is static in mm/list_lru.c
+ * (memcg_list_lru_allocated()), memcg_kmem_id() is inline, and
+ * memcg_list_lru_alloc() is not exported: an accounted allocation from a
+ * cache with an lru creates them (__memcg_slab_post_alloc_hook()), for the
+ * current task's memcg, which @memcg must be. kmem_cache_alloc_lru() is an
+ * alloc_hooks() macro. Returns 0 or -ENOMEM.
+ */
+int rdmabuf_memcg_lists_prepare(struct rdmabuf_memcg_lists *l,
+				struct mem_cgroup *memcg)
+{
+#ifdef CONFIG_MEMCG
+	int id = memcg_kmem_id(memcg);
+	unsigned int i;
+
+	for (i = 0; i < RDMABUF_MEMCG_LISTS; i++) {
+		void *ticket;
+
+		if (id < 0 || xa_load(&l->lru[i].xa, id))
+			continue;
+		ticket = kmem_cache_alloc_lru(rdmabuf_tickets, &l->lru[i], GFP_KERNEL_ACCOUNT);
+		if (!ticket)
+			return -ENOMEM;
+		kmem_cache_free(rdmabuf_tickets, ticket);
+	}
+#endif
+	return 0;
+}
+
+/* The pages on @memcg's lists, on all nodes. */
+static unsigned long rdmabuf_memcg_lists_pages_of(struct rdmabuf_memcg_lists *l,
+						  struct mem_cgroup *memcg)
+{
+	unsigned long pages = 0;
+	unsigned int i;
+	int nid;
+
+	for (i = 0; i < RDMABUF_MEMCG_LISTS; i++)
+		for_each_node_state(nid, N_MEMORY)
+			pages += list_lru_count_one(&l->lru[i], nid, memcg) << l->order[i];
+	return pages;
+}
+
+/*
+ * Why C: folio_memcg() wants RCU and is inline, as are page_to_nid() and
+ * INIT_LIST_HEAD(). Adds the block at @page (of order l->order[@i]) to the
+ * list of its own memcg on its node, unless it is not charged, that memcg's
+ * lists do not exist (it never prepared them), or that memcg would then hold
+ * more than @cap_pages. Returns whether it did; the block stays the caller's
+ * if not. Concurrent adds for one memcg may each pass the cap check: the cap
+ * can be passed by one block per adding thread.
+ */
+bool rdmabuf_memcg_lists_add(struct rdmabuf_memcg_lists *l, unsigned int i,
+			     struct page *page, unsigned long cap_pages)
+{
+	bool added = false;
+#ifdef CONFIG_MEMCG
+	struct mem_cgroup *memcg;
+	int id;
+
+	rcu_read_lock();
+	memcg = folio_memcg(page_folio(page));
+	if (!memcg || mem_cgroup_is_root(memcg))
+		goto out;
+	id = memcg_kmem_id(memcg);
+	if (id < 0 || !xa_load(&l->lru[i].xa, id))
+		goto out;
+	if (rdmabuf_memcg_lists_pages_of(l, memcg) + (1UL << l->order[i]) > cap_pages)
+		goto out;
+	rdmabuf_page_count_reclaimable(page, 1);
+	atomic_long_add(1L << l->order[i], &l->pages);
+	INIT_LIST_HEAD(&page->lru);
+	added = list_lru_add(&l->lru[i], &page->lru, page_to_nid(page), memcg);
+	if (!added)
+		rdmabuf_memcg_lists_left(l, i, page);
+out:
+	rcu_read_unlock();
+#endif
+	return added;
+}
+
+/*
+ * Why C: numa_node_id() and for_each_node_state() are inline and a macro.
+ * Takes a block from @memcg's list @i: of this CPU's node first, then of the
+ * others.
+ */
+struct page *rdmabuf_memcg_lists_take(struct rdmabuf_memcg_lists *l, unsigned int i,
+				      struct mem_cgroup *memcg)
+{
+	int here = numa_node_id(), nid;
+	struct page *page = rdmabuf_lru_take(&l->lru[i], here, memcg);
+
+	if (page)
+		return rdmabuf_memcg_lists_left(l, i, page);
+	for_each_node_state(nid, N_MEMORY) {
+		if (nid == here)
+			continue;
+		page = rdmabuf_lru_take(&l->lru[i], nid, memcg);
+		if (page)
+			return rdmabuf_memcg_lists_left(l, i, page);
+	}
+	return NULL;
+}
+
+/* Pages on all lists; pages the shrinker freed. */
+unsigned long rdmabuf_memcg_lists_pages(struct rdmabuf_memcg_lists *l)
+{
+	return atomic_long_read(&l->pages);
+}
+
+unsigned long rdmabuf_memcg_lists_shrunk(struct rdmabuf_memcg_lists *l)
+{
+	return atomic_long_read(&l->shrunk);
+}
+
+/*
+ * Why C: css_for_each_descendant_pre(), mem_cgroup_from_css() and
+ * cgroup_ino() are macros and inline. Calls @show with the cgroup inode and
+ * the pages of each memcg whose lists hold blocks, under RCU: @show must not
+ * sleep.
+ */
+void rdmabuf_memcg_lists_for_each(struct rdmabuf_memcg_lists *l,
+				  void (*show)(void *arg, u64 ino, unsigned long pages),
+				  void *arg)
+{
+#ifdef CONFIG_MEMCG
+	struct cgroup_subsys_state *css;
+
+	if (mem_cgroup_disabled())
+		return;
+	rcu_read_lock();
+	css_for_each_descendant_pre(css, &root_mem_cgroup->css) {
+		struct mem_cgroup *memcg = mem_cgroup_from_css(css);
+		unsigned long pages;
+
+		if (mem_cgroup_is_root(memcg))
+			continue;
+		pages = rdmabuf_memcg_lists_pages_of(l, memcg);
+		if (pages)
+			show(arg, cgroup_ino(css->cgroup), pages);
+	}
+	rcu_read_unlock();
+#endif
 }
 #endif /* RDMABUF_KAPI_HEAP */
 

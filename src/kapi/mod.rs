@@ -32,6 +32,8 @@ pub(crate) mod folio;
 pub(crate) mod kernel;
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) mod kunit;
+#[cfg(kapi_heap)]
+pub(crate) mod memcg;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod memfd;
 pub(crate) mod page_run;

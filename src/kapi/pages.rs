@@ -82,6 +82,29 @@ impl PageBlock {
         NonNull::new(page).map(|page| Self { page, order })
     }
 
+    /// Gives up ownership of the block: returns its first page, which the
+    /// caller must give back to [`Self::from_raw`] with the same order.
+    pub(super) fn into_raw(self) -> NonNull<bindings::page> {
+        core::mem::ManuallyDrop::new(self).page
+    }
+
+    /// Takes ownership of a block that [`Self::into_raw`] gave up.
+    ///
+    /// # Safety
+    ///
+    /// `page` was returned by [`Self::into_raw`] for a block of order
+    /// `order`, which nothing else owns or uses now; its `lru` is unused.
+    pub(super) unsafe fn from_raw(page: NonNull<bindings::page>, order: u32) -> Self {
+        // INVARIANT: By the safety requirements, a block that we now own.
+        Self { page, order }
+    }
+
+    /// Returns whether the block is charged to a memory cgroup.
+    pub(crate) fn is_charged(&self) -> bool {
+        // SAFETY: By the type invariant the block is allocated.
+        unsafe { bindings::rdmabuf_page_is_charged(self.page.as_ptr()) }
+    }
+
     /// Returns the order of the block.
     pub(crate) fn order(&self) -> u32 {
         self.order
@@ -314,6 +337,15 @@ impl PageList {
         Some(unsafe { bindings::rdmabuf_page_order(page.as_ptr()) })
     }
 
+    /// Returns whether the block at the head is charged to a memory cgroup
+    /// (`false` for an empty list).
+    pub(crate) fn head_is_charged(&self) -> bool {
+        NonNull::new(self.first).is_some_and(|page| {
+            // SAFETY: `page` is the first page of a block the list owns.
+            unsafe { bindings::rdmabuf_page_is_charged(page.as_ptr()) }
+        })
+    }
+
     /// Moves every block of `other` to the tail of this list, in O(1).
     pub(crate) fn append(&mut self, other: &mut PageList) {
         if other.first.is_null() {
@@ -402,6 +434,11 @@ impl ReclaimableList {
     /// Returns the order of the block at the head, if any.
     pub(crate) fn head_order(&self) -> Option<u32> {
         self.list.head_order()
+    }
+
+    /// Returns whether the block at the head is charged to a memory cgroup.
+    pub(crate) fn head_is_charged(&self) -> bool {
+        self.list.head_is_charged()
     }
 
     /// Adds `block` at the tail and counts it.

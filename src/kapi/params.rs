@@ -93,6 +93,14 @@ pub(crate) fn system_heap_pool_idle_ms() -> i32 {
     unsafe { read_int(&raw const bindings::rsystem_heap_pool_idle_ms) }
 }
 
+/// `rsystem_heap.memcg_pool_max_mb`: the most memory one memory cgroup's
+/// pool keeps, in MiB.
+#[cfg(kapi_heap)]
+pub(crate) fn system_heap_memcg_pool_max_mb() -> i32 {
+    // SAFETY: `rsystem_heap_memcg_pool_max_mb` is an `int` module parameter of this module.
+    unsafe { read_int(&raw const bindings::rsystem_heap_memcg_pool_max_mb) }
+}
+
 /// `rsystem_heap.zero_helpers`: helper zeroing threads (-1: automatic).
 #[cfg(kapi_heap)]
 pub(crate) fn system_heap_zero_helpers() -> i32 {

@@ -6,7 +6,10 @@ use crate::kapi::kernel::prelude::*;
 use crate::kapi::kernel::sync::Arc;
 
 use crate::buffer::HeapBuffer;
-use crate::heap::Heap;
+use crate::heap::{
+    Charge,
+    Heap, //
+};
 use crate::kapi::dma_buf::DmaBuf;
 use crate::kapi::dma_heap::{
     self,
@@ -36,7 +39,11 @@ impl SystemHeap {
 impl HeapAllocator for SystemHeap {
     fn allocate(&self, len: usize, fd_flags: u32, _heap_flags: u64) -> Result<DmaBuf> {
         DmaBuf::export(
-            HeapBuffer::allocate(self.heap.clone(), len, self.account),
+            HeapBuffer::allocate(
+                self.heap.clone(),
+                len,
+                Charge::of_current_task(self.account),
+            ),
             fd_flags,
             self.name,
         )

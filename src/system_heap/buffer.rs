@@ -6,7 +6,10 @@ use crate::kapi::kernel::page::PAGE_SIZE;
 use crate::kapi::kernel::prelude::*;
 use crate::kapi::kernel::sync::Arc;
 
-use crate::heap::Heap;
+use crate::heap::{
+    Charge,
+    Heap, //
+};
 use crate::kapi::buffer_pages::BufferPages;
 use crate::kapi::dma_buf::{
     Exporter,
@@ -24,23 +27,17 @@ use crate::orders::{
     ORDERS, //
 };
 
-/// The blocks of a heap buffer. They go back to the heap (or, charged to a
-/// memory cgroup, to the system) when the buffer and every mapping of them
-/// are gone.
+/// The blocks of a heap buffer. They go back to the heap when the buffer
+/// and every mapping of them are gone (those charged to a memory cgroup to
+/// that memcg's pool).
 pub(crate) struct HeapPages {
     heap: Arc<Heap>,
     /// The buffer's blocks, largest first, one sg entry each.
     blocks: PageList,
-    /// Charged to a memory cgroup: bypasses the pools on release.
-    accounted: bool,
 }
 
 impl Drop for HeapPages {
     fn drop(&mut self) {
-        if self.accounted {
-            // Freed now, uncharging the cgroup; never pooled.
-            return;
-        }
         Heap::defer_free(&self.heap, &mut self.blocks);
     }
 }
@@ -48,11 +45,10 @@ impl Drop for HeapPages {
 impl HeapPages {
     /// No blocks yet: [`HeapBuffer::allocate`] fills them in place before
     /// the buffer is shared.
-    fn new(heap: Arc<Heap>, accounted: bool) -> Self {
+    fn new(heap: Arc<Heap>) -> Self {
         Self {
             heap,
             blocks: PageList::new(),
-            accounted,
         }
     }
 }
@@ -84,32 +80,32 @@ pub(crate) struct HeapBuffer {
 }
 
 impl HeapBuffer {
-    /// Creates a buffer of `len` bytes of zeroed chunks from `heap`, which
-    /// go back to `heap` when it is gone, or, charged to a memory cgroup
-    /// (`accounted`), to the system. Filled in place: one allocation for
-    /// the buffer, its pages and their list.
+    /// Creates a buffer of `len` bytes of zeroed chunks from `heap`, charged
+    /// as `charge`, which go back to `heap` when it is gone. Filled in
+    /// place: one allocation for the buffer, its pages and their list.
     pub(crate) fn allocate(
         heap: Arc<Heap>,
         len: usize,
-        accounted: bool,
+        charge: Charge,
     ) -> impl PinInit<Self, Error> {
         try_init!(Self {
-            pages: HeapPages::new(heap, accounted),
+            pages: HeapPages::new(heap),
         })
         .chain(move |buffer| {
             let pages = &mut buffer.pages;
+            pages.heap.prepare(&charge);
             // On an error the buffer drops, and the chunks taken so far go
-            // back as a release's do (through the free queue; charged ones
-            // to the system): once out of the pools they are no longer known
-            // zero, so they are zeroed again before they are pooled.
-            Self::fill(&pages.heap, &mut pages.blocks, len, accounted)
+            // back as a release's do, through the free queue: once out of
+            // the pools they are no longer known zero, so they are zeroed
+            // again before they are pooled.
+            Self::fill(&pages.heap, &mut pages.blocks, len, &charge)
         })
     }
 
     /// Fills `blocks` with `len` bytes of zeroed chunks from `heap`, largest
     /// first, the order never growing; upstream's loop with the pools in
     /// front.
-    fn fill(heap: &Heap, blocks: &mut PageList, len: usize, accounted: bool) -> Result {
+    fn fill(heap: &Heap, blocks: &mut PageList, len: usize, charge: &Charge) -> Result {
         let mut remaining = len;
         let mut max_order = ORDERS[0];
         while remaining > 0 {
@@ -118,7 +114,7 @@ impl HeapBuffer {
                 return Err(EINTR);
             }
             let block = candidates(remaining, max_order)
-                .find_map(|index| heap.take(index, accounted))
+                .find_map(|index| heap.take(index, charge))
                 .ok_or(ENOMEM)?;
             remaining = remaining.saturating_sub(block.nr_pages() * PAGE_SIZE);
             max_order = block.order();
@@ -168,13 +164,18 @@ mod tests {
         1024
     }
 
+    /// Per-memcg pools for a test's heap.
+    fn kunit_memcg_pools() -> Result<crate::heap::MemcgPools> {
+        crate::heap::MemcgPools::new(c"rsystem_heap-kunit-memcg")
+    }
+
     /// `O_RDWR`, as users allocate.
     const O_RDWR: u32 = 0o2;
 
     /// A buffer of `pages` pages from `heap`, unaccounted.
     fn heap_buffer(heap: &Arc<Heap>, pages: usize) -> Result<DmaBuf> {
         DmaBuf::export(
-            HeapBuffer::allocate(heap.clone(), pages * PAGE_SIZE, false),
+            HeapBuffer::allocate(heap.clone(), pages * PAGE_SIZE, Charge::Unaccounted),
             O_RDWR,
             c"kunit",
         )
@@ -188,7 +189,10 @@ mod tests {
         type Exporter = HeapBuffer;
 
         fn make(_dev: &Device, pages: usize) -> Result<DmaBuf> {
-            heap_buffer(&Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?, pages)
+            heap_buffer(
+                &Arc::pin_init(Heap::new(pool_cap, kunit_memcg_pools()?), GFP_KERNEL)?,
+                pages,
+            )
         }
     }
 
@@ -211,7 +215,7 @@ mod tests {
     fn import_chunks() -> Result<Chunks> {
         let importer = TestImporter::new(c"rsystem_heap-kunit-chunks", 64)?;
         let dev = importer.dev();
-        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap, kunit_memcg_pools()?), GFP_KERNEL)?;
         let dmabuf = heap_buffer(&heap, 256 + 16 + 1)?;
         dmabuf.vmap_number_pages()?;
         let attach = dmabuf.attach(dev)?;
@@ -320,7 +324,7 @@ mod tests {
     /// or mapping of it outlives the release, and none holds it.
     fn a_mapped_buffer_goes_back_to_the_heap_on_release() -> Result {
         let importer = TestImporter::new(c"rsystem_heap-kunit-release", 64)?;
-        let heap = Arc::pin_init(Heap::new(pool_cap), GFP_KERNEL)?;
+        let heap = Arc::pin_init(Heap::new(pool_cap, kunit_memcg_pools()?), GFP_KERNEL)?;
         let live = crate::kapi::test_counters::live_dma_mappings();
         let dmabuf = heap_buffer(&heap, 16 + 2)?;
         {

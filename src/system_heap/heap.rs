@@ -20,9 +20,14 @@
 //! idleness is checked once per period, so the decay comes one to two
 //! periods after the last use.
 //!
-//! With the dma-heap core's `mem_accounting` on, pages are charged to the
-//! allocating memory cgroup: such buffers bypass the pools both ways, so a
-//! page charged to one cgroup never serves another.
+//! With the dma-heap core's `mem_accounting` on, fresh pages are charged to
+//! the allocating task's memory cgroup. A released charged block goes
+//! through the queue like any other, and the zeroing threads pool it in its
+//! own memcg's pool, still charged ([`memcg_pool`]); an accounted allocation
+//! takes only from its own memcg's pool (then fresh charged blocks), and an
+//! unaccounted one never takes a charged block. So a page charged to one
+//! cgroup never serves another. Allocations of the root memcg, which C
+//! charges nothing, use the global pools.
 //!
 //! Nothing sleeps, allocates or zeroes under the pools' or the queue's
 //! spinlock, so the shrinker never waits on a lock the allocation path
@@ -52,6 +57,7 @@ use crate::kapi::kernel::workqueue::{
     WorkItem, //
 };
 
+use crate::kapi::memcg::MemCgroup;
 use crate::kapi::pages::PageList;
 use crate::kapi::shrinker::ShrinkerOps;
 use crate::orders::{
@@ -60,6 +66,7 @@ use crate::orders::{
     SMALL, //
 };
 
+mod memcg_pool;
 mod pool;
 mod queue;
 mod stats;
@@ -67,6 +74,7 @@ mod stats;
 mod testing;
 mod zeroing;
 
+pub(crate) use memcg_pool::MemcgPools;
 use pool::Pools;
 use queue::FreeQueue;
 use stats::Stats;
@@ -83,12 +91,42 @@ use zeroing::{
 /// an idle moment, not beside it.
 const KICK_MS: u32 = 5;
 
+/// What an allocation's fresh pages are charged to, and so which pools
+/// serve it.
+pub(crate) enum Charge {
+    /// Not accounted: the global pools.
+    Unaccounted,
+    /// Accounted (`mem_accounting`), to nothing (the root memcg, or memcg
+    /// accounting off): the global pools, fresh blocks with `__GFP_ACCOUNT`.
+    Uncharged,
+    /// Accounted to a memcg: its own pool only.
+    Memcg(MemCgroup),
+}
+
+impl Charge {
+    /// The charge of an allocation by the current task, accounted if
+    /// `account`.
+    pub(crate) fn of_current_task(account: bool) -> Self {
+        if !account {
+            return Self::Unaccounted;
+        }
+        MemCgroup::of_current_task().map_or(Self::Uncharged, Self::Memcg)
+    }
+
+    /// Returns whether fresh blocks are allocated with `__GFP_ACCOUNT`.
+    fn accounted(&self) -> bool {
+        !matches!(self, Self::Unaccounted)
+    }
+}
+
 /// The heap's pages: pools, free queue, and the work that moves pages
 /// between them and the buddy allocator.
 #[pin_data]
 pub(crate) struct Heap {
     #[pin]
     pools: Pools,
+    /// The pools of blocks charged to a memory cgroup, one per memcg.
+    memcg: MemcgPools,
     #[pin]
     queue: FreeQueue,
     /// Wakes a parked worker a little after a release.
@@ -111,10 +149,12 @@ pub(crate) struct Heap {
 }
 
 impl Heap {
-    /// Creates the pools and queue; `cap_pages` gives the current pool cap.
-    pub(crate) fn new(cap_pages: fn() -> usize) -> impl PinInit<Self> {
+    /// Creates the pools and queue; `cap_pages` gives the current pool cap,
+    /// and `memcg` holds the per-memcg pools.
+    pub(crate) fn new(cap_pages: fn() -> usize, memcg: MemcgPools) -> impl PinInit<Self> {
         pin_init!(Self {
             pools <- Pools::new(cap_pages),
+            memcg,
             queue <- FreeQueue::new(),
             kick <- new_delayed_work!("rsystem_heap::kick"),
             decay <- new_delayed_work!("rsystem_heap::decay"),
@@ -126,18 +166,33 @@ impl Heap {
         })
     }
 
-    /// Returns a zeroed block of order index `index`: pooled when the pool
-    /// has one (and `account` is off), else the head of the free queue
-    /// zeroed here if it has that order, else fresh from the buddy
-    /// allocator.
+    /// Makes `charge`'s memcg pool able to take the blocks of the buffer
+    /// being allocated, once they are released. Runs in the allocating task.
+    pub(crate) fn prepare(&self, charge: &Charge) {
+        if let Charge::Memcg(memcg) = charge {
+            self.memcg.prepare(memcg);
+        }
+    }
+
+    /// Returns a zeroed block of order index `index` for an allocation
+    /// charged as `charge`. Charged to a memcg: from that memcg's pool, else
+    /// fresh and charged. Else: pooled when the pool has one, else the head
+    /// of the free queue zeroed here if it has that order and is not
+    /// charged, else fresh from the buddy allocator (with `__GFP_ACCOUNT`
+    /// under accounting, as C allocates).
     ///
     /// A 1 MiB miss with blocks queued wakes the worker, so that it zeroes
     /// beside this allocation (the wake-up is small next to the 1 MiB this
     /// allocation zeroes), and a 1 MiB block taken from the queue is owed
     /// to the pool.
-    pub(crate) fn take(&self, index: usize, account: bool) -> Option<ZeroedBlock> {
+    pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
-        if !account {
+        if let Charge::Memcg(memcg) = charge {
+            if let Some(block) = self.memcg.take(index, memcg) {
+                Stats::add(&self.stats.memcg_from_pool, 1);
+                return Some(block);
+            }
+        } else {
             if let Some(block) = self.pools.pop(index) {
                 Stats::add(&self.stats.from_pool, 1);
                 return Some(block);
@@ -157,7 +212,7 @@ impl Heap {
                 return Some(block);
             }
         }
-        let block = ZeroedBlock::alloc(ORDERS[index], account)?;
+        let block = ZeroedBlock::alloc(ORDERS[index], charge.accounted())?;
         Stats::add(&self.stats.from_buddy, 1);
         Some(block)
     }
@@ -205,7 +260,7 @@ impl Heap {
 
     /// The decay work: if the heap was used during the last idle period,
     /// checks again one period later; else frees pooled blocks down to the
-    /// low watermark.
+    /// low watermark, and every memcg's pooled blocks.
     fn decay_if_idle(self: Arc<Self>) {
         // Before reading `uses`: a use that saw the flag still set is seen
         // below.
@@ -228,6 +283,7 @@ impl Heap {
             freed += block.nr_pages();
         }
         Stats::add(&self.stats.decayed_pages, freed);
+        Stats::add(&self.stats.memcg_decayed_pages, self.memcg.drain());
     }
 
     /// Returns the pages in the pools.
@@ -256,7 +312,19 @@ impl Heap {
         writeln!(f, "queued_pages: {}", self.queued())?;
         writeln!(f, "zeroing_blocks: {}", self.zeroing.busy())?;
         writeln!(f, "owed_blocks: {}", self.zeroing.owed_blocks())?;
+        writeln!(f, "memcg_pool_pages: {}", self.memcg.pooled())?;
+        writeln!(
+            f,
+            "memcg_shrinker_freed_pages: {}",
+            self.memcg.shrunk_pages()
+        )?;
         self.stats.show(f)
+    }
+
+    /// Writes the debugfs `memcg_pools` file: a line `<cgroup inode>
+    /// <pages>` per memcg with pooled pages.
+    pub(crate) fn show_memcg_pools(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.memcg.show(f)
     }
 }
 
@@ -264,6 +332,7 @@ impl ZeroingParts for Heap {
     fn zeroer(&self) -> Zeroer<'_> {
         Zeroer {
             pools: &self.pools,
+            charged: &self.memcg,
             queue: &self.queue,
             stats: &self.stats,
             state: &self.zeroing,
@@ -354,8 +423,13 @@ mod tests {
     use crate::kapi::pages::PageBlock;
     use zeroing::SMALL_RESERVE_PAGES;
 
+    /// Per-memcg pools for a test's heap.
+    fn memcg_pools() -> Result<MemcgPools> {
+        MemcgPools::new(c"rsystem_heap-kunit-memcg")
+    }
+
     fn heap() -> Result<Arc<Heap>> {
-        Arc::pin_init(Heap::new(cap_300), GFP_KERNEL)
+        Arc::pin_init(Heap::new(cap_300, memcg_pools()?), GFP_KERNEL)
     }
 
     /// Queues `blocks` through a released-buffer list, as release does.
@@ -392,16 +466,20 @@ mod tests {
         assert_eq!(heap.pools.pages_of(2), 2);
         // Taking order 0 twice empties its pool; the third comes from buddy.
         for _ in 0..3 {
-            let b = heap.take(2, false).ok_or(ENOMEM)?;
+            let b = heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?;
             assert_eq!(b.order(), 0);
         }
         assert_eq!(heap.stats.from_pool.load(Relaxed), 2);
         assert_eq!(heap.stats.from_buddy.load(Relaxed), 1);
         assert_eq!(heap.pooled(), 16);
-        // With accounting on, the pool is bypassed.
-        let b = heap.take(1, true).ok_or(ENOMEM)?;
+        // Accounted but charged to nothing (a KUnit thread is in the root
+        // memcg): the global pool serves it, as it would an unaccounted one.
+        let charge = Charge::of_current_task(true);
+        assert!(matches!(charge, Charge::Uncharged));
+        let b = heap.take(1, &charge).ok_or(ENOMEM)?;
         assert_eq!(b.order(), 4);
-        assert_eq!(heap.pooled(), 16);
+        assert_eq!(heap.pooled(), 0);
+        assert_eq!(heap.stats.from_pool.load(Relaxed), 3);
         Ok(())
     }
 
@@ -411,17 +489,17 @@ mod tests {
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 0);
         // Larger orders missing their pools do not count.
-        drop(heap.take(1, false).ok_or(ENOMEM)?);
+        drop(heap.take(1, &Charge::Unaccounted).ok_or(ENOMEM)?);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 0);
         // A 4 KiB allocation from the buddy allocator, then a top-up.
-        drop(heap.take(2, false).ok_or(ENOMEM)?);
+        drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pools.pages_of(2), SMALL_RESERVE_PAGES);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), SMALL_RESERVE_PAGES);
         // The next ones are served from the reserve, zero, without a miss.
         for _ in 0..4 {
-            let b = heap.take(2, false).ok_or(ENOMEM)?;
+            let b = heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?;
             assert!(b.is_zero());
         }
         assert_eq!(heap.stats.from_pool.load(Relaxed), 4);
@@ -436,10 +514,10 @@ mod tests {
     }
 
     fn the_small_reserve_stays_within_the_pool_cap() -> Result {
-        let heap = Arc::pin_init(Heap::new(cap_8), GFP_KERNEL)?;
+        let heap = Arc::pin_init(Heap::new(cap_8, memcg_pools()?), GFP_KERNEL)?;
         heap.put_zeroed(zeroed(2)?);
-        drop(heap.take(2, false).ok_or(ENOMEM)?);
-        drop(heap.take(2, false).ok_or(ENOMEM)?);
+        drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
+        drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 8);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), 8);
@@ -452,10 +530,10 @@ mod tests {
         dirty.fill(0x77);
         queue(&heap, [dirty, block(2)?])?;
         // Order 0 is not at the head: from the buddy allocator.
-        heap.take(2, false).ok_or(ENOMEM)?;
+        heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?;
         assert_eq!(heap.stats.from_buddy.load(Relaxed), 1);
         // Order 4 is: taken off the queue, zeroed.
-        let b = heap.take(1, false).ok_or(ENOMEM)?;
+        let b = heap.take(1, &Charge::Unaccounted).ok_or(ENOMEM)?;
         assert!(b.is_zero());
         assert_eq!(heap.stats.from_queue.load(Relaxed), 1);
         assert_eq!(heap.queued(), 1);
@@ -494,7 +572,7 @@ mod tests {
                 heap.stats.kicks.load(Relaxed),
             )
         };
-        let take = |index| heap.take(index, false).ok_or(ENOMEM);
+        let take = |index| heap.take(index, &Charge::Unaccounted).ok_or(ENOMEM);
         // Nothing queued: a miss takes a fresh block.
         take(0)?;
         assert_eq!(counts(), (0, 0));
@@ -526,7 +604,7 @@ mod tests {
     /// in the pool by a fresh one, once the queue is empty and within the
     /// cap; smaller blocks are not.
     fn one_mib_blocks_taken_from_the_queue_are_replaced() -> Result {
-        let heap = Arc::pin_init(Heap::new(cap_32m), GFP_KERNEL)?;
+        let heap = Arc::pin_init(Heap::new(cap_32m, memcg_pools()?), GFP_KERNEL)?;
         let dirty = |index| -> Result<PageBlock> {
             let mut b = block(index)?;
             b.fill(0x42);
@@ -534,7 +612,10 @@ mod tests {
         };
         queue(&heap, [dirty(0)?, dirty(0)?, dirty(1)?])?;
         for index in [0, 0, 1] {
-            assert!(heap.take(index, false).ok_or(ENOMEM)?.is_zero());
+            assert!(heap
+                .take(index, &Charge::Unaccounted)
+                .ok_or(ENOMEM)?
+                .is_zero());
         }
         assert_eq!(heap.stats.from_queue.load(Relaxed), 3);
         assert_eq!(heap.zeroing.owed_blocks(), 2);
@@ -559,8 +640,8 @@ mod tests {
         // 300 pages: room for one 1 MiB block, not two.
         let heap = heap()?;
         queue(&heap, [block(0)?, block(0)?])?;
-        heap.take(0, false).ok_or(ENOMEM)?;
-        heap.take(0, false).ok_or(ENOMEM)?;
+        heap.take(0, &Charge::Unaccounted).ok_or(ENOMEM)?;
+        heap.take(0, &Charge::Unaccounted).ok_or(ENOMEM)?;
         assert_eq!(heap.zeroing.owed_blocks(), 2);
         heap.zeroer().replace_owed_blocks();
         // The second is dropped, not kept owed.
@@ -585,9 +666,9 @@ mod tests {
         assert_eq!(heap.zeroer().zero_one(), None);
         assert_eq!(heap.queued(), 0);
         assert_eq!(heap.pooled(), 17);
-        let b = heap.take(1, false).ok_or(ENOMEM)?;
+        let b = heap.take(1, &Charge::Unaccounted).ok_or(ENOMEM)?;
         assert!(b.is_zero());
-        let b = heap.take(2, false).ok_or(ENOMEM)?;
+        let b = heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?;
         assert!(b.is_zero());
         assert_eq!(heap.stats.from_pool.load(Relaxed), 2);
         Ok(())

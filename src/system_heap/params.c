@@ -25,6 +25,10 @@ int rsystem_heap_pool_idle_ms = 5000;
 module_param_named(pool_idle_ms, rsystem_heap_pool_idle_ms, int, 0644);
 MODULE_PARM_DESC(pool_idle_ms, "Idle time (no allocation or release) after which the pools decay to pool_low_mb, in ms (0: never). Default is 5000.");
 
+int rsystem_heap_memcg_pool_max_mb = 64;
+module_param_named(memcg_pool_max_mb, rsystem_heap_memcg_pool_max_mb, int, 0644);
+MODULE_PARM_DESC(memcg_pool_max_mb, "With dma_heap.mem_accounting, most memory one memory cgroup's pool keeps (still charged to it), in MiB (0: no pooling of charged pages). Default is 64.");
+
 int rsystem_heap_zero_helpers = -1;
 module_param_named(zero_helpers, rsystem_heap_zero_helpers, int, 0444);
 MODULE_PARM_DESC(zero_helpers, "Helper threads that zero a large backlog beside the zeroing thread (-1: one per further CPU, at most 3). Default is -1.");

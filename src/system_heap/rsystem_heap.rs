@@ -32,6 +32,7 @@ mod orders;
 use allocate::SystemHeap;
 use heap::{
     Heap,
+    MemcgPools,
     ZeroThreads, //
 };
 use kapi::shrinker::Shrinker;
@@ -55,6 +56,7 @@ fn pool_cap_pages() -> usize {
 /// Everything the heap runs on. Only an init failure drops it: after the
 /// heap is registered the module cannot be unloaded.
 struct RsystemHeapModule {
+    _memcg_pools: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
     _stats: Pin<KBox<DebugFsFile<Arc<Heap>>>>,
     _debugfs: Dir,
     _shrinker: Shrinker<Heap>,
@@ -65,16 +67,25 @@ fn show_stats(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
     heap.show(f)
 }
 
+fn show_memcg_pools(heap: &Arc<Heap>, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    heap.show_memcg_pools(f)
+}
+
 impl crate::kapi::kernel::Module for RsystemHeapModule {
     fn init(_module: &'static ThisModule) -> Result<Self> {
         let name = kapi::params::system_heap_name();
         // Built in order; on any error what was built is torn down by drop.
-        let heap = Arc::pin_init(Heap::new(pool_cap_pages), GFP_KERNEL)?;
+        let memcg_pools = MemcgPools::new(c"rsystem_heap-memcg-pools")?;
+        let heap = Arc::pin_init(Heap::new(pool_cap_pages, memcg_pools), GFP_KERNEL)?;
         let zero_threads = ZeroThreads::start(heap.clone())?;
         let shrinker = Shrinker::register(c"rsystem_heap-pool", heap.clone())?;
         let debugfs = Dir::new(c"rsystem_heap");
         let stats = KBox::pin_init(
             debugfs.read_callback_file(c"stats", heap.clone(), &show_stats),
+            GFP_KERNEL,
+        )?;
+        let memcg_pools = KBox::pin_init(
+            debugfs.read_callback_file(c"memcg_pools", heap.clone(), &show_memcg_pools),
             GFP_KERNEL,
         )?;
         let allocator = Arc::new(SystemHeap::new(heap, name), GFP_KERNEL)?;
@@ -85,6 +96,7 @@ impl crate::kapi::kernel::Module for RsystemHeapModule {
             "heap '{shown}' registered; heaps cannot be removed, so this module stays loaded\n"
         );
         Ok(Self {
+            _memcg_pools: memcg_pools,
             _stats: stats,
             _debugfs: debugfs,
             _shrinker: shrinker,

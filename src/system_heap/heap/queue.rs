@@ -113,13 +113,14 @@ impl FreeQueue {
     }
 
     /// Takes the block at the head (the oldest release) if it has order
-    /// `order`. An empty queue is not locked.
+    /// `order` and is not charged to a memory cgroup (which only its
+    /// memcg's pool may serve). An empty queue is not locked.
     pub(crate) fn pop_head_of_order(&self, order: u32) -> Option<PageBlock> {
         if self.queued() == 0 {
             return None;
         }
         self.pop_with(|blocks| {
-            if blocks.head_order() != Some(order) {
+            if blocks.head_order() != Some(order) || blocks.head_is_charged() {
                 return None;
             }
             blocks.pop()

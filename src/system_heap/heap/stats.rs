@@ -26,6 +26,12 @@ pub(crate) struct Stats {
     pub(crate) from_buddy: Atomic<usize>,
     /// Pages freed by idle decay (`decayed_pages`).
     pub(crate) decayed_pages: Atomic<usize>,
+    /// Chunks that accounted allocations took from their memcg's pool
+    /// (`memcg_alloc_from_pool`).
+    pub(crate) memcg_from_pool: Atomic<usize>,
+    /// Pages of the memcgs' pools freed by idle decay
+    /// (`memcg_decayed_pages`).
+    pub(crate) memcg_decayed_pages: Atomic<usize>,
     /// Pages zeroed by the helper threads (`helper_zeroed_pages`).
     pub(crate) helped_pages: Atomic<usize>,
     /// 1 MiB pool misses with blocks queued, each of which wakes the worker
@@ -57,6 +63,8 @@ impl Stats {
             from_queue: Atomic::new(0),
             from_buddy: Atomic::new(0),
             decayed_pages: Atomic::new(0),
+            memcg_from_pool: Atomic::new(0),
+            memcg_decayed_pages: Atomic::new(0),
             helped_pages: Atomic::new(0),
             miss_wakeups: Atomic::new(0),
             kicks: Atomic::new(0),
@@ -80,6 +88,8 @@ impl Stats {
             ("alloc_from_queue", &self.from_queue),
             ("alloc_from_buddy", &self.from_buddy),
             ("decayed_pages", &self.decayed_pages),
+            ("memcg_alloc_from_pool", &self.memcg_from_pool),
+            ("memcg_decayed_pages", &self.memcg_decayed_pages),
             ("helper_zeroed_pages", &self.helped_pages),
             ("miss_wakeups", &self.miss_wakeups),
             ("release_kicks", &self.kicks),

@@ -59,6 +59,10 @@ use crate::kapi::kernel::time::msecs_to_jiffies;
 
 use super::queue::FreeQueue;
 use super::stats::Stats;
+use crate::kapi::memcg::{
+    MemCgroup,
+    MemcgBlockLists, //
+};
 use crate::kapi::pages::{
     PageBlock,
     ReclaimableList, //
@@ -165,6 +169,79 @@ impl ZeroedList {
     }
 }
 
+/// Per-memcg lists of [`ZeroedBlock`]s: the pools of charged blocks.
+///
+/// # Invariants
+///
+/// Every block on `lists` joined it as a [`ZeroedBlock`], and nothing
+/// writes to it while it is there.
+pub(crate) struct ZeroedMemcgLists {
+    lists: MemcgBlockLists,
+}
+
+impl ZeroedMemcgLists {
+    /// Empty lists for the heap's orders; `name` names their shrinker.
+    pub(crate) fn new(name: &CStr) -> Result<Self> {
+        // INVARIANT: Empty.
+        Ok(Self {
+            lists: MemcgBlockLists::new(name, ORDERS)?,
+        })
+    }
+
+    /// Makes `memcg`'s lists able to take blocks (see
+    /// [`MemcgBlockLists::prepare`]).
+    pub(crate) fn prepare(&self, memcg: &MemCgroup) -> Result {
+        self.lists.prepare(memcg)
+    }
+
+    /// Returns the pages on all lists.
+    pub(crate) fn pages(&self) -> usize {
+        self.lists.pages()
+    }
+
+    /// Returns the pages the lists' shrinker freed.
+    pub(crate) fn shrunk_pages(&self) -> usize {
+        self.lists.shrunk_pages()
+    }
+
+    /// Writes a line `<cgroup inode> <pages>` per memcg with listed blocks.
+    pub(crate) fn show(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.lists.show(f)
+    }
+
+    /// Puts `block` on the list of the memcg it is charged to, within
+    /// `cap_pages` for that memcg; gives it back if it did not.
+    pub(crate) fn put(&self, block: ZeroedBlock, cap_pages: usize) -> Result<(), ZeroedBlock> {
+        // INVARIANT: A zeroed block; one given back is still zero.
+        self.lists.put(block.0, cap_pages).map_err(ZeroedBlock)
+    }
+
+    /// Takes a block of order index `index` from `memcg`'s list.
+    pub(crate) fn take(&self, index: usize, memcg: &MemCgroup) -> Option<ZeroedBlock> {
+        // INVARIANT: By the type invariant the block is zero.
+        self.lists.take(index, memcg).map(ZeroedBlock)
+    }
+
+    /// Takes a block from any memcg's list, largest first.
+    pub(crate) fn take_any(&self) -> Option<ZeroedBlock> {
+        // INVARIANT: By the type invariant the block is zero.
+        self.lists.take_any().map(ZeroedBlock)
+    }
+}
+
+/// What the zeroing threads need of the per-memcg pools.
+pub(crate) trait ChargedPool: Sync {
+    /// Puts a zero block that is charged to a memory cgroup into that
+    /// cgroup's pool, or frees it.
+    fn put_charged(&self, block: ZeroedBlock);
+}
+
+/// No per-memcg pools: charged blocks are freed.
+#[cfg(CONFIG_KUNIT = "y")]
+impl ChargedPool for () {
+    fn put_charged(&self, _block: ZeroedBlock) {}
+}
+
 /// What the zeroing threads need of the pools.
 pub(crate) trait ZeroedPool: Sync {
     /// Puts a zero block into its pool, or frees it if that would pass the
@@ -238,6 +315,8 @@ impl ZeroingState {
 pub(crate) struct Zeroer<'a> {
     /// Where zeroed blocks go.
     pub(crate) pools: &'a dyn ZeroedPool,
+    /// Where zeroed blocks charged to a memory cgroup go.
+    pub(crate) charged: &'a dyn ChargedPool,
     /// Where released blocks wait.
     pub(crate) queue: &'a FreeQueue,
     /// The heap's counters.
@@ -266,7 +345,12 @@ impl Zeroer<'_> {
         self.state.busy.fetch_add(1, Full);
         let pages = self.queue.pop_newest().map(|block| {
             let pages = block.nr_pages();
-            self.pools.put(ZeroedBlock::zero(block));
+            let block = ZeroedBlock::zero(block);
+            if block.is_charged() {
+                self.charged.put_charged(block);
+            } else {
+                self.pools.put(block);
+            }
             pages
         });
         self.state.busy.fetch_sub(1, Full);
@@ -569,6 +653,7 @@ mod tests {
         fn zeroer(&self) -> Zeroer<'_> {
             Zeroer {
                 pools: &self.pool,
+                charged: &(),
                 queue: &self.queue,
                 stats: &self.stats,
                 state: &self.state,
