@@ -263,10 +263,22 @@ bool rdmabuf_try_to_freeze(void)
 
 /* ---- Memory cgroups: per-memcg lists of heap blocks (src/kapi/memcg.rs) ---- */
 
+#ifdef CONFIG_MEMCG
+/*
+ * Whether @memcg is the root memcg, which nothing is charged to. Linux 6.12
+ * does not export root_mem_cgroup (which mem_cgroup_is_root() reads): the
+ * root is the memcg without a parent.
+ */
+static bool rdmabuf_memcg_is_root(struct mem_cgroup *memcg)
+{
+	return !memcg->css.parent;
+}
+#endif
+
 /*
  * Why C: get_mem_cgroup_from_current() is not exported, and
- * mem_cgroup_disabled(), memcg_kmem_online(), rcu_read_lock(), css_tryget()
- * and mem_cgroup_is_root() are inline. Its body, with NULL where a
+ * mem_cgroup_disabled(), memcg_kmem_online(), rcu_read_lock() and
+ * css_tryget() are inline. Its body, with NULL where a
  * __GFP_ACCOUNT page would be charged to nothing: memcg or kmem accounting
  * off, or the task in the root memcg.
  */
@@ -285,7 +297,7 @@ again:
 		goto again;
 	}
 	rcu_read_unlock();
-	if (mem_cgroup_is_root(memcg)) {
+	if (rdmabuf_memcg_is_root(memcg)) {
 		css_put(&memcg->css);
 		return NULL;
 	}
@@ -307,15 +319,7 @@ void rdmabuf_memcg_put(struct mem_cgroup *memcg)
  */
 bool rdmabuf_page_is_charged(struct page *page)
 {
-#ifdef CONFIG_MEMCG
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
-	return page_folio(page)->memcg_data != 0;
-#else
 	return folio_memcg_charged(page_folio(page));
-#endif
-#else
-	return false;
-#endif
 }
 
 /*
@@ -584,7 +588,7 @@ bool rdmabuf_memcg_lists_add(struct rdmabuf_memcg_lists *l, unsigned int i,
 
 	rcu_read_lock();
 	memcg = folio_memcg(page_folio(page));
-	if (!memcg || mem_cgroup_is_root(memcg))
+	if (!memcg || rdmabuf_memcg_is_root(memcg))
 		goto out;
 	id = memcg_kmem_id(memcg);
 	if (id < 0 || !xa_load(&l->lru[i].xa, id))
@@ -641,24 +645,27 @@ unsigned long rdmabuf_memcg_lists_shrunk(struct rdmabuf_memcg_lists *l)
  * Why C: css_for_each_descendant_pre(), mem_cgroup_from_css() and
  * cgroup_ino() are macros and inline. Calls @show with the cgroup inode and
  * the pages of each memcg whose lists hold blocks, under RCU: @show must not
- * sleep.
+ * sleep. The root's lists hold only blocks reparented from a removed
+ * top-level memcg.
  */
 void rdmabuf_memcg_lists_for_each(struct rdmabuf_memcg_lists *l,
 				  void (*show)(void *arg, u64 ino, unsigned long pages),
 				  void *arg)
 {
 #ifdef CONFIG_MEMCG
-	struct cgroup_subsys_state *css;
+	struct cgroup_subsys_state *root, *css;
 
 	if (mem_cgroup_disabled())
 		return;
 	rcu_read_lock();
-	css_for_each_descendant_pre(css, &root_mem_cgroup->css) {
+	/* The root memcg, found from the reader's (see rdmabuf_memcg_is_root()). */
+	root = &mem_cgroup_from_task(current)->css;
+	while (root->parent)
+		root = root->parent;
+	css_for_each_descendant_pre(css, root) {
 		struct mem_cgroup *memcg = mem_cgroup_from_css(css);
 		unsigned long pages;
 
-		if (mem_cgroup_is_root(memcg))
-			continue;
 		pages = rdmabuf_memcg_lists_pages_of(l, memcg);
 		if (pages)
 			show(arg, cgroup_ino(css->cgroup), pages);
