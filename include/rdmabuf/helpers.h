@@ -58,6 +58,7 @@ struct rdmabuf_memcg_lists;
 #define RDMABUF_MEMCG_LISTS 3
 struct mem_cgroup *rdmabuf_memcg_get_current(void);
 void rdmabuf_memcg_put(struct mem_cgroup *memcg);
+unsigned long rdmabuf_memcg_margin(struct mem_cgroup *memcg);
 bool rdmabuf_page_is_charged(struct page *page);
 struct rdmabuf_memcg_lists *rdmabuf_memcg_lists_create(const char *name,
 							const unsigned int *orders);

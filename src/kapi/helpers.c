@@ -307,6 +307,25 @@ again:
 #endif
 }
 
+/*
+ * Why C: page_counter_read() and parent_mem_cgroup() are inline. The pages
+ * that @memcg can still be charged before it or an ancestor reaches
+ * memory.max.
+ */
+unsigned long rdmabuf_memcg_margin(struct mem_cgroup *memcg)
+{
+	unsigned long margin = ULONG_MAX;
+#ifdef CONFIG_MEMCG
+	for (; memcg && !rdmabuf_memcg_is_root(memcg); memcg = parent_mem_cgroup(memcg)) {
+		unsigned long usage = page_counter_read(&memcg->memory);
+		unsigned long max = READ_ONCE(memcg->memory.max);
+
+		margin = min(margin, usage < max ? max - usage : 0);
+	}
+#endif
+	return margin;
+}
+
 /* Why C: mem_cgroup_put() is a static inline. */
 void rdmabuf_memcg_put(struct mem_cgroup *memcg)
 {

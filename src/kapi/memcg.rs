@@ -54,6 +54,13 @@ impl MemCgroup {
         // INVARIANT: Referenced, and not the root.
         Some(Self { memcg })
     }
+
+    /// Returns how many more pages can be charged to the memcg before it or
+    /// an ancestor reaches its `memory.max`.
+    pub(crate) fn margin_pages(&self) -> usize {
+        // SAFETY: By the type invariant we hold a reference.
+        unsafe { bindings::rdmabuf_memcg_margin(self.memcg.as_ptr()) }
+    }
 }
 
 impl Drop for MemCgroup {

@@ -188,7 +188,7 @@ impl Heap {
     pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
         if let Charge::Memcg(memcg) = charge {
-            if let Some(block) = self.memcg.take(index, memcg) {
+            if let Some(block) = self.take_charged(index, memcg) {
                 Stats::add(&self.stats.memcg_from_pool, 1);
                 return Some(block);
             }
@@ -215,6 +215,26 @@ impl Heap {
         let block = ZeroedBlock::alloc(ORDERS[index], charge.accounted())?;
         Stats::add(&self.stats.from_buddy, 1);
         Some(block)
+    }
+
+    /// Takes a block of order index `index` from `memcg`'s pool. When the
+    /// pool has none and a fresh one would pass the memcg's `memory.max`,
+    /// the blocks the memcg released may still wait in the queue, charged
+    /// but out of reach of its reclaim (C would have freed them at close):
+    /// zeroes and routes the whole queue here, as the threads would, and
+    /// looks again, so that the memcg reclaims its own pool before it fails
+    /// a charge or meets its OOM killer.
+    fn take_charged(&self, index: usize, memcg: &MemCgroup) -> Option<ZeroedBlock> {
+        if let Some(block) = self.memcg.take(index, memcg) {
+            return Some(block);
+        }
+        if self.queued() == 0 || memcg.margin_pages() >= 1 << ORDERS[index] {
+            return None;
+        }
+        let zeroer = self.zeroer();
+        while zeroer.zero_one().is_some() {}
+        Stats::add(&self.stats.memcg_queue_flushes, 1);
+        self.memcg.take(index, memcg)
     }
 
     /// Puts a zero block into its pool, or frees it if the pools are full.

@@ -32,6 +32,10 @@ pub(crate) struct Stats {
     /// Pages of the memcgs' pools freed by idle decay
     /// (`memcg_decayed_pages`).
     pub(crate) memcg_decayed_pages: Atomic<usize>,
+    /// Accounted allocations near their `memory.max` that zeroed the free
+    /// queue themselves to reach their memcg's released blocks
+    /// (`memcg_queue_flushes`).
+    pub(crate) memcg_queue_flushes: Atomic<usize>,
     /// Pages zeroed by the helper threads (`helper_zeroed_pages`).
     pub(crate) helped_pages: Atomic<usize>,
     /// 1 MiB pool misses with blocks queued, each of which wakes the worker
@@ -65,6 +69,7 @@ impl Stats {
             decayed_pages: Atomic::new(0),
             memcg_from_pool: Atomic::new(0),
             memcg_decayed_pages: Atomic::new(0),
+            memcg_queue_flushes: Atomic::new(0),
             helped_pages: Atomic::new(0),
             miss_wakeups: Atomic::new(0),
             kicks: Atomic::new(0),
@@ -90,6 +95,7 @@ impl Stats {
             ("decayed_pages", &self.decayed_pages),
             ("memcg_alloc_from_pool", &self.memcg_from_pool),
             ("memcg_decayed_pages", &self.memcg_decayed_pages),
+            ("memcg_queue_flushes", &self.memcg_queue_flushes),
             ("helper_zeroed_pages", &self.helped_pages),
             ("miss_wakeups", &self.miss_wakeups),
             ("release_kicks", &self.kicks),
