@@ -187,7 +187,7 @@ if [ "$flavor" = test ]; then
 	if [ "$kver" = 6.12 ]; then
 		log "vm (accounting): skipped: Linux 6.12 has no dma_heap.mem_accounting"
 		record SKIP vm/accounting/clean-run
-		record SKIP selftests/heap-accounting/memcg_accounting
+		record SKIP selftests/heap-accounting/memcg.memcg_accounting
 	else
 		boot accounting $((900 * slow)) --append dma_heap.mem_accounting=1 -- ./run-tests.sh accounting
 	fi
