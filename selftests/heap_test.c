@@ -623,7 +623,7 @@ static int drain_pools(void)
  * each page's memcg through /proc/self/pagemap and /proc/kpagecgroup,
  * which must be `ino`.
  */
-#define JOB_FDS 128
+#define JOB_FDS 512
 struct job {
 	int heapfd;
 	struct { size_t len; int count; } bufs[2];
@@ -818,6 +818,27 @@ static int kid_finish(struct kid *k)
 	return status;
 }
 
+/* A child that takes `count` buffers of `len` bytes in `cgroup` and releases
+ * them, waiting until their pages are pooled; its result (0 on success). */
+static int kid_pool(struct job *job, const char *cgroup, size_t len, int count)
+{
+	struct kid k;
+	int ret, status;
+
+	job->bufs[0].len = len;
+	job->bufs[0].count = count;
+	job->bufs[1].count = 0;
+	job->check = 0;
+	ret = kid_start(&k, cgroup, job);
+	if (!ret)
+		ret = kid_run(&k);
+	status = kid_finish(&k);
+	if (!ret && !(WIFEXITED(status) && !WEXITSTATUS(status)))
+		ret = KID_LOST;
+	wait_queue_empty();
+	return ret;
+}
+
 FIXTURE(memcg) {
 	int heapfd;
 	long idle_ms;
@@ -931,6 +952,304 @@ TEST_F_TIMEOUT(memcg, memcg_accounting, 60)
 		EXPECT_GE(fd, 0) TH_LOG("outside the cgroup: %s", strerror(errno));
 		close(fd);
 	}
+}
+
+/*
+ * How far a cgroup's memory.current may lag or lead its pages: charges go
+ * through per-CPU stocks of up to MEMCG_CHARGE_BATCH (64) pages, and byte
+ * stocks of less than a page.
+ */
+static long charge_slack(void)
+{
+	return (64 + 1) * sysconf(_SC_NPROCESSORS_ONLN) * (long)PAGE_SZ;
+}
+
+/*
+ * Children in rsh/a and rsh/b take turns, `rounds` each: allocate `count`
+ * buffers of `len` bytes, check every byte is zero (the other cgroup's
+ * child wrote 0xA5 over its pages) and hold them while the parent looks.
+ * No page crosses from one cgroup to the other, shown by charge accounting:
+ * the other cgroup's pool does not change, neither while the child holds
+ * its buffers nor after it released them; and what the child's cgroup is
+ * charged covers its pool and everything it holds (pages of the other's
+ * pool would still be charged to the other: they would be missing from
+ * its own charge growth). Where pagemap shows the pages' pfns (not for
+ * VM_PFNMAP mappings such as the heap's, which it reports as holes),
+ * /proc/kpagecgroup must also name the child's own cgroup for each page.
+ * From each cgroup's second turn on, its allocation is served from its own
+ * pool.
+ */
+static void take_turns(struct __test_metadata *_metadata, struct job *job, size_t len, int count,
+		       int rounds)
+{
+	const char *cgs[2] = { CG_A, CG_B };
+	unsigned long long ino[2] = { cg_ino(CG_A), cg_ino(CG_B) };
+	const long held = count * (long)(len / PAGE_SZ), slack = charge_slack();
+	long pages = 0, dirty = 0, foreign = 0, unresolved = 0, grew = 0;
+	int failed = 0, crossed = 0, uncharged = 0, seen[2] = { 0, 0 };
+	char first_failure[160] = "", first_cross[256] = "";
+
+	ASSERT_NE(0ULL, ino[0]);
+	ASSERT_NE(0ULL, ino[1]);
+	ASSERT_EQ(0, drain_pools());
+	for (int r = 0; r < 2 * rounds; r++) {
+		const int x = r % 2, y = 1 - x;
+		long from_pool = read_stat(STATS, "memcg_alloc_from_pool");
+		long px0, py0, px1, py1, py2, cx0, cx1, cx2, cy2, fresh;
+		struct kid k;
+		int ret, status;
+
+		job->bufs[0].len = len;
+		job->bufs[0].count = count;
+		job->bufs[1].count = 0;
+		job->check = 1;
+		job->ino = ino[x];
+		ret = kid_start(&k, cgs[x], job);
+		px0 = memcg_pool_of(ino[x]);
+		py0 = memcg_pool_of(ino[y]);
+		cx0 = cg_read(cgs[x], "memory.current", NULL);
+		if (!ret)
+			ret = kid_run(&k);
+		/* The child holds its buffers. */
+		px1 = memcg_pool_of(ino[x]);
+		py1 = memcg_pool_of(ino[y]);
+		cx1 = cg_read(cgs[x], "memory.current", NULL);
+		status = kid_finish(&k);
+		if (!ret && !(WIFEXITED(status) && !WEXITSTATUS(status)))
+			ret = KID_LOST;
+		if (ret && !failed++)
+			snprintf(first_failure, sizeof(first_failure),
+				 "round %d in %s: result %d, status %#x, at %s: %s", r, cgs[x],
+				 ret, status, job->step ? job->step : "-", strerror(job->err));
+		pages += job->pages;
+		dirty += job->dirty;
+		unresolved += job->unresolved;
+		if (job->foreign && !foreign)
+			TH_LOG("round %d in %s: %ld pages charged to inode %llu, not %llu", r,
+			       cgs[x], job->foreign, job->foreign_ino, ino[x]);
+		foreign += job->foreign;
+		if (r >= 2 && read_stat(STATS, "memcg_alloc_from_pool") > from_pool)
+			grew++;
+		/* Released pages are pooled before the other cgroup's turn. */
+		wait_queue_empty();
+		py2 = memcg_pool_of(ino[y]);
+		cx2 = cg_read(cgs[x], "memory.current", NULL);
+		cy2 = cg_read(cgs[y], "memory.current", NULL);
+		for (int c = 0; c < 2; c++)
+			seen[c] |= memcg_pool_of(ino[c]) > 0;
+		/* Held pages that did not come out of x's pool were charged anew. */
+		fresh = held - (px0 > px1 ? px0 - px1 : 0);
+		if (!ret && (py1 != py0 || py2 != py0 || cx1 - cx0 < fresh * (long)PAGE_SZ - slack) &&
+		    !crossed++)
+			snprintf(first_cross, sizeof(first_cross),
+				 "round %d in %s: the other's pool %ld -> %ld held -> %ld released; own pool %ld -> %ld, memory.current %ld -> %ld holding %ld pages (%ld fresh)",
+				 r, cgs[x], py0, py1, py2, px0, px1, cx0, cx1, held, fresh);
+		/* Pooled pages stay charged to their cgroup. */
+		if (cx2 < memcg_pool_of(ino[x]) * (long)PAGE_SZ - slack ||
+		    cy2 < memcg_pool_of(ino[y]) * (long)PAGE_SZ - slack)
+			uncharged++;
+	}
+	TH_LOG("%d x %zu KiB, %d rounds in each of a and b: %ld pages checked, %ld dirty; %d rounds where pages crossed, %d where pools exceeded charges; %ld of %d later rounds served from the pool; pools seen: a %d, b %d; kpagecgroup: %ld pages charged elsewhere, %ld without a pfn in pagemap",
+	       count, len >> 10, rounds, pages, dirty, crossed, uncharged, grew, 2 * rounds - 2,
+	       seen[0], seen[1], foreign, unresolved);
+	EXPECT_EQ(0, failed) TH_LOG("%d rounds failed, first: %s", failed, first_failure);
+	EXPECT_EQ(2 * rounds * held, pages);
+	EXPECT_EQ(0, dirty);
+	EXPECT_EQ(0, crossed) TH_LOG("first: %s", first_cross);
+	EXPECT_EQ(0, uncharged);
+	EXPECT_EQ(0, foreign);
+	EXPECT_EQ(2 * rounds - 2, grew);
+	EXPECT_TRUE(seen[0] && seen[1]);
+}
+
+/*
+ * The charge check needs more pages per turn than the charge counters'
+ * slack: 8 MiB, then 256 buffers of one page (order-0 chunks, from the
+ * order-0 pools; 64 would be within the slack of two CPUs).
+ */
+TEST_F_TIMEOUT(memcg, memcg_pools_never_cross, 180)
+{
+	ASSERT_EQ(0, access("/proc/kpagecgroup", R_OK));
+	ASSERT_EQ(0, cg_make(CG_A));
+	ASSERT_EQ(0, cg_make(CG_B));
+	take_turns(_metadata, self->job, 8 * MB, 1, 10);
+	ASSERT_GT(256 * (long)PAGE_SZ, charge_slack());
+	take_turns(_metadata, self->job, PAGE_SZ, 256, 10);
+}
+
+/*
+ * At memory.max a cgroup's own pool is reclaimed before anything fails: a
+ * pools 24 MiB, then gets 8 MiB of room above what it is charged. Its
+ * child takes 8 MiB from the pool and 16 MiB more in buffers of 255 pages
+ * (order-4 and order-0 chunks, which its order-8 pool does not serve):
+ * fresh charges, which at the limit reclaim a's remaining pool, and no OOM
+ * kill. b's pool is not touched. With a's pool drained, an allocation over
+ * memory.max fails with ENOMEM or gets the child killed, as with the C
+ * heap.
+ */
+TEST_F_TIMEOUT(memcg, memcg_limit, 90)
+{
+	const size_t odd = 255 * PAGE_SZ;
+	long pa0, pa1, pb0, pb1, cur, oom0, oom1, max0, max1, from_pool, base, left;
+	unsigned long long ia, ib;
+	struct kid k;
+	int ret, status;
+	char max[32];
+
+	ASSERT_EQ(0, cg_make(CG_A));
+	ASSERT_EQ(0, cg_make(CG_B));
+	ia = cg_ino(CG_A);
+	ib = cg_ino(CG_B);
+	base = cg_read(CG_A, "memory.current", NULL);
+	ASSERT_EQ(0, kid_pool(self->job, CG_B, 8 * MB, 1));
+	ASSERT_EQ(0, kid_pool(self->job, CG_A, 24 * MB, 1));
+	pa0 = memcg_pool_of(ia);
+	pb0 = memcg_pool_of(ib);
+	cur = cg_read(CG_A, "memory.current", NULL);
+	EXPECT_GE(pa0, (long)(24 * MB / PAGE_SZ));
+	EXPECT_GE(pb0, (long)(8 * MB / PAGE_SZ));
+	snprintf(max, sizeof(max), "%ld", cur + (long)(8 * MB));
+	ASSERT_EQ(0, write_str(CG_A "/memory.max", max));
+	oom0 = cg_read(CG_A, "memory.events", "oom_kill");
+	max0 = cg_read(CG_A, "memory.events", "max");
+	from_pool = read_stat(STATS, "memcg_alloc_from_pool");
+
+	self->job->bufs[0].len = 8 * MB;
+	self->job->bufs[0].count = 1;
+	self->job->bufs[1].len = odd;
+	self->job->bufs[1].count = (int)(16 * MB / odd);
+	self->job->check = 0;
+	ASSERT_EQ(0, kid_start(&k, CG_A, self->job));
+	ret = kid_run(&k);
+	pa1 = memcg_pool_of(ia);
+	pb1 = memcg_pool_of(ib);
+	oom1 = cg_read(CG_A, "memory.events", "oom_kill");
+	max1 = cg_read(CG_A, "memory.events", "max");
+	TH_LOG("a: memory.max %s; holding 8 MiB + %d x %zu KiB: result %d (%s), memory.current %ld, pool %ld -> %ld pages, events max %ld -> %ld, oom_kill %ld -> %ld; b's pool %ld -> %ld",
+	       max, self->job->bufs[1].count, odd >> 10, ret, strerror(self->job->err),
+	       cg_read(CG_A, "memory.current", NULL), pa0, pa1, max0, max1, oom0, oom1, pb0, pb1);
+	status = kid_finish(&k);
+	EXPECT_EQ(0, ret);
+	EXPECT_TRUE(WIFEXITED(status) && !WEXITSTATUS(status)) TH_LOG("status %#x", status);
+	EXPECT_EQ(oom0, oom1);
+	EXPECT_GT(read_stat(STATS, "memcg_alloc_from_pool"), from_pool);
+	/* Less left than the 8 MiB taken from it would leave: reclaimed. */
+	EXPECT_LT(pa1, pa0 - (long)(8 * MB / PAGE_SZ));
+	EXPECT_EQ(pb0, pb1);
+
+	/* Over memory.max with nothing pooled: ENOMEM or the OOM killer. */
+	ASSERT_EQ(0, drain_pools());
+	EXPECT_EQ(0, memcg_pool_of(ia));
+	self->job->bufs[0].len = (size_t)cur + 16 * MB;
+	self->job->bufs[1].count = 0;
+	ASSERT_EQ(0, kid_start(&k, CG_A, self->job));
+	ret = kid_run(&k);
+	status = kid_finish(&k);
+	TH_LOG("a: %zu MiB over memory.max %s: result %d (%s), status %#x, oom_kill %ld",
+	       self->job->bufs[0].len >> 20, max, ret, strerror(self->job->err), status,
+	       cg_read(CG_A, "memory.events", "oom_kill"));
+	EXPECT_TRUE((WIFEXITED(status) && WEXITSTATUS(status) == KID_FAILED &&
+		     self->job->err == ENOMEM) ||
+		    (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL));
+	/* Nothing of it stays charged (the per-CPU charge caches aside). */
+	ASSERT_EQ(0, drain_pools());
+	left = cg_read(CG_A, "memory.current", NULL);
+	TH_LOG("a: memory.current %ld at first, %ld at the end", base, left);
+	EXPECT_LT(left, base + (long)(8 * MB));
+}
+
+/*
+ * Memory pressure on one cgroup (memory.reclaim) shrinks that cgroup's
+ * pool (the memcg-aware shrinker) and leaves its sibling's alone.
+ */
+TEST_F_TIMEOUT(memcg, memcg_pressure_shrinks_own_pool, 60)
+{
+	long pa0, pa1, pb0, pb1, freed;
+	unsigned long long ia, ib;
+	int err;
+
+	ASSERT_EQ(0, cg_make(CG_A));
+	ASSERT_EQ(0, cg_make(CG_B));
+	ia = cg_ino(CG_A);
+	ib = cg_ino(CG_B);
+	ASSERT_EQ(0, kid_pool(self->job, CG_A, 32 * MB, 1));
+	ASSERT_EQ(0, kid_pool(self->job, CG_B, 16 * MB, 1));
+	pa0 = memcg_pool_of(ia);
+	pb0 = memcg_pool_of(ib);
+	freed = read_stat(STATS, "memcg_shrinker_freed_pages");
+	err = cg_reclaim(CG_A, "64M");
+	pa1 = memcg_pool_of(ia);
+	pb1 = memcg_pool_of(ib);
+	TH_LOG("memory.reclaim 64M in a: %s; a's pool %ld -> %ld pages, b's %ld -> %ld, memcg_shrinker_freed_pages +%ld",
+	       err ? strerror(err) : "done", pa0, pa1, pb0, pb1,
+	       read_stat(STATS, "memcg_shrinker_freed_pages") - freed);
+	EXPECT_TRUE(!err || err == EAGAIN) TH_LOG("memory.reclaim: %s", strerror(err));
+	EXPECT_GE(pa0, (long)(32 * MB / PAGE_SZ));
+	EXPECT_GE(pb0, (long)(16 * MB / PAGE_SZ));
+	EXPECT_LT(pa1, pa0);
+	EXPECT_EQ(pb0, pb1);
+}
+
+/*
+ * A cgroup removed with pages in its pool: the kernel moves them to the
+ * parent's pool (list_lru reparenting) with their charge, and the idle
+ * decay frees them; nothing stays charged, and the dying memcg goes away.
+ */
+TEST_F_TIMEOUT(memcg, memcg_rmdir_with_pooled_pages, 90)
+{
+	long pc, pr = 0, rsh_before, rsh_after = 0, dying0, dying = 0;
+	unsigned long long ic, ir = cg_ino(RSH);
+	int fd, i;
+
+	/* Earlier tests' removed cgroups may still be dying: give them 5 s. */
+	for (i = 0; i < 50 && read_keyed(CG "/cgroup.stat", "nr_dying_descendants") > 0; i++)
+		usleep(100 * 1000);
+	ASSERT_EQ(0, cg_make(CG_C));
+	ic = cg_ino(CG_C);
+	ASSERT_EQ(0, kid_pool(self->job, CG_C, 32 * MB, 1));
+	pc = memcg_pool_of(ic);
+	EXPECT_GE(pc, (long)(32 * MB / PAGE_SZ));
+	rsh_before = cg_read(RSH, "memory.current", NULL);
+	dying0 = read_keyed(CG "/cgroup.stat", "nr_dying_descendants");
+	ASSERT_EQ(0, rmdir(CG_C)) TH_LOG("rmdir %s: %s", CG_C, strerror(errno));
+	/* The memcg goes offline (and its lists move) after rmdir returns. */
+	for (i = 0; i < 50; i++) {
+		pr = memcg_pool_of(ir);
+		if (pr >= pc && memcg_pool_of(ic) <= 0)
+			break;
+		usleep(100 * 1000);
+	}
+	TH_LOG("c's pool of %ld pages after rmdir: rsh's pool %ld pages (%d ms), c's %ld", pc, pr,
+	       i * 100, memcg_pool_of(ic));
+	EXPECT_GE(pr, (long)(32 * MB / PAGE_SZ));
+
+	/* Idle decay after 300 ms; a release (in our root cgroup) arms it. */
+	ASSERT_EQ(0, write_str(PARAMS "pool_idle_ms", "300"));
+	fd = heap_alloc(self->heapfd, PAGE_SZ, O_RDWR);
+	EXPECT_GE(fd, 0);
+	close(fd);
+	for (i = 0; i < 50; i++) {
+		pr = memcg_pool_of(ir);
+		rsh_after = cg_read(RSH, "memory.current", NULL);
+		if (pr == 0 && rsh_after <= rsh_before - (long)(30 * MB))
+			break;
+		usleep(100 * 1000);
+	}
+	TH_LOG("after %d ms at pool_idle_ms 300: rsh's pool %ld pages, rsh's memory.current %ld -> %ld, memcg_decayed_pages %ld",
+	       i * 100, pr, rsh_before, rsh_after, read_stat(STATS, "memcg_decayed_pages"));
+	EXPECT_EQ(0, pr);
+	EXPECT_LE(rsh_after, rsh_before - (long)(30 * MB));
+	ASSERT_EQ(0, write_str(PARAMS "pool_idle_ms", "0"));
+
+	/* Dying memcgs may linger for other reasons: logged, not failed. */
+	for (i = 0; i < 50; i++) {
+		dying = read_keyed(CG "/cgroup.stat", "nr_dying_descendants");
+		if (dying <= dying0)
+			break;
+		usleep(100 * 1000);
+	}
+	TH_LOG("nr_dying_descendants: %ld before rmdir, %ld after %d ms%s", dying0, dying, i * 100,
+	       dying > dying0 ? " (c's memcg still dying: not counted as a failure)" : "");
 }
 
 /* What one request to a heap node did: the ioctl's or syscall's result. */

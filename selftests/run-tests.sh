@@ -186,10 +186,12 @@ memcg_setup() {
 
 case "$what" in
 accounting)
-	# The memcg fixture's tests.
+	# The memcg fixture's tests (memcg_accounting, memcg_pools_never_cross,
+	# memcg_limit, memcg_pressure_shrinks_own_pool,
+	# memcg_rmdir_with_pooled_pages): 480 s, the sum of their timeouts.
 	# (On a failure the tests' own set-up tries again, and fails.)
 	memcg_setup || echo "# cgroup2 memory set-up at /sys/fs/cgroup/rsh failed"
-	run_tap selftests/heap-accounting 120 ./heap_test -f memcg
+	run_tap selftests/heap-accounting 480 ./heap_test -f memcg
 	;;
 esac
 # The kernel's udmabuf selftest. Its hugetlbfs cases (test-6, test-7) use
