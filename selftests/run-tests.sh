@@ -173,9 +173,25 @@ vivid | all)
 	fi
 	;;
 esac
+# cgroup2 at /sys/fs/cgroup with the memory controller on, and rsh/ for
+# the heap's memcg tests with it on for their cgroups (rsh/a, rsh/b, ...).
+memcg_setup() {
+	cg=/sys/fs/cgroup
+	if ! grep -q " $cg cgroup2 " /proc/mounts; then
+		mkdir -p $cg && mount -t cgroup2 none $cg || return 1
+	fi
+	echo +memory >$cg/cgroup.subtree_control || return 1
+	mkdir -p $cg/rsh && echo +memory >$cg/rsh/cgroup.subtree_control
+}
+
 case "$what" in
 accounting)
-	run_tap selftests/heap-accounting 120 ./heap_test -t memcg_accounting
+	# The memcg fixture's tests (memcg_accounting, memcg_pools_never_cross,
+	# memcg_limit, memcg_pressure_shrinks_own_pool,
+	# memcg_rmdir_with_pooled_pages): 480 s, the sum of their timeouts.
+	# (On a failure the tests' own set-up tries again, and fails.)
+	memcg_setup || echo "# cgroup2 memory set-up at /sys/fs/cgroup/rsh failed"
+	run_tap selftests/heap-accounting 480 ./heap_test -f memcg
 	;;
 esac
 # The kernel's udmabuf selftest. Its hugetlbfs cases (test-6, test-7) use

@@ -187,7 +187,10 @@ if [ "$flavor" = test ]; then
 	if [ "$kver" = 6.12 ]; then
 		log "vm (accounting): skipped: Linux 6.12 has no dma_heap.mem_accounting"
 		record SKIP vm/accounting/clean-run
-		record SKIP selftests/heap-accounting/memcg_accounting
+		for t in memcg_accounting memcg_pools_never_cross memcg_limit \
+			memcg_pressure_shrinks_own_pool memcg_rmdir_with_pooled_pages; do
+			record SKIP "selftests/heap-accounting/memcg.$t"
+		done
 	else
 		boot accounting $((900 * slow)) --append dma_heap.mem_accounting=1 -- ./run-tests.sh accounting
 	fi
