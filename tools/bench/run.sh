@@ -33,19 +33,21 @@ start=$(date +%s)
 # --prealloc: a guest page the buddy allocator hands out for the first time
 # would otherwise cost a host page fault, which lands on one driver's sample
 # or the other's as chance has it (cold 1 MiB read 1.3-2.1x in some boots).
+# (PIPESTATUS after `|| true` would be true's: the run's status needs set +e.)
+set +e
 RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
 	--prealloc --log "$work/console.log" -- \
 	"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
 	 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
-	 ./bench $reps" | grep --line-buffered -E '^# |bench:' || true
+	 ./bench $reps" | grep --line-buffered -E '^# |bench:'
 status=${PIPESTATUS[0]}
+set -e
 grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >"$work/samples.csv"
 [ -s "$work/samples.csv" ] || { log "ERROR: no samples (VM status $status): see $work/console.log"; exit 1; }
 log "VM done in $(( $(date +%s) - start )) s (status $status)"
 
 log "booting a VM with dma_heap.mem_accounting=1 and both heaps; $reps samples per figure, interleaved"
 start=$(date +%s)
-# (PIPESTATUS after `|| true` would be true's: the run's status needs set +e.)
 set +e
 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 600 --prealloc \
 	--append dma_heap.mem_accounting=1 --log "$work/console-accounted.log" -- \
