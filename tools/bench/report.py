@@ -148,10 +148,13 @@ def main():
                           f"{row[5]:.0f}", f"{row[6]:.0f}", row[7],
                           "" if row[8] is None else row[8], row[9]])
 
-    lines = table([r for r in rows if not r[0].endswith(ACCOUNTED)])
+    plain = [r for r in rows if not r[0].endswith(ACCOUNTED)]
     accounted = [r for r in rows if r[0].endswith(ACCOUNTED)]
+    lines = table(plain) if plain or not accounted else []
     if accounted:
-        lines += ["", "**Accounting on** (`dma_heap.mem_accounting=1`, a second boot: "
+        if lines:
+            lines.append("")
+        lines += ["**Accounting on** (`dma_heap.mem_accounting=1`, a second boot: "
                   "each heap's task in a memory cgroup of its own):", ""]
         lines += table(accounted)
     (outdir / "results.md").write_text("\n".join(lines) + "\n")
