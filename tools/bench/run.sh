@@ -4,7 +4,10 @@
 # `make bench`: one VM boot with the C drivers of the same kernel tree
 # (built-in udmabuf, system_heap.ko) and ours under other names
 # (/dev/rudmabuf, /dev/dma_heap/rsystem); tools/bench/bench.c runs every
-# workload interleaved; report.py writes the table, CSV and plot.
+# workload interleaved; then a second boot with dma_heap.mem_accounting=1,
+# the two heaps only, for the `_accounted` rows (`bench REPS heap-accounted`:
+# each heap's worker in a memory cgroup of its own). Both boots' samples go
+# into samples.csv; report.py writes the tables, CSV and plot.
 #
 #   tools/bench/run.sh KDIR [REPS]
 set -euo pipefail
@@ -30,14 +33,35 @@ start=$(date +%s)
 # --prealloc: a guest page the buddy allocator hands out for the first time
 # would otherwise cost a host page fault, which lands on one driver's sample
 # or the other's as chance has it (cold 1 MiB read 1.3-2.1x in some boots).
+# (PIPESTATUS after `|| true` would be true's: the run's status needs set +e.)
+set +e
 RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
 	--prealloc --log "$work/console.log" -- \
 	"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
 	 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
-	 ./bench $reps" | grep --line-buffered -E '^# |bench:' || true
+	 ./bench $reps" | grep --line-buffered -E '^# |bench:'
 status=${PIPESTATUS[0]}
+set -e
 grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >"$work/samples.csv"
 [ -s "$work/samples.csv" ] || { log "ERROR: no samples (VM status $status): see $work/console.log"; exit 1; }
 log "VM done in $(( $(date +%s) - start )) s (status $status)"
+
+log "booting a VM with dma_heap.mem_accounting=1 and both heaps; $reps samples per figure, interleaved"
+start=$(date +%s)
+set +e
+"$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 600 --prealloc \
+	--append dma_heap.mem_accounting=1 --log "$work/console-accounted.log" -- \
+	"insmod system_heap.ko && insmod rsystem_heap.ko heap_name=rsystem && \
+	 ./bench $reps heap-accounted" | grep --line-buffered -E '^# |bench:'
+status_accounted=${PIPESTATUS[0]}
+set -e
+grep -a '^bench-csv: ' "$work/console-accounted.log" | sed 's/^bench-csv: //' | tr -d '\r' \
+	>>"$work/samples.csv"
+log "VM done in $(( $(date +%s) - start )) s (status $status_accounted)"
+
 /usr/bin/python3 "$top/tools/bench/report.py" "$work/samples.csv" "$out"
 [ "$status" = 0 ] || { log "ERROR: the VM run failed (status $status)"; exit 1; }
+[ "$status_accounted" = 0 ] || {
+	log "ERROR: the accounted VM run failed (status $status_accounted): see $work/console-accounted.log"
+	exit 1
+}
