@@ -60,6 +60,7 @@ struct mem_cgroup *rdmabuf_memcg_get_current(void);
 void rdmabuf_memcg_put(struct mem_cgroup *memcg);
 unsigned long rdmabuf_memcg_margin(struct mem_cgroup *memcg);
 bool rdmabuf_page_is_charged(struct page *page);
+bool rdmabuf_page_charged_to(struct page *page, struct mem_cgroup *memcg);
 struct rdmabuf_memcg_lists *rdmabuf_memcg_lists_create(const char *name,
 							const unsigned int *orders);
 void rdmabuf_memcg_lists_destroy(struct rdmabuf_memcg_lists *l);

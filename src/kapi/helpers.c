@@ -342,6 +342,20 @@ bool rdmabuf_page_is_charged(struct page *page)
 }
 
 /*
+ * Why C: folio_memcg() wants RCU and is inline, as is page_folio(). Whether
+ * the block at @page is charged to @memcg (NULL: to no memcg).
+ */
+bool rdmabuf_page_charged_to(struct page *page, struct mem_cgroup *memcg)
+{
+	bool same;
+
+	rcu_read_lock();
+	same = folio_memcg(page_folio(page)) == memcg;
+	rcu_read_unlock();
+	return same;
+}
+
+/*
  * One memcg- and NUMA-aware list_lru per block order, and the shrinker they
  * set the per-memcg bits of, so that reclaim in a memcg (memory.max,
  * memory.reclaim) frees that memcg's blocks. Each block on a list is charged

@@ -55,6 +55,11 @@ impl MemCgroup {
         Some(Self { memcg })
     }
 
+    /// Returns the memcg, for kapi's calls into C.
+    pub(super) fn as_ptr(&self) -> *mut bindings::mem_cgroup {
+        self.memcg.as_ptr()
+    }
+
     /// Returns how many more pages can be charged to the memcg before it or
     /// an ancestor reaches its `memory.max`.
     pub(crate) fn margin_pages(&self) -> usize {

@@ -9,6 +9,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use super::bindings;
+use super::memcg::MemCgroup;
 use super::page_run::PhysRun;
 
 /// Upstream `system_heap.c`'s `LOW_ORDER_GFP`: `GFP_HIGHUSER | __GFP_ZERO`.
@@ -337,12 +338,14 @@ impl PageList {
         Some(unsafe { bindings::rdmabuf_page_order(page.as_ptr()) })
     }
 
-    /// Returns whether the block at the head is charged to a memory cgroup
-    /// (`false` for an empty list).
-    pub(crate) fn head_is_charged(&self) -> bool {
+    /// Returns whether the block at the head is charged to `memcg`, or,
+    /// for `None`, to no memory cgroup (`false` for an empty list).
+    pub(crate) fn head_charged_to(&self, memcg: Option<&MemCgroup>) -> bool {
+        let memcg = memcg.map_or(core::ptr::null_mut(), MemCgroup::as_ptr);
         NonNull::new(self.first).is_some_and(|page| {
-            // SAFETY: `page` is the first page of a block the list owns.
-            unsafe { bindings::rdmabuf_page_is_charged(page.as_ptr()) }
+            // SAFETY: `page` is the first page of a block the list owns;
+            // `memcg` is null or referenced by the `MemCgroup`.
+            unsafe { bindings::rdmabuf_page_charged_to(page.as_ptr(), memcg) }
         })
     }
 
@@ -436,9 +439,10 @@ impl ReclaimableList {
         self.list.head_order()
     }
 
-    /// Returns whether the block at the head is charged to a memory cgroup.
-    pub(crate) fn head_is_charged(&self) -> bool {
-        self.list.head_is_charged()
+    /// Returns whether the block at the head is charged to `memcg`, or,
+    /// for `None`, to no memory cgroup.
+    pub(crate) fn head_charged_to(&self, memcg: Option<&MemCgroup>) -> bool {
+        self.list.head_charged_to(memcg)
     }
 
     /// Adds `block` at the tail and counts it.

@@ -175,42 +175,48 @@ impl Heap {
     }
 
     /// Returns a zeroed block of order index `index` for an allocation
-    /// charged as `charge`. Charged to a memcg: from that memcg's pool, else
-    /// fresh and charged. Else: pooled when the pool has one, else the head
-    /// of the free queue zeroed here if it has that order and is not
-    /// charged, else fresh from the buddy allocator (with `__GFP_ACCOUNT`
+    /// charged as `charge`: from its pool (the memcg's own pool, or the
+    /// global pools for an allocation not charged to a memcg), else the
+    /// head of the free queue zeroed here if it has that order and the same
+    /// charge, else fresh from the buddy allocator (with `__GFP_ACCOUNT`
     /// under accounting, as C allocates).
     ///
     /// A 1 MiB miss with blocks queued wakes the worker, so that it zeroes
     /// beside this allocation (the wake-up is small next to the 1 MiB this
-    /// allocation zeroes), and a 1 MiB block taken from the queue is owed
-    /// to the pool.
+    /// allocation zeroes), and a 1 MiB uncharged block taken from the queue
+    /// is owed to the global pool.
     pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
-        if let Charge::Memcg(memcg) = charge {
-            if let Some(block) = self.take_charged(index, memcg) {
-                Stats::add(&self.stats.memcg_from_pool, 1);
-                return Some(block);
-            }
-        } else {
-            if let Some(block) = self.pools.pop(index) {
-                Stats::add(&self.stats.from_pool, 1);
-                return Some(block);
-            }
-            if index == SMALL {
-                self.zeroing.small_pool_missed();
-            } else if index == LARGE && self.queued() > 0 {
-                Stats::add(&self.stats.miss_wakeups, 1);
-                self.queue.wake_worker();
-            }
-            if let Some(block) = self.queue.pop_head_of_order(ORDERS[index]) {
-                if index == LARGE {
-                    self.zeroing.owe_large_block();
+        let memcg = match charge {
+            Charge::Memcg(memcg) => {
+                if let Some(block) = self.take_charged(index, memcg) {
+                    Stats::add(&self.stats.memcg_from_pool, 1);
+                    return Some(block);
                 }
-                let block = ZeroedBlock::zero(block);
-                Stats::add(&self.stats.from_queue, 1);
-                return Some(block);
+                Some(memcg)
             }
+            Charge::Unaccounted | Charge::Uncharged => {
+                if let Some(block) = self.pools.pop(index) {
+                    Stats::add(&self.stats.from_pool, 1);
+                    return Some(block);
+                }
+                if index == SMALL {
+                    self.zeroing.small_pool_missed();
+                }
+                None
+            }
+        };
+        if index == LARGE && self.queued() > 0 {
+            Stats::add(&self.stats.miss_wakeups, 1);
+            self.queue.wake_worker();
+        }
+        if let Some(block) = self.queue.pop_head_of_order(ORDERS[index], memcg) {
+            if index == LARGE && memcg.is_none() {
+                self.zeroing.owe_large_block();
+            }
+            let block = ZeroedBlock::zero(block);
+            Stats::add(&self.stats.from_queue, 1);
+            return Some(block);
         }
         let block = ZeroedBlock::alloc(ORDERS[index], charge.accounted())?;
         Stats::add(&self.stats.from_buddy, 1);

@@ -25,6 +25,7 @@ use crate::kapi::kernel::sync::{
 };
 use crate::kapi::kernel::time::Jiffies;
 
+use crate::kapi::memcg::MemCgroup;
 use crate::kapi::pages::{
     PageBlock,
     PageList,
@@ -113,14 +114,19 @@ impl FreeQueue {
     }
 
     /// Takes the block at the head (the oldest release) if it has order
-    /// `order` and is not charged to a memory cgroup (which only its
-    /// memcg's pool may serve). An empty queue is not locked.
-    pub(crate) fn pop_head_of_order(&self, order: u32) -> Option<PageBlock> {
+    /// `order` and is charged to `memcg` (`None`: to no memory cgroup), as
+    /// a charged block may only serve its own memcg. An empty queue is not
+    /// locked.
+    pub(crate) fn pop_head_of_order(
+        &self,
+        order: u32,
+        memcg: Option<&MemCgroup>,
+    ) -> Option<PageBlock> {
         if self.queued() == 0 {
             return None;
         }
         self.pop_with(|blocks| {
-            if blocks.head_order() != Some(order) || blocks.head_is_charged() {
+            if blocks.head_order() != Some(order) || !blocks.head_charged_to(memcg) {
                 return None;
             }
             blocks.pop()
