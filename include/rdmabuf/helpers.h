@@ -58,6 +58,9 @@ struct rdmabuf_memcg_lists;
 #define RDMABUF_MEMCG_LISTS 3
 struct mem_cgroup *rdmabuf_memcg_get_current(void);
 void rdmabuf_memcg_put(struct mem_cgroup *memcg);
+void rdmabuf_memcg_get(struct mem_cgroup *memcg);
+struct page *rdmabuf_alloc_pages_charged(gfp_t gfp, unsigned int order,
+					 struct mem_cgroup *memcg);
 unsigned long rdmabuf_memcg_margin(struct mem_cgroup *memcg);
 bool rdmabuf_page_is_charged(struct page *page);
 bool rdmabuf_page_charged_to(struct page *page, struct mem_cgroup *memcg);

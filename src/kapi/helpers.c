@@ -326,6 +326,27 @@ unsigned long rdmabuf_memcg_margin(struct mem_cgroup *memcg)
 	return margin;
 }
 
+/* Why C: css_get() is a static inline. */
+void rdmabuf_memcg_get(struct mem_cgroup *memcg)
+{
+	css_get(&memcg->css);
+}
+
+/*
+ * Why C: set_active_memcg() is a static inline. Allocates a block with @gfp
+ * and __GFP_ACCOUNT, charged to @memcg (which the caller holds) instead of
+ * the current task's memcg.
+ */
+struct page *rdmabuf_alloc_pages_charged(gfp_t gfp, unsigned int order,
+					 struct mem_cgroup *memcg)
+{
+	struct mem_cgroup *old = set_active_memcg(memcg);
+	struct page *page = alloc_pages(gfp | __GFP_ACCOUNT, order);
+
+	set_active_memcg(old);
+	return page;
+}
+
 /* Why C: mem_cgroup_put() is a static inline. */
 void rdmabuf_memcg_put(struct mem_cgroup *memcg)
 {

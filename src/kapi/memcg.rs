@@ -68,6 +68,22 @@ impl MemCgroup {
     }
 }
 
+impl Clone for MemCgroup {
+    fn clone(&self) -> Self {
+        // SAFETY: By the type invariant we hold a reference, so the memcg
+        // is live; this takes another.
+        unsafe { bindings::rdmabuf_memcg_get(self.memcg.as_ptr()) };
+        // INVARIANT: Referenced above.
+        Self { memcg: self.memcg }
+    }
+}
+
+impl PartialEq for MemCgroup {
+    fn eq(&self, other: &Self) -> bool {
+        self.memcg == other.memcg
+    }
+}
+
 impl Drop for MemCgroup {
     fn drop(&mut self) {
         // SAFETY: By the type invariant we hold a reference.

@@ -75,6 +75,20 @@ impl PageBlock {
         Self::alloc(heap_gfp_nowait(order), order)
     }
 
+    /// Allocates a block like [`Self::alloc_zeroed_nowait`], but charged to
+    /// `memcg` (`__GFP_ACCOUNT`): from a thread that fills a memcg's pool
+    /// ahead of its demand. Never reclaims: at the memcg's `memory.max` the
+    /// charge fails at once.
+    pub(crate) fn alloc_zeroed_charged_nowait(order: u32, memcg: &MemCgroup) -> Option<Self> {
+        // SAFETY: A plain call; `memcg` is referenced; a null result is
+        // handled.
+        let page = unsafe {
+            bindings::rdmabuf_alloc_pages_charged(heap_gfp_nowait(order), order, memcg.as_ptr())
+        };
+        // INVARIANT: A fresh block of `2^order` pages that we own.
+        NonNull::new(page).map(|page| Self { page, order })
+    }
+
     /// Allocates a block of `2^order` pages with `gfp`.
     fn alloc(gfp: bindings::gfp_t, order: u32) -> Option<Self> {
         // SAFETY: A plain call; a null result is handled.

@@ -183,8 +183,8 @@ impl Heap {
     ///
     /// A 1 MiB miss with blocks queued wakes the worker, so that it zeroes
     /// beside this allocation (the wake-up is small next to the 1 MiB this
-    /// allocation zeroes), and a 1 MiB uncharged block taken from the queue
-    /// is owed to the global pool.
+    /// allocation zeroes), and a 1 MiB block taken from the queue is owed
+    /// to the pool it would have come from.
     pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
         let memcg = match charge {
@@ -211,8 +211,11 @@ impl Heap {
             self.queue.wake_worker();
         }
         if let Some(block) = self.queue.pop_head_of_order(ORDERS[index], memcg) {
-            if index == LARGE && memcg.is_none() {
-                self.zeroing.owe_large_block();
+            if index == LARGE {
+                match memcg {
+                    None => self.zeroing.owe_large_block(),
+                    Some(memcg) => self.memcg.owe(memcg),
+                }
             }
             let block = ZeroedBlock::zero(block);
             Stats::add(&self.stats.from_queue, 1);
@@ -339,6 +342,7 @@ impl Heap {
         writeln!(f, "zeroing_blocks: {}", self.zeroing.busy())?;
         writeln!(f, "owed_blocks: {}", self.zeroing.owed_blocks())?;
         writeln!(f, "memcg_pool_pages: {}", self.memcg.pooled())?;
+        writeln!(f, "memcg_owed_blocks: {}", self.memcg.owed_blocks())?;
         writeln!(
             f,
             "memcg_shrinker_freed_pages: {}",

@@ -123,6 +123,12 @@ impl ZeroedBlock {
         PageBlock::alloc_zeroed_nowait(order).map(Self)
     }
 
+    /// Allocates a block like [`Self::alloc_nowait`], charged to `memcg`.
+    pub(crate) fn alloc_charged_nowait(order: u32, memcg: &MemCgroup) -> Option<Self> {
+        // INVARIANT: Zeroed by the page allocator.
+        PageBlock::alloc_zeroed_charged_nowait(order, memcg).map(Self)
+    }
+
     /// Gives the block up, to be written (handed to a user).
     pub(crate) fn into_block(self) -> PageBlock {
         self.0
@@ -234,12 +240,19 @@ pub(crate) trait ChargedPool: Sync {
     /// Puts a zero block that is charged to a memory cgroup into that
     /// cgroup's pool, or frees it.
     fn put_charged(&self, block: ZeroedBlock);
+    /// Pools fresh charged 1 MiB blocks for those that allocations of each
+    /// memcg took from the queue, while `go()` (the queue is empty) holds;
+    /// returns their pages.
+    fn replace_owed(&self, go: &dyn Fn() -> bool) -> usize;
 }
 
 /// No per-memcg pools: charged blocks are freed.
 #[cfg(CONFIG_KUNIT = "y")]
 impl ChargedPool for () {
     fn put_charged(&self, _block: ZeroedBlock) {}
+    fn replace_owed(&self, _go: &dyn Fn() -> bool) -> usize {
+        0
+    }
 }
 
 /// What the zeroing threads need of the pools.
@@ -482,6 +495,8 @@ impl Zeroer<'_> {
             self.pools.put(block);
         }
         self.state.owed_blocks.fetch_add(owed, Relaxed);
+        let charged = self.charged.replace_owed(&|| self.queue.queued() == 0);
+        Stats::add(&self.stats.replaced_pages, charged);
         self.state.busy.fetch_sub(1, Full);
     }
 }
