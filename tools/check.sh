@@ -183,7 +183,8 @@ if [ "$flavor" = test ]; then
 	# DMA mapping goes through a 16 MiB swiotlb (8192 slabs of 2 KiB).
 	boot bounce $((1200 * slow)) --append "swiotlb=8192,force" -- ./run-tests.sh all
 	# A boot with the dma-heap core's mem_accounting on: heap buffers are
-	# charged to memory cgroups and must bypass the pools.
+	# charged to memory cgroups, and each memcg's pages are pooled for it
+	# alone (heap_test's memcg fixture).
 	if [ "$kver" = 6.12 ]; then
 		log "vm (accounting): skipped: Linux 6.12 has no dma_heap.mem_accounting"
 		record SKIP vm/accounting/clean-run
