@@ -193,15 +193,18 @@ impl MemcgBlockLists {
 
     /// Takes a block from `memcg`'s list `index`: of this CPU's node first.
     pub(crate) fn take(&self, index: usize, memcg: &MemCgroup) -> Option<PageBlock> {
+        if index >= LISTS {
+            return None;
+        }
         // SAFETY: By the type invariants `lists` is live and `memcg`
-        // referenced; `index` is checked against `LISTS` first.
-        let page = (index < LISTS).then(|| unsafe {
+        // referenced; `index < LISTS`.
+        let page = unsafe {
             bindings::rdmabuf_memcg_lists_take(
                 self.lists.as_ptr(),
                 index as u32,
                 memcg.memcg.as_ptr(),
             )
-        })?;
+        };
         self.taken(index, page)
     }
 
