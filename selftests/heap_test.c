@@ -1072,9 +1072,9 @@ TEST_F_TIMEOUT(memcg, memcg_pools_never_cross, 180)
 	ASSERT_EQ(0, access("/proc/kpagecgroup", R_OK));
 	ASSERT_EQ(0, cg_make(CG_A));
 	ASSERT_EQ(0, cg_make(CG_B));
-	take_turns(_metadata, self->job, 8 * MB, 1, 10);
+	take_turns(_metadata, self->job, 8 * MB, 1, 6);
 	ASSERT_GT(256 * (long)PAGE_SZ, charge_slack());
-	take_turns(_metadata, self->job, PAGE_SZ, 256, 10);
+	take_turns(_metadata, self->job, PAGE_SZ, 256, 6);
 }
 
 /*
