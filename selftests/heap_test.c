@@ -1064,8 +1064,9 @@ static void take_turns(struct __test_metadata *_metadata, struct job *job, size_
 
 /*
  * The charge check needs more pages per turn than the charge counters'
- * slack: 8 MiB, then 256 buffers of one page (order-0 chunks, from the
- * order-0 pools; 64 would be within the slack of two CPUs).
+ * slack: 8 MiB, then 64 buffers of four pages (order-0 chunks, from the
+ * order-0 pools: 256 pages, where 64 would be within the slack of two
+ * CPUs).
  */
 TEST_F_TIMEOUT(memcg, memcg_pools_never_cross, 180)
 {
@@ -1073,8 +1074,8 @@ TEST_F_TIMEOUT(memcg, memcg_pools_never_cross, 180)
 	ASSERT_EQ(0, cg_make(CG_A));
 	ASSERT_EQ(0, cg_make(CG_B));
 	take_turns(_metadata, self->job, 8 * MB, 1, 6);
-	ASSERT_GT(256 * (long)PAGE_SZ, charge_slack());
-	take_turns(_metadata, self->job, PAGE_SZ, 256, 6);
+	ASSERT_GT(64 * 4 * (long)PAGE_SZ, charge_slack());
+	take_turns(_metadata, self->job, 4 * PAGE_SZ, 64, 6);
 }
 
 /*
