@@ -124,10 +124,10 @@ impl MemcgBlockLists {
     /// Creates the lists for blocks of `orders` (list `i` for `orders[i]`),
     /// with a shrinker named `name`.
     pub(crate) fn new(name: &CStr, orders: [u32; LISTS]) -> Result<Self> {
-        // SAFETY: `name` is a valid string (copied by the shrinker and the
-        // cache), `orders` holds `LISTS` orders.
-        let lists =
-            unsafe { bindings::rdmabuf_memcg_lists_create(name.as_char_ptr(), orders.as_ptr()) };
+        let name = name.as_char_ptr();
+        // SAFETY: `name` is a valid string (copied by the shrinker), `orders`
+        // holds `LISTS` orders.
+        let lists = unsafe { bindings::rdmabuf_memcg_lists_create(name, orders.as_ptr()) };
         // INVARIANT: Created above, empty.
         Ok(Self {
             lists: NonNull::new(lists).ok_or(ENOMEM)?,
