@@ -29,6 +29,8 @@ pub(crate) mod dma_buf;
 pub(crate) mod dma_heap;
 #[cfg(kapi_udmabuf)]
 pub(crate) mod folio;
+#[cfg(kapi_heap)]
+pub(crate) mod jiffies;
 pub(crate) mod kernel;
 #[cfg(CONFIG_KUNIT = "y")]
 pub(crate) mod kunit;

@@ -120,6 +120,13 @@ impl PageBlock {
         unsafe { bindings::rdmabuf_page_is_charged(self.page.as_ptr()) }
     }
 
+    /// Returns a number that tells the block from every other block that
+    /// exists at the same time: the address of its first `struct page`.
+    #[cfg(CONFIG_KUNIT = "y")]
+    pub(crate) fn identity(&self) -> usize {
+        self.page.as_ptr() as usize
+    }
+
     /// Returns the order of the block.
     pub(crate) fn order(&self) -> u32 {
         self.order

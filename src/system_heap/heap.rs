@@ -451,7 +451,10 @@ mod tests {
         kunit_suite, //
     };
     use crate::kapi::pages::PageBlock;
-    use zeroing::SMALL_RESERVE_PAGES;
+    use zeroing::{
+        SMALL_RESERVE_PAGES,
+        TRICKLE_MS, //
+    };
 
     /// Per-memcg pools for a test's heap.
     fn memcg_pools() -> Result<MemcgPools> {
@@ -520,10 +523,21 @@ mod tests {
         assert_eq!(heap.pooled(), 0);
         // Larger orders missing their pools do not count.
         drop(heap.take(1, &Charge::Unaccounted).ok_or(ENOMEM)?);
+        drop(heap.take(1, &Charge::Unaccounted).ok_or(ENOMEM)?);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 0);
-        // A 4 KiB allocation from the buddy allocator, then a top-up.
-        drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
+        // Lone 4 KiB misses, each more than two looks after the last: the
+        // worker pools their releases before the next one comes.
+        let trickle = msecs_to_jiffies(TRICKLE_MS);
+        let start = crate::kapi::jiffies::now();
+        for i in 0..3 {
+            heap.zeroing.small_pool_missed_at(start + i * (trickle + 1));
+            heap.zeroer().top_up_small_pool();
+        }
+        assert_eq!(heap.pooled(), 0);
+        // A second within two looks of the last: a trickle.
+        heap.zeroing
+            .small_pool_missed_at(start + 2 * (trickle + 1) + trickle);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pools.pages_of(2), SMALL_RESERVE_PAGES);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), SMALL_RESERVE_PAGES);
@@ -548,6 +562,10 @@ mod tests {
         heap.put_zeroed(zeroed(2)?);
         drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
         drop(heap.take(2, &Charge::Unaccounted).ok_or(ENOMEM)?);
+        // Two misses at once: a trickle.
+        let now = crate::kapi::jiffies::now();
+        heap.zeroing.small_pool_missed_at(now);
+        heap.zeroing.small_pool_missed_at(now);
         heap.zeroer().top_up_small_pool();
         assert_eq!(heap.pooled(), 8);
         assert_eq!(heap.stats.reserve_pages.load(Relaxed), 8);

@@ -120,20 +120,33 @@ impl Pools {
         lists.list(index).push(block);
     }
 
-    /// Pops a block from the pool of order index `index`; an empty pool is
-    /// not locked.
-    pub(crate) fn pop(&self, index: usize) -> Option<ZeroedBlock> {
+    /// Takes the block that `pop` takes from the pool of order index
+    /// `index`; an empty pool is not locked.
+    fn pop_with(
+        &self,
+        index: usize,
+        pop: impl FnOnce(&mut ZeroedList) -> Option<ZeroedBlock>,
+    ) -> Option<ZeroedBlock> {
         if self.pages[index].load(Relaxed) == 0 {
             return None;
         }
-        let block = self.lists.lock().list(index).pop()?;
+        let block = pop(self.lists.lock().list(index))?;
         self.pages[index].fetch_sub(block.nr_pages(), Relaxed);
         Some(block)
     }
 
-    /// Pops one block, largest order first.
+    /// Takes the block last pooled of order index `index`, for an
+    /// allocation: the most recently zeroed, the likeliest to be still in
+    /// the CPU caches (as the page allocator's per-CPU lists hand out the
+    /// last page freed).
+    pub(crate) fn pop(&self, index: usize) -> Option<ZeroedBlock> {
+        self.pop_with(index, ZeroedList::pop_newest)
+    }
+
+    /// Takes one block to free, largest order first, and of an order the
+    /// one pooled longest ago: the coldest.
     pub(crate) fn pop_largest(&self) -> Option<ZeroedBlock> {
-        (0..ORDERS.len()).find_map(|index| self.pop(index))
+        (0..ORDERS.len()).find_map(|index| self.pop_with(index, ZeroedList::pop))
     }
 
     /// Returns the pages in the pool of order index `index`.
@@ -212,6 +225,21 @@ mod tests {
         Ok(())
     }
 
+    fn allocations_take_the_newest_block_and_reclaim_the_oldest() -> Result {
+        let pools = pools()?;
+        let blocks = [zeroed(2)?, zeroed(2)?, zeroed(2)?];
+        let ids = blocks.each_ref().map(|b| b.identity());
+        for b in blocks {
+            pools.put(b);
+        }
+        let taken = |b: Option<ZeroedBlock>| b.map(|b| b.identity());
+        assert_eq!(taken(pools.pop(2)), Some(ids[2]));
+        assert_eq!(taken(pools.pop_largest()), Some(ids[0]));
+        assert_eq!(taken(pools.pop(2)), Some(ids[1]));
+        assert_eq!(pools.pooled(), 0);
+        Ok(())
+    }
+
     /// Pages over the cap seen by [`put_and_take_at_the_cap`], and how many
     /// of its threads are done.
     static OVER_THE_CAP: Atomic<usize> = Atomic::new(0);
@@ -269,6 +297,10 @@ mod tests {
 
     kunit_suite!(
         rsystem_heap_pool_cap,
-        [pool_cap_is_honoured, pool_cap_holds_under_concurrent_puts]
+        [
+            pool_cap_is_honoured,
+            allocations_take_the_newest_block_and_reclaim_the_oldest,
+            pool_cap_holds_under_concurrent_puts
+        ]
     );
 }

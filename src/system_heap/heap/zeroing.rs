@@ -26,10 +26,13 @@
 //!   before, so a churn that outran the threads once would outrun them
 //!   every round; replaced, the pools grow by what allocations found
 //!   missing, zeroed off the allocation path;
-//! - once a 4 KiB allocation found its pool empty, it keeps
-//!   [`SMALL_RESERVE_PAGES`] there ([`Zeroer::top_up_small_pool`]): it
-//!   looks at the queue only every few milliseconds, which a steady trickle
-//!   of small buffers outruns.
+//! - once 4 KiB allocations found their pool empty twice within
+//!   [`TRICKLE_MS`], it keeps [`SMALL_RESERVE_PAGES`] there
+//!   ([`Zeroer::top_up_small_pool`]): it looks at the queue only every few
+//!   milliseconds, which a steady trickle of small buffers outruns. A lone
+//!   miss (the first allocation after the pools were reclaimed) asks for
+//!   nothing: the worker pools its release at its next look, before an
+//!   allocation that comes slower than that.
 //!
 //! Both add fresh pages only within the pool cap and without direct
 //! reclaim.
@@ -55,10 +58,14 @@ use crate::kapi::kernel::sync::atomic::{
     Relaxed, //
 };
 use crate::kapi::kernel::sync::Arc;
-use crate::kapi::kernel::time::msecs_to_jiffies;
+use crate::kapi::kernel::time::{
+    msecs_to_jiffies,
+    Jiffies, //
+};
 
 use super::queue::FreeQueue;
 use super::stats::Stats;
+use crate::kapi::jiffies;
 use crate::kapi::memcg::{
     MemCgroup,
     MemcgBlockLists, //
@@ -91,6 +98,10 @@ const HELP_PAGES: usize = 2048;
 const MAX_HELPERS: u32 = 3;
 /// The 4 KiB pool's reserve, in pages (64 KiB).
 pub(crate) const SMALL_RESERVE_PAGES: usize = 16;
+/// Two 4 KiB pool misses at most this far apart (milliseconds, two looks)
+/// are a trickle that the worker's looks do not follow: it keeps the
+/// reserve.
+pub(crate) const TRICKLE_MS: u32 = 2 * POLL_MS;
 
 /// A block of pages every byte of which is zero: what the pools hold.
 ///
@@ -168,10 +179,16 @@ impl ZeroedList {
         self.list.push(block.0);
     }
 
-    /// Takes the block at the head, if any.
+    /// Takes the block at the head (the first added), if any.
     pub(crate) fn pop(&mut self) -> Option<ZeroedBlock> {
         // INVARIANT: By the type invariant the block is zero.
         self.list.pop().map(ZeroedBlock)
+    }
+
+    /// Takes the block at the tail (the last added), if any.
+    pub(crate) fn pop_newest(&mut self) -> Option<ZeroedBlock> {
+        // INVARIANT: By the type invariant the block is zero.
+        self.list.pop_last().map(ZeroedBlock)
     }
 }
 
@@ -279,9 +296,11 @@ pub(crate) struct ZeroingState {
     /// plus one while the worker replaces owed blocks. Who reads the
     /// queue's pages and then this as 0 saw the threads idle.
     busy: Atomic<usize>,
-    /// A 4 KiB allocation found its pool empty since the worker last
-    /// topped it up.
+    /// 4 KiB allocations found their pool empty twice within
+    /// [`TRICKLE_MS`] since the worker last topped it up.
     small_missed: Atomic<bool>,
+    /// When a 4 KiB allocation last found its pool empty.
+    last_small_miss: Atomic<Jiffies>,
     /// 1 MiB blocks that allocations took from the queue and that the
     /// worker has not yet replaced with fresh ones.
     owed_blocks: Atomic<usize>,
@@ -293,15 +312,25 @@ impl ZeroingState {
         Self {
             busy: Atomic::new(0),
             small_missed: Atomic::new(false),
+            last_small_miss: Atomic::new(0),
             owed_blocks: Atomic::new(0),
         }
     }
 
-    /// A 4 KiB allocation found its pool empty: the worker keeps a reserve
-    /// from its next run on. (A load first, so a set flag costs no locked
-    /// write.)
+    /// A 4 KiB allocation found its pool empty: if the previous one did so
+    /// within [`TRICKLE_MS`], the worker keeps a reserve from its next run
+    /// on. (Loads first, so that a set flag costs no locked write; two
+    /// misses at once may both store their time, which changes nothing.)
     pub(crate) fn small_pool_missed(&self) {
-        if !self.small_missed.load(Relaxed) {
+        self.small_pool_missed_at(jiffies::now());
+    }
+
+    /// [`Self::small_pool_missed`] at `now` jiffies.
+    pub(crate) fn small_pool_missed_at(&self, now: Jiffies) {
+        let last = self.last_small_miss.load(Relaxed);
+        self.last_small_miss.store(now, Relaxed);
+        let trickle = msecs_to_jiffies(TRICKLE_MS);
+        if now.wrapping_sub(last) <= trickle && !self.small_missed.load(Relaxed) {
             self.small_missed.xchg(true, Full);
         }
     }
@@ -446,10 +475,11 @@ impl Zeroer<'_> {
         }
     }
 
-    /// If a 4 KiB allocation found its pool empty since the last call, tops
-    /// the pool up to [`SMALL_RESERVE_PAGES`] with fresh pages, within the
-    /// pool cap, and only while that needs no direct reclaim. At most that
-    /// many pages per call, however fast allocations take them.
+    /// If 4 KiB allocations found their pool empty twice within
+    /// [`TRICKLE_MS`] since the last call, tops the pool up to
+    /// [`SMALL_RESERVE_PAGES`] with fresh pages, within the pool cap, and
+    /// only while that needs no direct reclaim. At most that many pages per
+    /// call, however fast allocations take them.
     pub(crate) fn top_up_small_pool(&self) {
         if !self.state.small_missed.xchg(false, Relaxed) {
             return;

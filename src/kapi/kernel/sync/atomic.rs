@@ -16,6 +16,7 @@ use core::sync::atomic::{
     fence,
     AtomicBool,
     AtomicU32,
+    AtomicU64,
     AtomicUsize,
     Ordering as CoreOrdering, //
 };
@@ -199,6 +200,7 @@ macro_rules! impl_atomic {
 
 impl_atomic! {
     usize => AtomicUsize,
+    u64 => AtomicU64,
     u32 => AtomicU32,
     bool => AtomicBool,
 }
