@@ -7,15 +7,20 @@
 # host hits both alike. Prints each boot's ratio (ours/C, medians) per row,
 # then each build's ratios over its boots.
 #
-#   tools/bench/ab.sh KDIR A.ko B.ko ROW [BOOTS [REPS [MODE]]]
+#   tools/bench/ab.sh [--icount] KDIR A.ko B.ko ROW [BOOTS [REPS [MODE]]]
 #
 # ROW is a prefix of the rows to take (bench.c's third argument); MODE is
 # `heap` (default) or `heap-accounted` (the boot with
-# dma_heap.mem_accounting=1).
+# dma_heap.mem_accounting=1). With --icount the VMs count instructions as
+# time (tools/vm/run --icount): every figure is then an instruction count,
+# the same in every boot, which tells a change in the work done from the
+# emulator's noise, but shows nothing of memory, cache or TLB costs.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
-[ $# -ge 4 ] || { sed -n '3,14p' "$0"; exit 2; }
+icount=()
+[ "${1:-}" = --icount ] && { icount=(--icount); shift; }
+[ $# -ge 4 ] || { sed -n '3,18p' "$0"; exit 2; }
 kdir=$1 a=$2 b=$3 row=$4 boots=${5:-3} reps=${6:-9} mode=${7:-heap}
 work=$top/build/bench-ab
 mkdir -p "$work"
@@ -33,7 +38,7 @@ for i in $(seq 1 "$boots"); do
 		rm -rf "$dir" && mkdir -p "$dir"
 		cp "$kdir/drivers/dma-buf/heaps/system_heap.ko" "$work/bench" "$dir/"
 		cp "$ko" "$dir/rsystem_heap.ko"
-		"$top/tools/vm/run" --kdir "$kdir" --add "$dir" --timeout 900 --prealloc \
+		"$top/tools/vm/run" --kdir "$kdir" --add "$dir" --timeout 900 --prealloc "${icount[@]}" \
 			${append:+--append "$append"} --log "$dir/console.log" -- \
 			"insmod system_heap.ko && insmod rsystem_heap.ko heap_name=rsystem && \
 			 ./bench $reps $mode $row" >/dev/null

@@ -961,18 +961,21 @@ static void udmabuf_cases(void)
 int main(int argc, char **argv)
 {
 	const char *only = argc > 2 ? argv[2] : NULL;
+	bool udmabuf;
 
 	row_prefix = argc > 3 ? argv[3] : NULL;
 
 	if (argc > 1)
 		reps = atoi(argv[1]);
 	accounted = only && !strcmp(only, "heap-accounted");
+	/* The heap rows need no udmabuf device. */
+	udmabuf = !only || !strcmp(only, "udmabuf");
 	for (int k = 0; k < 2; k++) {
 		drivers[k].heapfd = open(drivers[k].heap, O_RDONLY | O_CLOEXEC);
 		drivers[k].devfd = -1;
-		if (!accounted)
+		if (udmabuf)
 			drivers[k].devfd = open(drivers[k].udmabuf, O_RDWR | O_CLOEXEC);
-		if (drivers[k].heapfd < 0 || (!accounted && drivers[k].devfd < 0)) {
+		if (drivers[k].heapfd < 0 || (udmabuf && drivers[k].devfd < 0)) {
 			fprintf(stderr, "bench: %s or %s missing\n", drivers[k].heap,
 				drivers[k].udmabuf);
 			return 1;
