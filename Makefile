@@ -11,7 +11,8 @@
 #   make conformance  run the kernel's own udmabuf and dmabuf-heaps selftests
 #   make check-debug  the check suite plus fuzzer, fault injection and module
 #                   lifecycle on a KASAN/lockdep/kmemleak kernel
-#   make bench      C drivers against ours in one boot; table, CSV and plot
+#   make bench      C drivers against ours, in three boots (BOOTS=) of 9
+#                   samples a figure (REPS=); table, CSV and plot
 #   make rust-analyzer  rust-project.json naming both crates, for editors
 #
 # ARCH=arm64 (Kbuild's idiom) does any of these for arm64 with 16 KiB pages:
@@ -153,7 +154,7 @@ conformance: setup modules selftests
 	$(VM) --kdir $(KDIR) --load $(MODULES) --add $(SELFTEST_OUT) -- ./run-conformance.sh
 
 bench: setup modules
-	$(TOP)/tools/bench/run.sh $(KDIR) $(REPS)
+	$(TOP)/tools/bench/run.sh $(KDIR) $(or $(REPS),9) $(or $(BOOTS),3)
 
 # Needs no kernel: removes what Kbuild and the tests leave in the tree.
 clean:

@@ -6,15 +6,19 @@
 # (/dev/rudmabuf, /dev/dma_heap/rsystem); tools/bench/bench.c runs every
 # workload interleaved; then a second boot with dma_heap.mem_accounting=1,
 # the two heaps only, for the `_accounted` rows (`bench REPS heap-accounted`:
-# each heap's worker in a memory cgroup of its own). Both boots' samples go
-# into samples.csv; report.py writes the tables, CSV and plot.
+# each heap's worker in a memory cgroup of its own). Each boot runs BOOTS
+# times: a boot now and then runs slower for one driver throughout (one in
+# four or five, tools/bench/README.md), and the median of the samples of
+# three boots is not moved by one such. All samples go into samples.csv;
+# report.py writes the tables, CSV and plot.
 #
-#   tools/bench/run.sh KDIR [REPS]
+#   tools/bench/run.sh KDIR [REPS [BOOTS]]
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 kdir=$1
 reps=${2:-9}
+boots=${3:-3}
 out=$top/tools/bench/results
 work=$top/build/bench
 mkdir -p "$out" "$work"
@@ -28,36 +32,45 @@ gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -isystem "$kdi
 	-o "$work/bench" "$top/tools/bench/bench.c"
 cp "$c_heap" "$top/rudmabuf.ko" "$top/rsystem_heap.ko" "$work/"
 
-log "booting one VM with both drivers of each kind; $reps samples per figure, interleaved"
-start=$(date +%s)
-# --prealloc: a guest page the buddy allocator hands out for the first time
-# would otherwise cost a host page fault, which lands on one driver's sample
-# or the other's as chance has it (cold 1 MiB read 1.3-2.1x in some boots).
-# (PIPESTATUS after `|| true` would be true's: the run's status needs set +e.)
-set +e
-RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
-	--prealloc --log "$work/console.log" -- \
-	"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
-	 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
-	 ./bench $reps" | grep --line-buffered -E '^# |bench:'
-status=${PIPESTATUS[0]}
-set -e
-grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >"$work/samples.csv"
-[ -s "$work/samples.csv" ] || { log "ERROR: no samples (VM status $status): see $work/console.log"; exit 1; }
-log "VM done in $(( $(date +%s) - start )) s (status $status)"
+: >"$work/samples.csv"
+status=0 status_accounted=0
+for boot in $(seq 1 "$boots"); do
+	log "boot $boot of $boots: one VM with both drivers of each kind; $reps samples per figure, interleaved"
+	start=$(date +%s)
+	# --prealloc: a guest page the buddy allocator hands out for the first
+	# time would otherwise cost a host page fault, which lands on one
+	# driver's sample or the other's as chance has it (cold 1 MiB read
+	# 1.3-2.1x in some boots). (PIPESTATUS after `|| true` would be true's:
+	# the run's status needs set +e.)
+	set +e
+	RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
+		--prealloc --log "$work/console.log" -- \
+		"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
+		 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
+		 ./bench $reps" | grep --line-buffered -E '^# |bench:'
+	s=${PIPESTATUS[0]}
+	set -e
+	[ "$s" = 0 ] || status=$s
+	before=$(wc -l <"$work/samples.csv")
+	grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >>"$work/samples.csv"
+	[ "$(wc -l <"$work/samples.csv")" -gt "$before" ] ||
+		{ log "ERROR: no samples (VM status $s): see $work/console.log"; exit 1; }
+	log "VM done in $(( $(date +%s) - start )) s (status $s)"
 
-log "booting a VM with dma_heap.mem_accounting=1 and both heaps; $reps samples per figure, interleaved"
-start=$(date +%s)
-set +e
-"$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 600 --prealloc \
-	--append dma_heap.mem_accounting=1 --log "$work/console-accounted.log" -- \
-	"insmod system_heap.ko && insmod rsystem_heap.ko heap_name=rsystem && \
-	 ./bench $reps heap-accounted" | grep --line-buffered -E '^# |bench:'
-status_accounted=${PIPESTATUS[0]}
-set -e
-grep -a '^bench-csv: ' "$work/console-accounted.log" | sed 's/^bench-csv: //' | tr -d '\r' \
-	>>"$work/samples.csv"
-log "VM done in $(( $(date +%s) - start )) s (status $status_accounted)"
+	log "boot $boot of $boots: a VM with dma_heap.mem_accounting=1 and both heaps; $reps samples per figure, interleaved"
+	start=$(date +%s)
+	set +e
+	"$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 600 --prealloc \
+		--append dma_heap.mem_accounting=1 --log "$work/console-accounted.log" -- \
+		"insmod system_heap.ko && insmod rsystem_heap.ko heap_name=rsystem && \
+		 ./bench $reps heap-accounted" | grep --line-buffered -E '^# |bench:'
+	s=${PIPESTATUS[0]}
+	set -e
+	[ "$s" = 0 ] || status_accounted=$s
+	grep -a '^bench-csv: ' "$work/console-accounted.log" | sed 's/^bench-csv: //' | tr -d '\r' \
+		>>"$work/samples.csv"
+	log "VM done in $(( $(date +%s) - start )) s (status $s)"
+done
 
 /usr/bin/python3 "$top/tools/bench/report.py" "$work/samples.csv" "$out"
 [ "$status" = 0 ] || { log "ERROR: the VM run failed (status $status)"; exit 1; }
