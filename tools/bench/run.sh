@@ -33,43 +33,44 @@ gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -isystem "$kdi
 cp "$c_heap" "$top/rudmabuf.ko" "$top/rsystem_heap.ko" "$work/"
 
 : >"$work/samples.csv"
+# Boots a VM that writes its console to LOG, with the further options of
+# tools/vm/run and the guest command that follow; appends its samples to
+# samples.csv. Sets vm_status (the run's status) and vm_samples (how many).
+# --prealloc: a guest page the buddy allocator hands out for the first time
+# would otherwise cost a host page fault, which lands on one driver's sample
+# or the other's as chance has it (cold 1 MiB read 1.3-2.1x in some boots).
+# (PIPESTATUS after `|| true` would be true's: the status needs set +e.)
+boot_vm() { # LOG VM-OPTION... -- COMMAND
+	local log=$1 start
+	shift
+	start=$(date +%s)
+	set +e
+	"$top/tools/vm/run" --kdir "$kdir" --add "$work" --prealloc --log "$log" "$@" |
+		grep --line-buffered -E '^# |bench:'
+	vm_status=${PIPESTATUS[0]}
+	set -e
+	vm_samples=$(grep -ac '^bench-csv: ' "$log" || true)
+	vm_samples=${vm_samples:-0}
+	grep -a '^bench-csv: ' "$log" | sed 's/^bench-csv: //' | tr -d '\r' >>"$work/samples.csv" || true
+	log "VM done in $(( $(date +%s) - start )) s (status $vm_status)"
+}
+
 status=0 status_accounted=0
 for boot in $(seq 1 "$boots"); do
 	log "boot $boot of $boots: one VM with both drivers of each kind; $reps samples per figure, interleaved"
-	start=$(date +%s)
-	# --prealloc: a guest page the buddy allocator hands out for the first
-	# time would otherwise cost a host page fault, which lands on one
-	# driver's sample or the other's as chance has it (cold 1 MiB read
-	# 1.3-2.1x in some boots). (PIPESTATUS after `|| true` would be true's:
-	# the run's status needs set +e.)
-	set +e
-	RDMABUF_KEEP_C_UDMABUF=1 "$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 1500 \
-		--prealloc --log "$work/console.log" -- \
+	RDMABUF_KEEP_C_UDMABUF=1 boot_vm "$work/console.log" --timeout 1500 -- \
 		"insmod system_heap.ko && insmod rudmabuf.ko device_name=rudmabuf && \
 		 insmod rsystem_heap.ko heap_name=rsystem && echo 520 > /proc/sys/vm/nr_hugepages && \
-		 ./bench $reps" | grep --line-buffered -E '^# |bench:'
-	s=${PIPESTATUS[0]}
-	set -e
-	[ "$s" = 0 ] || status=$s
-	before=$(wc -l <"$work/samples.csv")
-	grep -a '^bench-csv: ' "$work/console.log" | sed 's/^bench-csv: //' | tr -d '\r' >>"$work/samples.csv"
-	[ "$(wc -l <"$work/samples.csv")" -gt "$before" ] ||
-		{ log "ERROR: no samples (VM status $s): see $work/console.log"; exit 1; }
-	log "VM done in $(( $(date +%s) - start )) s (status $s)"
+		 ./bench $reps"
+	[ "$vm_status" = 0 ] || status=$vm_status
+	[ "$vm_samples" -gt 0 ] ||
+		{ log "ERROR: no samples (VM status $vm_status): see $work/console.log"; exit 1; }
 
 	log "boot $boot of $boots: a VM with dma_heap.mem_accounting=1 and both heaps; $reps samples per figure, interleaved"
-	start=$(date +%s)
-	set +e
-	"$top/tools/vm/run" --kdir "$kdir" --add "$work" --timeout 600 --prealloc \
-		--append dma_heap.mem_accounting=1 --log "$work/console-accounted.log" -- \
+	boot_vm "$work/console-accounted.log" --timeout 600 --append dma_heap.mem_accounting=1 -- \
 		"insmod system_heap.ko && insmod rsystem_heap.ko heap_name=rsystem && \
-		 ./bench $reps heap-accounted" | grep --line-buffered -E '^# |bench:'
-	s=${PIPESTATUS[0]}
-	set -e
-	[ "$s" = 0 ] || status_accounted=$s
-	grep -a '^bench-csv: ' "$work/console-accounted.log" | sed 's/^bench-csv: //' | tr -d '\r' \
-		>>"$work/samples.csv"
-	log "VM done in $(( $(date +%s) - start )) s (status $s)"
+		 ./bench $reps heap-accounted"
+	[ "$vm_status" = 0 ] || status_accounted=$vm_status
 done
 
 /usr/bin/python3 "$top/tools/bench/report.py" "$work/samples.csv" "$out"
