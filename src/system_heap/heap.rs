@@ -9,8 +9,9 @@
 //! that order, zeroed by the allocation; else a fresh block from the buddy
 //! allocator with `__GFP_ZERO` ([`Heap::take`]). A release appends its
 //! blocks to the free queue in O(1) ([`Heap::defer_free`], [`queue`]), and
-//! the zeroing threads pool them, keep a small reserve and replace 1 MiB
-//! blocks that allocations took from the queue ([`zeroing`]).
+//! the zeroing threads pool them, keep a small reserve and replace each
+//! 1 MiB block that an allocation took from the queue with two fresh ones
+//! ([`zeroing`]).
 //!
 //! Pooled and queued pages count as reclaimable kernel memory
 //! (`KReclaimable`); the shrinker frees pooled blocks first, then queued
@@ -184,7 +185,7 @@ impl Heap {
     /// A 1 MiB miss with blocks queued wakes the worker, so that it zeroes
     /// beside this allocation (the wake-up is small next to the 1 MiB this
     /// allocation zeroes), and a 1 MiB block taken from the queue is owed
-    /// to the pool it would have come from.
+    /// twice to the pool it would have come from.
     pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
         let memcg = match charge {
@@ -649,8 +650,8 @@ mod tests {
     }
 
     /// Each 1 MiB block that an allocation took from the queue is replaced
-    /// in the pool by a fresh one, once the queue is empty and within the
-    /// cap; smaller blocks are not.
+    /// in the pool by two fresh ones, once the queue is empty and within
+    /// the cap; smaller blocks are not.
     fn one_mib_blocks_taken_from_the_queue_are_replaced() -> Result {
         let heap = Arc::pin_init(Heap::new(cap_32m, memcg_pools()?), GFP_KERNEL)?;
         let dirty = |index| -> Result<PageBlock> {
@@ -666,20 +667,20 @@ mod tests {
                 .is_zero());
         }
         assert_eq!(heap.stats.from_queue.load(Relaxed), 3);
-        assert_eq!(heap.zeroing.owed_blocks(), 2);
+        assert_eq!(heap.zeroing.owed_blocks(), 4);
         // A release comes first: nothing is replaced while it is queued.
         queue(&heap, [dirty(2)?])?;
         heap.zeroer().replace_owed_blocks();
-        assert_eq!((heap.pooled(), heap.zeroing.owed_blocks()), (0, 2));
+        assert_eq!((heap.pooled(), heap.zeroing.owed_blocks()), (0, 4));
         assert_eq!(heap.zeroer().zero_one(), Some(1));
         heap.zeroer().replace_owed_blocks();
         assert_eq!(heap.zeroing.owed_blocks(), 0);
-        assert_eq!(heap.pools.pages_of(0), 2 * 256);
-        assert_eq!(heap.stats.replaced_pages.load(Relaxed), 2 * 256);
+        assert_eq!(heap.pools.pages_of(0), 4 * 256);
+        assert_eq!(heap.stats.replaced_pages.load(Relaxed), 4 * 256);
         assert_eq!(heap.zeroing.busy(), 0);
         // Nothing owed: nothing more.
         heap.zeroer().replace_owed_blocks();
-        assert_eq!(heap.pooled(), 2 * 256 + 1);
+        assert_eq!(heap.pooled(), 4 * 256 + 1);
         assert!(empty_pools_were_zero(&heap));
         Ok(())
     }
@@ -690,9 +691,9 @@ mod tests {
         queue(&heap, [block(0)?, block(0)?])?;
         heap.take(0, &Charge::Unaccounted).ok_or(ENOMEM)?;
         heap.take(0, &Charge::Unaccounted).ok_or(ENOMEM)?;
-        assert_eq!(heap.zeroing.owed_blocks(), 2);
+        assert_eq!(heap.zeroing.owed_blocks(), 4);
         heap.zeroer().replace_owed_blocks();
-        // The second is dropped, not kept owed.
+        // The rest is dropped, not kept owed.
         assert_eq!(heap.pooled(), 256);
         assert_eq!(heap.zeroing.owed_blocks(), 0);
         Ok(())

@@ -16,10 +16,11 @@
 //! until it decays or is reclaimed. Idle decay empties every memcg's pool.
 //!
 //! As for the global pool, a 1 MiB block that an allocation took from the
-//! queue is owed to its memcg's pool: once the queue is empty the worker
-//! pools a fresh one, charged to that memcg (`set_active_memcg`), without
-//! reclaim, so that a refill never pushes a memcg to its limit. Debts are
-//! kept for a few memcgs at a time; a further memcg's are dropped.
+//! queue is owed twice to its memcg's pool: once the queue is empty the
+//! worker pools fresh ones, charged to that memcg (`set_active_memcg`),
+//! without reclaim, so that a refill never pushes a memcg to its limit. A
+//! release that interrupts the refill leaves the rest owed. Debts are kept
+//! for a few memcgs at a time; a further memcg's are dropped.
 
 use core::fmt;
 
@@ -31,7 +32,8 @@ use crate::kapi::kernel::sync::SpinLock;
 use super::zeroing::{
     ChargedPool,
     ZeroedBlock,
-    ZeroedMemcgLists, //
+    ZeroedMemcgLists,
+    OWED_PER_MISS, //
 };
 use crate::kapi::memcg::MemCgroup;
 use crate::orders::{
@@ -43,16 +45,55 @@ use crate::orders::{
 const DEBT_SLOTS: usize = 4;
 
 /// 1 MiB blocks owed to one memcg's pool.
-struct Debt {
-    memcg: MemCgroup,
+struct Debt<K> {
+    memcg: K,
     blocks: usize,
+}
+
+/// The debts of a few memcgs (keys `K`), one slot each.
+struct Debts<K> {
+    slots: [Option<Debt<K>>; DEBT_SLOTS],
+}
+
+impl<K: Clone + PartialEq> Debts<K> {
+    /// No debts.
+    const fn new() -> Self {
+        Self {
+            slots: [const { None }; DEBT_SLOTS],
+        }
+    }
+
+    /// Adds `blocks` to what `memcg` is owed: in its slot, else in a free
+    /// one. Returns whether a slot took them (else they are dropped).
+    fn add(&mut self, memcg: &K, blocks: usize) -> bool {
+        if let Some(debt) = self.slots.iter_mut().flatten().find(|d| d.memcg == *memcg) {
+            debt.blocks += blocks;
+        } else if let Some(slot) = self.slots.iter_mut().find(|slot| slot.is_none()) {
+            *slot = Some(Debt {
+                memcg: memcg.clone(),
+                blocks,
+            });
+        } else {
+            return false;
+        }
+        true
+    }
+
+    /// Takes slot `i`'s debt out, to be paid.
+    fn take(&mut self, i: usize) -> Option<Debt<K>> {
+        self.slots[i].take()
+    }
+
+    /// Returns the blocks owed to all memcgs.
+    fn total(&self) -> usize {
+        self.slots.iter().flatten().map(|d| d.blocks).sum()
+    }
 }
 
 /// The per-memcg pools of zeroed charged blocks, each within a cap.
 pub(crate) struct MemcgPools {
     lists: ZeroedMemcgLists,
-    /// The debts, one slot per memcg.
-    owed: Pin<KBox<SpinLock<[Option<Debt>; DEBT_SLOTS]>>>,
+    owed: Pin<KBox<SpinLock<Debts<MemCgroup>>>>,
 }
 
 impl MemcgPools {
@@ -61,35 +102,27 @@ impl MemcgPools {
         Ok(Self {
             lists: ZeroedMemcgLists::new(name)?,
             owed: KBox::pin_init(
-                new_spinlock!([const { None }; DEBT_SLOTS], "rsystem_heap::memcg_owed"),
+                new_spinlock!(Debts::new(), "rsystem_heap::memcg_owed"),
                 GFP_KERNEL,
             )?,
         })
     }
 
     /// An allocation charged to `memcg` took a 1 MiB block from the queue:
-    /// owes `memcg`'s pool a fresh one, if a slot holds or can take its
-    /// debts.
+    /// owes `memcg`'s pool [`OWED_PER_MISS`] fresh ones, if a slot holds or
+    /// can take its debts.
     pub(crate) fn owe(&self, memcg: &MemCgroup) {
-        let mut owed = self.owed.lock();
-        if let Some(debt) = owed.iter_mut().flatten().find(|d| d.memcg == *memcg) {
-            debt.blocks += 1;
-        } else if let Some(slot) = owed.iter_mut().find(|slot| slot.is_none()) {
-            *slot = Some(Debt {
-                memcg: memcg.clone(),
-                blocks: 1,
-            });
-        }
+        self.owed.lock().add(memcg, OWED_PER_MISS);
     }
 
     /// Returns the 1 MiB blocks owed to all memcgs.
     pub(crate) fn owed_blocks(&self) -> usize {
-        self.owed.lock().iter().flatten().map(|d| d.blocks).sum()
+        self.owed.lock().total()
     }
 
     /// Pays one memcg's debt while `go()` holds; returns the pages pooled
     /// and what is still owed.
-    fn pay(&self, debt: &mut Debt, go: &dyn Fn() -> bool) -> usize {
+    fn pay(&self, debt: &mut Debt<MemCgroup>, go: &dyn Fn() -> bool) -> usize {
         let mut pages = 0;
         while debt.blocks > 0 && go() {
             let Some(block) = ZeroedBlock::alloc_charged_nowait(ORDERS[LARGE], &debt.memcg) else {
@@ -157,18 +190,14 @@ impl ChargedPool for MemcgPools {
         for i in 0..DEBT_SLOTS {
             // Out of the slot while it is paid: allocation does not go
             // under the lock.
-            let Some(mut debt) = self.owed.lock()[i].take() else {
+            let Some(mut debt) = self.owed.lock().take(i) else {
                 continue;
             };
             pages += self.pay(&mut debt, go);
-            if debt.blocks == 0 {
-                continue;
-            }
-            // Interrupted by a release: the rest on the next run, if its
-            // slot is still free (an `owe` meanwhile may have taken it).
-            let mut owed = self.owed.lock();
-            if owed[i].is_none() {
-                owed[i] = Some(debt);
+            if debt.blocks > 0 {
+                // Interrupted by a release: the rest on the next run, with
+                // what allocations of that memcg owed meanwhile.
+                self.owed.lock().add(&debt.memcg, debt.blocks);
             }
         }
         pages
@@ -179,4 +208,52 @@ impl ChargedPool for MemcgPools {
 fn cap_pages() -> usize {
     let mb = usize::try_from(crate::kapi::params::system_heap_memcg_pool_max_mb()).unwrap_or(0);
     mb.saturating_mul((1 << 20) / PAGE_SIZE)
+}
+
+#[cfg(CONFIG_KUNIT = "y")]
+mod tests {
+    use super::*;
+    use crate::kapi::kunit::{
+        assert,
+        assert_eq,
+        kunit_suite, //
+    };
+
+    /// Debts of memcgs with the same key add up in one slot; those of a
+    /// memcg beyond the slots are dropped.
+    fn debts_add_up_per_memcg_within_the_slots() -> Result {
+        let mut debts = Debts::<u32>::new();
+        assert!(debts.add(&7, 1));
+        assert!(debts.add(&7, 2));
+        assert_eq!(debts.total(), 3);
+        for memcg in 1..DEBT_SLOTS as u32 {
+            assert!(debts.add(&memcg, 1));
+        }
+        assert!(!debts.add(&99, 5));
+        assert_eq!(debts.total(), 3 + DEBT_SLOTS - 1);
+        Ok(())
+    }
+
+    /// A payment interrupted by a release puts the rest back, even when an
+    /// allocation of the same memcg owed a block in its slot meanwhile.
+    fn an_interrupted_payment_keeps_the_rest_owed() -> Result {
+        let mut debts = Debts::<u32>::new();
+        debts.add(&7, 8);
+        let mut debt = debts.take(0).ok_or(EINVAL)?;
+        // Paid 3, then a miss of memcg 7 owes one more in the freed slot.
+        debt.blocks -= 3;
+        debts.add(&7, 1);
+        assert!(debts.add(&debt.memcg, debt.blocks));
+        assert_eq!(debts.total(), 5 + 1);
+        assert_eq!(debts.slots.iter().flatten().count(), 1);
+        Ok(())
+    }
+
+    kunit_suite!(
+        rsystem_heap_memcg_debts,
+        [
+            debts_add_up_per_memcg_within_the_slots,
+            an_interrupted_payment_keeps_the_rest_owed
+        ]
+    );
 }

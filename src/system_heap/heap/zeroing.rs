@@ -20,12 +20,16 @@
 //! wants), which zero beside it until the queue is empty.
 //!
 //! Between runs of the queue, the worker keeps two promises to the pools:
-//! - for each 1 MiB block an allocation took from the queue, it pools a
-//!   fresh one once the queue is empty ([`Zeroer::replace_owed_blocks`]).
-//!   A miss served from the queue leaves the heap with as many pages as
-//!   before, so a churn that outran the threads once would outrun them
-//!   every round; replaced, the pools grow by what allocations found
-//!   missing, zeroed off the allocation path;
+//! - for each 1 MiB block an allocation took from the queue, it pools
+//!   [`OWED_PER_MISS`] fresh ones once the queue is empty
+//!   ([`Zeroer::replace_owed_blocks`]). A miss served from the queue leaves
+//!   the heap with as many pages as before, so a churn that outran the
+//!   threads once would outrun them every round; replaced, the pools grow
+//!   by what allocations found missing, zeroed off the allocation path.
+//!   Replaced once, a pool grows a block per miss and settles at the edge
+//!   of what a churn needs, where the rounds that need a little more miss
+//!   again; replaced twice, it ends above that edge in a few rounds, by at
+//!   most the shortfall, within the cap and until idle decay;
 //! - once 4 KiB allocations found their pool empty twice within
 //!   [`TRICKLE_MS`], it keeps [`SMALL_RESERVE_PAGES`] there
 //!   ([`Zeroer::top_up_small_pool`]): it looks at the queue only every few
@@ -96,6 +100,10 @@ const PARK_AFTER_POLLS: u32 = 20;
 const HELP_PAGES: usize = 2048;
 /// At most this many helper threads zero alongside the worker thread.
 const MAX_HELPERS: u32 = 3;
+/// Fresh 1 MiB blocks owed to the pool for each one an allocation took
+/// from the queue: twice the shortfall, so that a churn whose need varies
+/// from round to round ends above it, not at its edge.
+pub(crate) const OWED_PER_MISS: usize = 2;
 /// The 4 KiB pool's reserve, in pages (64 KiB).
 pub(crate) const SMALL_RESERVE_PAGES: usize = 16;
 /// Two 4 KiB pool misses at most this far apart (milliseconds, two looks)
@@ -336,9 +344,9 @@ impl ZeroingState {
     }
 
     /// An allocation took a 1 MiB block from the queue: the worker owes the
-    /// pool a fresh one.
+    /// pool [`OWED_PER_MISS`] fresh ones.
     pub(crate) fn owe_large_block(&self) {
-        self.owed_blocks.fetch_add(1, Relaxed);
+        self.owed_blocks.fetch_add(OWED_PER_MISS, Relaxed);
     }
 
     /// Returns the 1 MiB blocks owed.
