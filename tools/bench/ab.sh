@@ -4,7 +4,7 @@
 # A/B of two builds of rsystem_heap.ko on some heap rows: heap-only boots
 # (both heaps, C's system_heap.ko beside ours, interleaved as in `make
 # bench`), alternating the two builds boot by boot, so that drift of the
-# host hits both alike. Prints each boot's ratio (ours/C, medians) per row,
+# host hits both alike. Prints each boot's ratio (ours/C, paired) per row,
 # then each build's ratios over its boots.
 #
 #   tools/bench/ab.sh [--icount] KDIR A.ko B.ko ROW [BOOTS [REPS [MODE]]]
@@ -50,15 +50,18 @@ mv "$work/samples.csv.new" "$work/samples.csv"
 /usr/bin/python3 - "$work/samples.csv" <<'EOF'
 import csv, statistics, sys
 from collections import defaultdict
-v = defaultdict(list)
+# A boot's ratio: the median over its reps of ours over C's sample of the
+# same rep, taken just before (report.py).
+v = defaultdict(dict)
 for build, boot, workload, driver, rep, value, unit in csv.reader(open(sys.argv[1])):
-    v[(workload, build, boot, driver)].append(float(value))
+    v[(workload, build, boot)].setdefault(rep, {})[driver] = float(value)
 ratios = defaultdict(list)
-for (workload, build, boot, driver) in sorted(v):
-    if driver != "rust":
+for (workload, build, boot) in sorted(v):
+    pairs = [p["rust"] / p["C"] for p in v[(workload, build, boot)].values()
+             if "C" in p and "rust" in p and p["C"]]
+    if not pairs:
         continue
-    r = statistics.median(v[(workload, build, boot, "rust")]) / \
-        statistics.median(v[(workload, build, boot, "C")])
+    r = statistics.median(pairs)
     ratios[(workload, build)].append(r)
     print(f"boot {boot} {build} {workload}: {r:.3f}")
 for (workload, build), rs in sorted(ratios.items()):

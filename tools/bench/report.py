@@ -6,6 +6,13 @@
 
 SAMPLES.csv rows: workload,driver,rep,value,unit (driver: C or rust).
 Writes OUTDIR/results.md, OUTDIR/results.csv and OUTDIR/heap_latency.png.
+
+bench.c takes C's sample and then ours for each rep, so the two of a pair
+run within milliseconds of each other. ours/C is the median over the pairs
+of ours over C: the host's speed, which changes between two speeds from
+one moment to the next (tools/bench/README.md, Reading the spread), mostly
+cancels within a pair, where a ratio of the two medians takes each from a
+different mix of slow and fast samples.
 Workloads ending in ACCOUNTED (the boot with dma_heap.mem_accounting=1) get
 a second table, in the same format, with their own targets.
 """
@@ -13,7 +20,7 @@ import csv
 import re
 import statistics
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 # C's allocation of one page after the paced pause: its path without the
@@ -78,11 +85,18 @@ def spread(values):
     return 100.0 * (q[2] - q[0]) / med if med else 0.0
 
 
+def paired_ratio(pairs):
+    """The median of ours over C over the pairs {driver: value} that have
+    both, or NaN if none has."""
+    ratios = [p["rust"] / p["C"] for p in pairs if "C" in p and "rust" in p and p["C"]]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
 def table(rows):
     """A markdown table of rows (as main() builds them)."""
-    lines = ["| workload | unit | C | ours | ours/C | spread C / ours (IQR) | target |",
+    lines = ["| workload | unit | C | ours | ours/C (paired) | spread C / ours (IQR) | target |",
              "|---|---|---:|---:|---:|---:|---|"]
-    for w, unit, mc, mr, ratio, sc, sr, n, limit, verdict in rows:
+    for w, unit, mc, mr, ratio, sc, sr, n, limit, verdict, _ in rows:
         tgt = "" if limit is None else f"<= {limit} {verdict}"
         lines.append(f"| {w} | {unit} | {mc:,.1f} | {mr:,.1f} | {ratio:.3f} | "
                      f"{sc:.0f}% / {sr:.0f}% | {tgt} |")
@@ -116,12 +130,19 @@ def main():
     samples, outdir = Path(sys.argv[1]), Path(sys.argv[2])
     outdir.mkdir(parents=True, exist_ok=True)
     data = defaultdict(lambda: defaultdict(list))
+    # workload -> (rep, boot) -> {driver: value}: a boot's samples of a rep
+    # are the n-th of that rep in the file (run.sh appends boot after boot).
+    pairs = defaultdict(lambda: defaultdict(dict))
+    seen = Counter()
     units, order = {}, []
     with samples.open() as f:
-        for workload, driver, _rep, value, unit in csv.reader(f):
+        for workload, driver, rep, value, unit in csv.reader(f):
             if workload not in units:
                 order.append(workload)
             data[workload][driver].append(float(value))
+            boot = seen[(workload, driver, rep)]
+            seen[(workload, driver, rep)] += 1
+            pairs[workload][(rep, boot)][driver] = float(value)
             units[workload] = unit
 
     floor_c = statistics.median(data[FLOOR]["C"]) if data[FLOOR].get("C") else None
@@ -131,22 +152,24 @@ def main():
         if not c or not r:
             continue
         mc, mr = statistics.median(c), statistics.median(r)
-        ratio = mr / mc if mc else float("nan")
+        ratio = paired_ratio(pairs[w].values())
         limit = target(w)
         verdict = "" if limit is None else ("met" if ratio <= limit else "missed")
         floor = floor_ratio(w, mc, floor_c)
         if verdict == "missed" and floor is not None and floor > limit:
             verdict += f" (C's floor {floor:.3f})"
-        rows.append((w, units[w], mc, mr, ratio, spread(c), spread(r), len(c), limit, verdict))
+        rows.append((w, units[w], mc, mr, ratio, spread(c), spread(r), len(c), limit, verdict,
+                     mr / mc if mc else float("nan")))
 
     with (outdir / "results.csv").open("w", newline="") as f:
         out = csv.writer(f)
         out.writerow(["workload", "unit", "c_median", "ours_median", "ratio_ours_over_c",
-                      "c_iqr_pct", "ours_iqr_pct", "samples", "target_ratio", "target"])
+                      "c_iqr_pct", "ours_iqr_pct", "samples", "target_ratio", "target",
+                      "ratio_of_medians"])
         for row in rows:
             out.writerow([row[0], row[1], f"{row[2]:.1f}", f"{row[3]:.1f}", f"{row[4]:.3f}",
                           f"{row[5]:.0f}", f"{row[6]:.0f}", row[7],
-                          "" if row[8] is None else row[8], row[9]])
+                          "" if row[8] is None else row[8], row[9], f"{row[10]:.3f}"])
 
     plain = [r for r in rows if not r[0].endswith(ACCOUNTED)]
     accounted = [r for r in rows if r[0].endswith(ACCOUNTED)]
