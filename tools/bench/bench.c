@@ -15,6 +15,7 @@
  * cgroup): a few heap rows, taken by one worker process per driver in a
  * cgroup of its own, and printed with the suffix "_accounted".
  */
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -311,6 +312,45 @@ static void latency_name(char *name, size_t size, unsigned int s, unsigned int z
 	snprintf(name, size, "heap_alloc_%s_%s", states[s], size_name(latency_sizes[z]));
 }
 
+/*
+ * With BENCH_FOOTPRINT set (tools/bench/footprint.sh), each timed round of
+ * a latency sample is bracketed by stores to two addresses that the TCG
+ * plugin tools/bench/footprint.c watches: it counts what the emulator ran
+ * between them on that vCPU (instructions, translated blocks, distinct code
+ * and data pages). The process stays on CPU 0, so the window is one vCPU's.
+ */
+#define FOOTPRINT_START 0x5a5a00000000UL
+static volatile unsigned char *footprint;
+
+/* Maps the marker page and pins this process, once, if asked to. */
+static void footprint_init(void)
+{
+	cpu_set_t cpu0;
+
+	if (footprint || !getenv("BENCH_FOOTPRINT"))
+		return;
+	footprint = mmap((void *)FOOTPRINT_START, 4096, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE | MAP_POPULATE, -1, 0);
+	if (footprint == MAP_FAILED)
+		die("mmap footprint marker");
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	if (sched_setaffinity(0, sizeof(cpu0), &cpu0))
+		die("sched_setaffinity");
+}
+
+/* Opens (stop false) or closes a footprint window of `name` for driver d. */
+static void footprint_mark(const char *name, struct driver *d, bool stop)
+{
+	if (!footprint)
+		return;
+	if (!stop) {
+		printf("bench-footprint: %s%s,%s\n", name, suffix(), d->name);
+		fflush(stdout);
+	}
+	footprint[stop ? 64 : 0] = 1;
+}
+
 /* One sample of heap_alloc_<state s>_<size z> for driver d. */
 static void latency_sample(struct driver *d, int rep, unsigned int s, unsigned int z)
 {
@@ -319,15 +359,18 @@ static void latency_sample(struct driver *d, int rep, unsigned int s, unsigned i
 	double t[SMALL_ROUNDS];
 	char name[64];
 
+	latency_name(name, sizeof(name), s, z);
+	footprint_init();
 	for (int r = 0; r < rounds; r++) {
 		double t0;
 
 		prepare(s, d, len);
+		footprint_mark(name, d, false);
 		t0 = now_us();
 		close(heap_alloc(d, len));
 		t[r] = now_us() - t0;
+		footprint_mark(name, d, true);
 	}
-	latency_name(name, sizeof(name), s, z);
 	row(name, d, rep, median(t, rounds), "us");
 }
 
