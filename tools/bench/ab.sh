@@ -24,9 +24,7 @@ icount=()
 kdir=$1 a=$2 b=$3 row=$4 boots=${5:-3} reps=${6:-9} mode=${7:-heap}
 work=$top/build/bench-ab
 mkdir -p "$work"
-. "$top/tools/toolchain.env"
-gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -isystem "$kdir/usr/include" \
-	-I"$top/selftests/lib" -o "$work/bench" "$top/tools/bench/bench.c"
+"$top/tools/bench/build.sh" "$kdir" "$work/bench"
 append=""
 [ "$mode" = heap-accounted ] && append=dma_heap.mem_accounting=1
 
@@ -47,21 +45,21 @@ for i in $(seq 1 "$boots"); do
 	done
 done
 mv "$work/samples.csv.new" "$work/samples.csv"
-/usr/bin/python3 - "$work/samples.csv" <<'EOF'
-import csv, statistics, sys
+/usr/bin/python3 - "$work/samples.csv" "$top/tools/bench" <<'EOF'
+import csv, math, statistics, sys
 from collections import defaultdict
+sys.path.insert(0, sys.argv[2])
+from report import paired_ratio
 # A boot's ratio: the median over its reps of ours over C's sample of the
-# same rep, taken just before (report.py).
+# same rep, taken just before.
 v = defaultdict(dict)
 for build, boot, workload, driver, rep, value, unit in csv.reader(open(sys.argv[1])):
     v[(workload, build, boot)].setdefault(rep, {})[driver] = float(value)
 ratios = defaultdict(list)
 for (workload, build, boot) in sorted(v):
-    pairs = [p["rust"] / p["C"] for p in v[(workload, build, boot)].values()
-             if "C" in p and "rust" in p and p["C"]]
-    if not pairs:
+    r = paired_ratio(v[(workload, build, boot)].values())
+    if math.isnan(r):
         continue
-    r = statistics.median(pairs)
     ratios[(workload, build)].append(r)
     print(f"boot {boot} {build} {workload}: {r:.3f}")
 for (workload, build), rs in sorted(ratios.items()):

@@ -24,11 +24,9 @@ top=$(cd "$(dirname "$0")/../.." && pwd)
 kdir=$1 ours=$2 row=$3 reps=${4:-2} mode=${5:-heap}
 work=$top/build/bench-footprint
 rm -rf "$work" && mkdir -p "$work/guest"
-. "$top/tools/toolchain.env"
 gcc -O2 -Wall -Wextra -Wno-unused-parameter -shared -fPIC -fvisibility=hidden \
 	-o "$work/footprint.so" "$top/tools/bench/footprint.c"
-gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -isystem "$kdir/usr/include" \
-	-I"$top/selftests/lib" -o "$work/guest/bench" "$top/tools/bench/bench.c"
+"$top/tools/bench/build.sh" "$kdir" "$work/guest/bench"
 cp "$kdir/drivers/dma-buf/heaps/system_heap.ko" "$work/guest/"
 cp "$ours" "$work/guest/rsystem_heap.ko"
 append=""

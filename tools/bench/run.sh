@@ -27,9 +27,7 @@ log() { printf '[bench] %s\n' "$*"; }
 
 c_heap=$kdir/drivers/dma-buf/heaps/system_heap.ko
 [ -f "$c_heap" ] || { log "ERROR: $c_heap missing (CONFIG_DMABUF_HEAPS_SYSTEM=m)"; exit 1; }
-. "$top/tools/toolchain.env"
-gcc -static -O2 -Wall -Wextra -Wno-unused-parameter -D_GNU_SOURCE -isystem "$kdir/usr/include" -I"$top/selftests/lib" \
-	-o "$work/bench" "$top/tools/bench/bench.c"
+"$top/tools/bench/build.sh" "$kdir" "$work/bench"
 cp "$c_heap" "$top/rudmabuf.ko" "$top/rsystem_heap.ko" "$work/"
 
 : >"$work/samples.csv"
