@@ -272,6 +272,7 @@ impl DmaBuf {
     ///
     /// On failure the buffer is dropped. The dma-buf holds a reference on this
     /// module until it is released, so the module cannot go away under it.
+    #[link_section = ".text.hot"]
     pub(crate) fn export<T: Exporter>(
         init: impl PinInit<T, Error>,
         flags: u32,

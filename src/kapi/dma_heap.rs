@@ -110,6 +110,7 @@ mod core_heap {
         /// # Safety
         ///
         /// Called by the dma-heap core for a heap added by [`add`] with `T`.
+        #[link_section = ".text.hot"]
         unsafe extern "C" fn allocate(
             heap: *mut bindings::dma_heap,
             len: kernel::ffi::c_ulong,

@@ -314,6 +314,7 @@ impl PageList {
     }
 
     /// Takes the block at the tail if `last`, else at the head.
+    #[inline]
     fn take(&mut self, last: bool) -> Option<PageBlock> {
         let page = NonNull::new(if last { self.last } else { self.first })?;
         let lru = lru_of(page.as_ptr());
@@ -414,7 +415,20 @@ impl PageList {
 }
 
 impl Drop for PageList {
+    /// Inline: most lists are empty when they go (their blocks moved on),
+    /// and that costs one test.
+    #[inline]
     fn drop(&mut self) {
+        if !self.first.is_null() {
+            self.free_all();
+        }
+    }
+}
+
+impl PageList {
+    /// Frees every block.
+    #[cold]
+    fn free_all(&mut self) {
         while let Some(block) = self.pop() {
             drop(block);
         }
@@ -528,7 +542,19 @@ impl ReclaimableList {
 }
 
 impl Drop for ReclaimableList {
+    /// Inline: a list is mostly empty when it goes, and that costs one test.
+    #[inline]
     fn drop(&mut self) {
+        if self.len() > 0 {
+            self.free_all();
+        }
+    }
+}
+
+impl ReclaimableList {
+    /// Uncounts and frees every block.
+    #[cold]
+    fn free_all(&mut self) {
         while let Some(block) = self.pop() {
             drop(block);
         }

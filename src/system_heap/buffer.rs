@@ -105,6 +105,7 @@ impl HeapBuffer {
     /// Fills `blocks` with `len` bytes of zeroed chunks from `heap`, largest
     /// first, the order never growing; upstream's loop with the pools in
     /// front.
+    #[link_section = ".text.hot"]
     fn fill(heap: &Heap, blocks: &mut PageList, len: usize, charge: &Charge) -> Result {
         let mut remaining = len;
         let mut max_order = ORDERS[0];

@@ -186,6 +186,7 @@ impl Heap {
     /// beside this allocation (the wake-up is small next to the 1 MiB this
     /// allocation zeroes), and a 1 MiB block taken from the queue is owed
     /// twice to the pool it would have come from.
+    #[link_section = ".text.hot"]
     pub(crate) fn take(&self, index: usize, charge: &Charge) -> Option<ZeroedBlock> {
         self.uses.fetch_add(1, Relaxed);
         let memcg = match charge {
@@ -257,6 +258,7 @@ impl Heap {
     /// thread: the worker finds them at its next look, or an allocation
     /// that misses its pool wakes it ([`Heap::take`]). A release into a
     /// parked worker arms its kick.
+    #[link_section = ".text.hot"]
     pub(crate) fn defer_free(heap: &Arc<Heap>, blocks: &mut PageList) {
         let pages = blocks.pages();
         if pages == 0 {
@@ -276,6 +278,7 @@ impl Heap {
 
     /// Arms the decay work one idle period from now, unless it is armed
     /// or decay is off.
+    #[inline]
     fn arm_decay(self: &Arc<Self>) {
         if self.decay_armed.load(Relaxed) {
             return;

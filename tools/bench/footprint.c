@@ -16,6 +16,9 @@
  * its per-vCPU cache of block lookups, so each distinct block and page
  * costs a lookup again.
  *
+ * With the plugin argument blocks=on, each such line is followed by one
+ * listing the window's distinct blocks: footprint-blocks ADDR ... (hex).
+ *
  * Debian ships no plugin header: the declarations below are those of
  * QEMU's include/qemu/qemu-plugin.h (plugin API version 4, QEMU 10.0)
  * that this plugin calls. Built and loaded by tools/bench/footprint.sh.
@@ -25,6 +28,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -75,6 +79,8 @@ static struct set sets[NR_SETS];
 /* The window: the vCPU it is open on (-1: none) and its counts. */
 static int window_vcpu = -1;
 static uint64_t insns, tbs, crossings, accesses, last_page;
+/* With the argument blocks=on: also print each window's distinct blocks. */
+static bool print_blocks;
 
 /* A translated block, as its execution callback sees it. */
 struct block {
@@ -139,6 +145,20 @@ static void window_open(unsigned int vcpu)
 		set_clear(&sets[i]);
 }
 
+/* One line: footprint-blocks ADDR ..., the window's distinct block starts. */
+static void window_print_blocks(void)
+{
+	const struct set *s = &sets[BLOCKS];
+	char word[24];
+
+	qemu_plugin_outs("footprint-blocks");
+	for (uint32_t i = 0; i < s->n; i++) {
+		snprintf(word, sizeof(word), " %llx", (unsigned long long)(s->slot[s->used[i]] - 1));
+		qemu_plugin_outs(word);
+	}
+	qemu_plugin_outs("\n");
+}
+
 static void window_close(void)
 {
 	char line[256];
@@ -149,6 +169,8 @@ static void window_close(void)
 		 (unsigned long long)crossings, sets[CODE_PAGES].n, sets[CODE_LINES].n,
 		 (unsigned long long)accesses, sets[DATA_PAGES].n, sets[DATA_LINES].n);
 	qemu_plugin_outs(line);
+	if (print_blocks)
+		window_print_blocks();
 	window_vcpu = -1;
 }
 
@@ -191,6 +213,9 @@ static void block_translated(qemu_plugin_id_t id, struct qemu_plugin_tb *tb)
 EXPORT int qemu_plugin_install(qemu_plugin_id_t id, const struct qemu_info_t *info, int argc,
 			       char **argv)
 {
+	for (int i = 0; i < argc; i++)
+		if (!strcmp(argv[i], "blocks=on"))
+			print_blocks = true;
 	for (int i = 0; i < NR_SETS; i++)
 		if (set_init(&sets[i]))
 			return -1;

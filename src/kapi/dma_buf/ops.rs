@@ -135,6 +135,7 @@ impl<T: Exporter> OpsTable<T> {
     ///
     /// Called by the dma-buf core on a live dma-buf exported by [`DmaBuf::export`]
     /// with `T`.
+    #[link_section = ".text.hot"]
     unsafe extern "C" fn release(dmabuf: *mut bindings::dma_buf) {
         // SAFETY: The last reference to the dma-buf is gone: we take its
         // reference on the exporter back, which `export` made with

@@ -139,6 +139,7 @@ impl Pools {
     /// allocation: the most recently zeroed, the likeliest to be still in
     /// the CPU caches (as the page allocator's per-CPU lists hand out the
     /// last page freed).
+    #[inline]
     pub(crate) fn pop(&self, index: usize) -> Option<ZeroedBlock> {
         self.pop_with(index, ZeroedList::pop_newest)
     }

@@ -80,6 +80,7 @@ impl FreeQueue {
     /// taken; under it, the append is O(1) however many blocks there are.
     /// Returns whether the worker was parked, and clears that, so that
     /// later releases do not arm the kick again before it runs.
+    #[link_section = ".text.hot"]
     pub(crate) fn append(&self, blocks: &mut PageList, pages: usize) -> bool {
         let mut counted = ReclaimableList::new();
         counted.append(blocks);
@@ -117,6 +118,7 @@ impl FreeQueue {
     /// `order` and is charged to `memcg` (`None`: to no memory cgroup), as
     /// a charged block may only serve its own memcg. An empty queue is not
     /// locked.
+    #[inline]
     pub(crate) fn pop_head_of_order(
         &self,
         order: u32,
