@@ -122,6 +122,7 @@ impl Pools {
 
     /// Takes the block that `pop` takes from the pool of order index
     /// `index`; an empty pool is not locked.
+    #[inline]
     fn pop_with(
         &self,
         index: usize,

@@ -309,6 +309,8 @@ pub(crate) struct ZeroingState {
     small_missed: Atomic<bool>,
     /// When a 4 KiB allocation last found its pool empty.
     last_small_miss: Atomic<Jiffies>,
+    /// [`TRICKLE_MS`] in jiffies, converted once rather than at each miss.
+    trickle: Jiffies,
     /// 1 MiB blocks that allocations took from the queue and that the
     /// worker has not yet replaced with fresh ones.
     owed_blocks: Atomic<usize>,
@@ -316,11 +318,12 @@ pub(crate) struct ZeroingState {
 
 impl ZeroingState {
     /// Nothing zeroing, missed or owed.
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             busy: Atomic::new(0),
             small_missed: Atomic::new(false),
             last_small_miss: Atomic::new(0),
+            trickle: msecs_to_jiffies(TRICKLE_MS),
             owed_blocks: Atomic::new(0),
         }
     }
@@ -337,8 +340,7 @@ impl ZeroingState {
     pub(crate) fn small_pool_missed_at(&self, now: Jiffies) {
         let last = self.last_small_miss.load(Relaxed);
         self.last_small_miss.store(now, Relaxed);
-        let trickle = msecs_to_jiffies(TRICKLE_MS);
-        if now.wrapping_sub(last) <= trickle && !self.small_missed.load(Relaxed) {
+        if now.wrapping_sub(last) <= self.trickle && !self.small_missed.load(Relaxed) {
             self.small_missed.xchg(true, Full);
         }
     }
