@@ -49,6 +49,10 @@ bool rdmabuf_try_to_freeze(void);
 /* Heap pages, heap plumbing. */
 void rdmabuf_zero_pages(struct page *page, unsigned int order);
 void rdmabuf_page_count_reclaimable(struct page *page, int sign);
+/* Test-only (CONFIG_KUNIT). */
+void rdmabuf_page_get(struct page *page);
+void rdmabuf_page_put(struct page *page);
+int rdmabuf_page_refs(struct page *page);
 bool rdmabuf_fatal_signal_pending(void);
 
 /* Heap: memory cgroups and the per-memcg lists of pooled blocks. */

@@ -261,6 +261,28 @@ bool rdmabuf_try_to_freeze(void)
 	return try_to_freeze();
 }
 
+#if IS_ENABLED(CONFIG_KUNIT)
+/*
+ * Test-only. Why C: get_page(), put_page() and page_ref_count() are static
+ * inlines. A KUnit case holds a reference of its own on a block's page to
+ * see the block's owner drop its one.
+ */
+void rdmabuf_page_get(struct page *page)
+{
+	get_page(page);
+}
+
+void rdmabuf_page_put(struct page *page)
+{
+	put_page(page);
+}
+
+int rdmabuf_page_refs(struct page *page)
+{
+	return page_ref_count(page);
+}
+#endif /* CONFIG_KUNIT */
+
 /* ---- Memory cgroups: per-memcg lists of heap blocks (src/kapi/memcg.rs) ---- */
 
 #ifdef CONFIG_MEMCG

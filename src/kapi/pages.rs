@@ -609,6 +609,7 @@ impl<'a> Iterator for PageListRuns<'a> {
 #[cfg(CONFIG_KUNIT = "y")]
 mod tests {
     use super::*;
+    use crate::kapi::kernel::prelude::*;
     use crate::kapi::kunit::{
         assert_eq,
         kunit_suite, //
@@ -641,5 +642,64 @@ mod tests {
         assert_eq!(heap_gfp_nowait(8), high);
     }
 
-    kunit_suite!(rsystem_heap_pages, [heap_gfp_masks_are_upstreams]);
+    /// A reference of the test's own on a block's first page: the page
+    /// stays allocated when the block is freed, and its count shows
+    /// whether the block's owner let go of it.
+    struct HeldPage(NonNull<bindings::page>);
+
+    impl HeldPage {
+        fn of(block: &PageBlock) -> Self {
+            // SAFETY: By the invariant of `PageBlock` its page is allocated.
+            unsafe { bindings::rdmabuf_page_get(block.page.as_ptr()) };
+            Self(block.page)
+        }
+
+        /// Returns the references on the page besides this one.
+        fn others(&self) -> i32 {
+            // SAFETY: This holds a reference, so the page is allocated.
+            unsafe { bindings::rdmabuf_page_refs(self.0.as_ptr()) - 1 }
+        }
+    }
+
+    impl Drop for HeldPage {
+        fn drop(&mut self) {
+            // SAFETY: Gives back the reference that `of` took.
+            unsafe { bindings::rdmabuf_page_put(self.0.as_ptr()) };
+        }
+    }
+
+    /// A list dropped with blocks on it frees them (a reclaimable one
+    /// through its uncounting pop); one whose blocks were taken off frees
+    /// none of them.
+    fn dropped_lists_free_only_the_blocks_still_on_them() -> Result {
+        let kept = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
+        let listed = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
+        let counted = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
+        let (held_kept, held_listed, held_counted) =
+            (HeldPage::of(&kept), HeldPage::of(&listed), HeldPage::of(&counted));
+        assert_eq!(held_listed.others(), 1);
+
+        let mut list = PageList::new();
+        list.push(kept);
+        let kept = list.pop().ok_or(EINVAL)?;
+        list.push(listed);
+        let mut reclaimable = ReclaimableList::new();
+        reclaimable.push(counted);
+        drop(list);
+        drop(reclaimable);
+        assert_eq!(held_listed.others(), 0);
+        assert_eq!(held_counted.others(), 0);
+        assert_eq!(held_kept.others(), 1);
+        drop(kept);
+        assert_eq!(held_kept.others(), 0);
+        Ok(())
+    }
+
+    kunit_suite!(
+        rsystem_heap_pages,
+        [
+            heap_gfp_masks_are_upstreams,
+            dropped_lists_free_only_the_blocks_still_on_them
+        ]
+    );
 }
