@@ -675,8 +675,11 @@ mod tests {
         let kept = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
         let listed = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
         let counted = PageBlock::alloc_zeroed(0, false).ok_or(ENOMEM)?;
-        let (held_kept, held_listed, held_counted) =
-            (HeldPage::of(&kept), HeldPage::of(&listed), HeldPage::of(&counted));
+        let (held_kept, held_listed, held_counted) = (
+            HeldPage::of(&kept),
+            HeldPage::of(&listed),
+            HeldPage::of(&counted),
+        );
         assert_eq!(held_listed.others(), 1);
 
         let mut list = PageList::new();
