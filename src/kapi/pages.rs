@@ -313,6 +313,14 @@ impl PageList {
         self.take(true)
     }
 
+    /// Frees every block (the list's drop, when it is not empty).
+    #[cold]
+    fn free_all(&mut self) {
+        while let Some(block) = self.pop() {
+            drop(block);
+        }
+    }
+
     /// Takes the block at the tail if `last`, else at the head.
     #[inline]
     fn take(&mut self, last: bool) -> Option<PageBlock> {
@@ -425,16 +433,6 @@ impl Drop for PageList {
     }
 }
 
-impl PageList {
-    /// Frees every block.
-    #[cold]
-    fn free_all(&mut self) {
-        while let Some(block) = self.pop() {
-            drop(block);
-        }
-    }
-}
-
 /// A [`PageList`] whose blocks count as reclaimable kernel memory while they
 /// are on it: their nodes' `NR_KERNEL_MISC_RECLAIMABLE`, which
 /// `/proc/meminfo` shows in `KReclaimable` and counts in `MemAvailable`, as
@@ -501,6 +499,15 @@ impl ReclaimableList {
         Some(Self::uncounted(block))
     }
 
+    /// Uncounts and frees every block (the list's drop, when it is not
+    /// empty).
+    #[cold]
+    fn free_all(&mut self) {
+        while let Some(block) = self.pop() {
+            drop(block);
+        }
+    }
+
     /// Stops counting `block`, which has left the list.
     fn uncounted(block: PageBlock) -> PageBlock {
         // SAFETY: By the invariant of `PageBlock` the block is allocated.
@@ -547,16 +554,6 @@ impl Drop for ReclaimableList {
     fn drop(&mut self) {
         if self.len() > 0 {
             self.free_all();
-        }
-    }
-}
-
-impl ReclaimableList {
-    /// Uncounts and frees every block.
-    #[cold]
-    fn free_all(&mut self) {
-        while let Some(block) = self.pop() {
-            drop(block);
         }
     }
 }
