@@ -96,6 +96,7 @@ struct dma_buf;
 struct file *rdmabuf_shmem_file(const char *name, loff_t size);
 bool rdmabuf_dma_coherent(struct device *dev);
 dma_addr_t rdmabuf_sg_dma_segment(struct scatterlist *sg, unsigned int *len);
+int rdmabuf_dma_buf_vmap_op(struct dma_buf *dmabuf);
 
 /* src/kapi/helpers.c, what Linux 6.12's kernel crate lacks (heap only). */
 #if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)

@@ -11,6 +11,7 @@
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-map-ops.h>
+#include <linux/dma-resv.h>
 #include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
@@ -123,6 +124,26 @@ dma_addr_t rdmabuf_sg_dma_segment(struct scatterlist *sg, unsigned int *len)
 {
 	*len = sg_dma_len(sg);
 	return sg_dma_address(sg);
+}
+
+/*
+ * Why C: dma_resv_lock() is a static inline. Calls @dmabuf's vmap op as
+ * dma_buf_vmap() does, under the reservation lock, and its vunmap op if it
+ * mapped; returns the op's errno. dma_buf_vmap() would WARN_ON_ONCE() on
+ * the failure the KUnit cases cause on purpose. The buffer must not be
+ * vmapped through the core meanwhile.
+ */
+int rdmabuf_dma_buf_vmap_op(struct dma_buf *dmabuf)
+{
+	struct iosys_map map = IOSYS_MAP_INIT_VADDR(NULL);
+	int ret;
+
+	dma_resv_lock(dmabuf->resv, NULL);
+	ret = dmabuf->ops->vmap(dmabuf, &map);
+	if (!ret)
+		dmabuf->ops->vunmap(dmabuf, &map);
+	dma_resv_unlock(dmabuf->resv);
+	return ret;
 }
 #endif /* CONFIG_KUNIT */
 

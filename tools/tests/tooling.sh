@@ -92,6 +92,13 @@ scan() { printf '%s\n' "$@" >"$log"; tools/vm/run --scan-log "$log" >/dev/null 2
 	ok "without the boot marker every report counts" || bad "without the boot marker a report is not counted"
 [ "$(scan 'rdmabuf-vm: boot done' 'rdmabuf-vm: exit=1')" = 1 ] &&
 	ok "the command's status is the run's" || bad "the command's status is lost"
+# A WARN() the console did not show taints the kernel (W, 512).
+[ "$(scan 'rdmabuf-vm: boot done' 'rdmabuf-vm: taint boot=4096' 'rdmabuf-vm: taint end=266752' \
+	'rdmabuf-vm: exit=0')" = 3 ] && ok "a warning's taint fails the run" ||
+	bad "a warning's taint does not fail the run"
+[ "$(scan 'rdmabuf-vm: boot done' 'rdmabuf-vm: taint boot=512' 'rdmabuf-vm: taint end=266752' \
+	'rdmabuf-vm: exit=0')" = 0 ] && ok "a taint of the kernel's boot is not counted" ||
+	bad "a taint of the kernel's boot is counted"
 rm -f "$log"
 
 # The benchmark report's verdicts: a paced target is met or missed, and a

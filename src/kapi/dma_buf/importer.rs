@@ -142,6 +142,15 @@ impl DmaBuf {
         Ok(result)
     }
 
+    /// Calls the exporter's `vmap` (and, if it mapped, its `vunmap`) as
+    /// `dma_buf_vmap` does, and returns its errno: for a vmap made to fail,
+    /// which `dma_buf_vmap` meets with a `WARN_ON_ONCE`.
+    pub(crate) fn vmap_op(&self) -> Result {
+        // SAFETY: By the type invariant the dma-buf is live, and the test
+        // that owns it has no kernel mapping of it through the core.
+        kernel::error::to_result(unsafe { bindings::rdmabuf_dma_buf_vmap_op(self.0.as_ptr()) })
+    }
+
     /// Maps the whole buffer into the kernel and returns whether every byte
     /// is `byte`.
     pub(crate) fn vmap_all_equal(&self, byte: u8) -> Result<bool> {
