@@ -43,6 +43,31 @@ impl Memfd {
         Ok(Self(unsafe { ARef::from_raw(file.cast::<LocalFile>()) }))
     }
 
+    /// Takes the inode lock shared, as [`Self::lock_shared`] does, to pin the
+    /// byte ranges `ranges` (offset and size) of the file.
+    ///
+    /// Before Linux 6.16, `memfd_pin_folios` takes a hugetlb page that the
+    /// file lacks from the free pool without reserving it, which underflows
+    /// the kernel's count of reserved huge pages (a BUG with
+    /// `CONFIG_DEBUG_VM`). There, this first allocates the missing pages of
+    /// the ranges of a hugetlbfs file with `fallocate`, which reserves them
+    /// as the file's own write fault would; on other kernels and files it
+    /// only locks.
+    pub(crate) fn lock_for_pinning(
+        &self,
+        ranges: impl IntoIterator<Item = (u64, u64)>,
+    ) -> MemfdLocked<'_> {
+        for (offset, size) in ranges {
+            let (Ok(start), Ok(len)) = (i64::try_from(offset), i64::try_from(size)) else {
+                continue;
+            };
+            // SAFETY: The file is valid as we hold a reference, and we do not
+            // hold its inode lock, which `fallocate` takes.
+            unsafe { bindings::rdmabuf_memfd_prepare_pin(self.0.as_ptr(), start, len) };
+        }
+        self.lock_shared()
+    }
+
     /// Takes the inode lock shared, as `memfd_add_seals()` takes it exclusive,
     /// so the seals cannot change until the guard is dropped.
     pub(crate) fn lock_shared(&self) -> MemfdLocked<'_> {

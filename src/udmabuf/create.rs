@@ -84,7 +84,7 @@ pub(crate) fn create(dev: &Device, flags: u32, items: &[UdmabufCreateItem]) -> R
         let (group, tail) = rest.split_at(same_fd);
         rest = tail;
         let memfd = Memfd::get(head.memfd).ok_or(EBADFD)?;
-        let locked = memfd.lock_shared();
+        let locked = memfd.lock_for_pinning(group.iter().map(|item| (item.offset, item.size)));
         check_seals(&locked)?;
         let mut at = 0;
         while let Some(item) = group.get(at) {
