@@ -325,43 +325,68 @@ impl<F: Folio> FolioTable<F> {
         ))
     }
 
-    /// Returns the segments from buffer page `pgoff` on, the first one cut
-    /// to start at `pgoff`, as `(folios, order, first page, pages)`: the
-    /// pages are `pages` consecutive pages of the folios of order `order` in
-    /// `folios`, from page `first` of the first one on.
-    pub(crate) fn segments_from(
-        &self,
-        pgoff: usize,
-    ) -> impl Iterator<Item = (&[F], u32, usize, usize)> + Clone {
-        let from = self.segment_index(pgoff).unwrap_or(self.segments.len());
-        (from..self.segments.len()).map(move |index| {
-            let segment = self.segments[index];
-            let order = segment.order();
-            let lo = segment.first() + (pgoff.max(segment.start) - segment.start);
-            let hi = segment.first() + (self.end(index) - segment.start);
-            let folios = &self.folios
-                [segment.folio() + (lo >> order)..segment.folio() + hi.div_ceil(1 << order)];
-            (folios, order, lo & ((1 << order) - 1), hi - lo)
-        })
-    }
-
     /// Returns the folios from buffer page `pgoff` on, one item per folio;
     /// the first one is cut to start at `pgoff`. Items are
     /// `(folio, first page in folio, pages)`.
-    pub(crate) fn runs_from(
-        &self,
-        pgoff: usize,
-    ) -> impl Iterator<Item = (&F, usize, usize)> + Clone {
-        self.segments_from(pgoff)
-            .flat_map(|(folios, order, first, pages)| {
-                // The pages are `first..first + pages` of the folios taken
-                // as one array.
-                let (lo, hi) = (first, first + pages);
-                folios.iter().enumerate().map(move |(n, folio)| {
-                    let (from, to) = ((n << order).max(lo), ((n + 1) << order).min(hi));
-                    (folio, from - (n << order), to - from)
-                })
-            })
+    pub(crate) fn runs_from(&self, pgoff: usize) -> FolioRuns<'_, F> {
+        let Some(index) = self.segment_index(pgoff) else {
+            return FolioRuns {
+                table: self,
+                index: self.segments.len(),
+                lo: 0,
+                hi: 0,
+            };
+        };
+        let segment = self.segments[index];
+        FolioRuns {
+            table: self,
+            index,
+            lo: segment.first() + (pgoff - segment.start),
+            hi: segment.first() + (self.end(index) - segment.start),
+        }
+    }
+}
+
+/// The folios of a [`FolioTable`] from a buffer page on, one item per folio:
+/// what [`FolioTable::runs_from`] returns.
+///
+/// A named iterator rather than a chain of adapters and closures: the
+/// symbols of generic code that consumes a chain spell out all its types,
+/// and the kernel mishandles module symbols of 512 characters or more.
+pub(crate) struct FolioRuns<'a, F: Folio> {
+    table: &'a FolioTable<F>,
+    /// The segment of the next item (the segment count once done).
+    index: usize,
+    /// The pages of segment `index` still to come, `lo..hi`, counted from
+    /// the first page of its first folio.
+    lo: usize,
+    hi: usize,
+}
+
+// Not derived: that would want `F: Clone`, and only the reference is copied.
+impl<F: Folio> Clone for FolioRuns<'_, F> {
+    fn clone(&self) -> Self {
+        Self { ..*self }
+    }
+}
+
+impl<'a, F: Folio> Iterator for FolioRuns<'a, F> {
+    type Item = (&'a F, usize, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.lo >= self.hi {
+            self.index += 1;
+            let segment = self.table.segments.get(self.index)?;
+            self.lo = segment.first();
+            self.hi = segment.first() + (self.table.end(self.index) - segment.start);
+        }
+        let segment = self.table.segments.get(self.index)?;
+        let order = segment.order();
+        let n = self.lo >> order;
+        let folio = self.table.folios.get(segment.folio() + n)?;
+        let (from, to) = (self.lo, ((n + 1) << order).min(self.hi));
+        self.lo = to;
+        Some((folio, from - (n << order), to - from))
     }
 }
 
