@@ -112,6 +112,14 @@ static int allow_buffers_of_mb(char *saved, size_t len, long mb)
 	return write_str(PARAMS "size_limit_mb", value);
 }
 
+/*
+ * For the tests whose buffers grow with the huge page size (at most 16 huge
+ * pages: 512 MiB with arm64's 32 MiB ones, over 6.12's default limit).
+ */
+#define ALLOW_HUGE_BUFFERS()							\
+	ASSERT_EQ(0, allow_buffers_of_mb(self->size_limit_mb, sizeof(self->size_limit_mb), \
+					 (long)((16 * HPAGE_SZ) >> 20)))
+
 /* ---- Bad input: upstream's errno for each case ---- */
 
 #define EXPECT_ERRNO(err, call) do {					\
@@ -328,6 +336,7 @@ TEST_F_TIMEOUT(udmabuf, thp_shmem_data_is_coherent, 120)
 	long folios;
 	int memfd, ubuf;
 
+	ALLOW_HUGE_BUFFERS();
 	ASSERT_EQ(0, write_str(THP_SHMEM, "always"));
 	check_coherent(_metadata, self->devfd, &c);
 
@@ -349,6 +358,7 @@ TEST_F_TIMEOUT(udmabuf, hugetlb_data_is_coherent, 120)
 	struct backing_case across = { HUGETLB, 4 * HPAGE_SZ, HPAGE_SZ - 3 * PAGE_SZ,
 				       2 * HPAGE_SZ + 6 * PAGE_SZ };
 
+	ALLOW_HUGE_BUFFERS();
 	check_coherent(_metadata, self->devfd, &inside);
 	check_coherent(_metadata, self->devfd, &across);
 }
@@ -519,6 +529,7 @@ TEST_F_TIMEOUT(udmabuf, list_over_several_memfds_and_backings, 120)
 	size_t at = 0, total = 0;
 	int ubuf;
 
+	ALLOW_HUGE_BUFFERS();
 	for (int i = 0; i < 3; i++) {
 		fds[i] = make_memfd(kinds[i], sizes[i], F_SEAL_SHRINK);
 		ASSERT_GE(fds[i], 0);
@@ -684,6 +695,7 @@ TEST_F_TIMEOUT(udmabuf, import_into_vgem, 120)
 	struct drm_gem_close gclose = { 0 };
 	int vgem, ubuf;
 
+	ALLOW_HUGE_BUFFERS();
 	vgem = open_vgem();
 	ASSERT_GE(vgem, 0) TH_LOG("no vgem device");
 	ASSERT_GE(memfd, 0);
@@ -780,6 +792,7 @@ TEST_F_TIMEOUT(udmabuf, huge_mappings_where_they_fit, 120)
 	int ubuf, mismatch;
 	long kb, before;
 
+	ALLOW_HUGE_BUFFERS();
 	ASSERT_GE(memfd, 0);
 	ref = map_fd(memfd, size, 0);
 	ASSERT_NE(MAP_FAILED, ref);
@@ -848,6 +861,7 @@ TEST_F_TIMEOUT(udmabuf, huge_and_small_folios_in_one_mapping, 120)
 	struct list l = { .head = { .count = 3 } };
 	int ubuf;
 
+	ALLOW_HUGE_BUFFERS();
 	ASSERT_GE(small, 0);
 	ASSERT_GE(huge, 0);
 	s = map_fd(small, h1, 0);
@@ -1057,6 +1071,7 @@ TEST_F_TIMEOUT(udmabuf, thp_writes_after_clear_refs, 120)
 	size_t huge = thp_pmd_size();
 	char was[32];
 
+	ALLOW_HUGE_BUFFERS();
 	if (!huge || read_choice(THP_SHMEM, was, sizeof(was)))
 		SKIP(return, "no THP shmem in this kernel");
 	ASSERT_EQ(0, write_str(THP_SHMEM, "always"));
@@ -1069,6 +1084,7 @@ TEST_F_TIMEOUT(udmabuf, hugetlb_writes_after_clear_refs, 120)
 	long kb = read_keyed("/proc/meminfo", "Hugepagesize");
 	long free_pages = read_keyed("/proc/meminfo", "HugePages_Free");
 
+	ALLOW_HUGE_BUFFERS();
 	if (kb <= 0)
 		SKIP(return, "no hugetlbfs in this kernel");
 	if (free_pages < WP_PIECES)
