@@ -36,7 +36,9 @@ unsigned int rdmabuf_page_order(struct page *page);
 unsigned long rdmabuf_page_to_pfn(struct page *page);
 int rdmabuf_memfd_seals(struct file *file);
 void rdmabuf_get_file(struct file *file);
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
 void rdmabuf_memfd_prepare_pin(struct file *file, loff_t start, loff_t len);
+#endif
 void rdmabuf_vma_set_pfnmap(struct vm_area_struct *vma,
 			    const struct vm_operations_struct *ops, void *private);
 bool rdmabuf_dma_need_sync(struct device *dev);

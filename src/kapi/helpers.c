@@ -11,9 +11,9 @@
 #include <linux/delay.h>
 #include <linux/dma-buf.h>
 #include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
 #include <linux/dma-resv.h>
 #include <linux/falloc.h>
-#include <linux/dma-mapping.h>
 #include <linux/freezer.h>
 #include <linux/fs.h>
 #include <linux/highmem.h>
@@ -219,21 +219,20 @@ void rdmabuf_get_file(struct file *file)
 	get_file(file);
 }
 
+#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0)
 /*
- * Why C: is_file_hugepages() and i_size_read() are inline, and whether the
- * kernel needs this is a version test. Before 6.16, memfd_pin_folios()
- * allocates a hugetlb page that @file lacks without reserving it
- * (memfd_alloc_folio()): the global count of reserved huge pages underflows,
- * or VM_BUG_ON() fires with CONFIG_DEBUG_VM. This allocates the missing
- * pages of the bytes @start..@start + @len (within the file's size) through
- * fallocate first, which reserves them as a write fault would. What fails
- * here, a file not open for writing included, is left to memfd_pin_folios()
- * to report as upstream does. Called without the inode lock, which
- * fallocate takes.
+ * Why C: is_file_hugepages() and i_size_read() are inline. Linux 6.12 only
+ * (fixed in 6.16): memfd_pin_folios() allocates a hugetlb page that @file
+ * lacks without reserving it (memfd_alloc_folio()), so the global count of
+ * reserved huge pages underflows, or VM_BUG_ON() fires with
+ * CONFIG_DEBUG_VM. This allocates the missing pages of the bytes @start..
+ * @start + @len (within the file's size) through fallocate first, which
+ * reserves them as a write fault would. What fails here, a file not open
+ * for writing included, is left to memfd_pin_folios() to report as upstream
+ * does. Called without the inode lock, which fallocate takes.
  */
 void rdmabuf_memfd_prepare_pin(struct file *file, loff_t start, loff_t len)
 {
-#if LINUX_VERSION_CODE < KERNEL_VERSION(6, 16, 0)
 	loff_t size;
 
 	if (!is_file_hugepages(file) || start < 0 || len <= 0)
@@ -241,8 +240,8 @@ void rdmabuf_memfd_prepare_pin(struct file *file, loff_t start, loff_t len)
 	size = i_size_read(file_inode(file));
 	if (start < size)
 		vfs_fallocate(file, FALLOC_FL_KEEP_SIZE, start, min(len, size - start));
-#endif
 }
+#endif
 
 #if IS_ENABLED(CONFIG_KUNIT)
 /*

@@ -46,17 +46,17 @@ impl Memfd {
     /// Takes the inode lock shared, as [`Self::lock_shared`] does, to pin the
     /// byte ranges `ranges` (offset and size) of the file.
     ///
-    /// Before Linux 6.16, `memfd_pin_folios` takes a hugetlb page that the
-    /// file lacks from the free pool without reserving it, which underflows
-    /// the kernel's count of reserved huge pages (a BUG with
+    /// Linux 6.12's `memfd_pin_folios` (fixed in 6.16) takes a hugetlb page
+    /// that the file lacks from the free pool without reserving it, which
+    /// underflows the kernel's count of reserved huge pages (a BUG with
     /// `CONFIG_DEBUG_VM`). There, this first allocates the missing pages of
     /// the ranges of a hugetlbfs file with `fallocate`, which reserves them
-    /// as the file's own write fault would; on other kernels and files it
-    /// only locks.
+    /// as the file's own write fault would; on 7.3 it only locks.
     pub(crate) fn lock_for_pinning(
         &self,
         ranges: impl IntoIterator<Item = (u64, u64)>,
     ) -> MemfdLocked<'_> {
+        #[cfg(kernel_6_12)]
         for (offset, size) in ranges {
             let (Ok(start), Ok(len)) = (i64::try_from(offset), i64::try_from(size)) else {
                 continue;
@@ -65,6 +65,8 @@ impl Memfd {
             // hold its inode lock, which `fallocate` takes.
             unsafe { bindings::rdmabuf_memfd_prepare_pin(self.0.as_ptr(), start, len) };
         }
+        #[cfg(not(kernel_6_12))]
+        let _ = ranges;
         self.lock_shared()
     }
 

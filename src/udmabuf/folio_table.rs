@@ -329,21 +329,26 @@ impl<F: Folio> FolioTable<F> {
     /// the first one is cut to start at `pgoff`. Items are
     /// `(folio, first page in folio, pages)`.
     pub(crate) fn runs_from(&self, pgoff: usize) -> FolioRuns<'_, F> {
-        let Some(index) = self.segment_index(pgoff) else {
-            return FolioRuns {
-                table: self,
-                index: self.segments.len(),
-                lo: 0,
-                hi: 0,
-            };
-        };
-        let segment = self.segments[index];
+        let index = self.segment_index(pgoff).unwrap_or(self.segments.len());
+        let (lo, hi) = self.span(index, pgoff);
         FolioRuns {
             table: self,
             index,
-            lo: segment.first() + (pgoff - segment.start),
-            hi: segment.first() + (self.end(index) - segment.start),
+            lo,
+            hi,
         }
+    }
+
+    /// Returns the pages of segment `index` from buffer page `pgoff` on, as
+    /// `lo..hi` counted from the first page of the segment's first folio
+    /// (empty past the last segment).
+    fn span(&self, index: usize, pgoff: usize) -> (usize, usize) {
+        self.segments.get(index).map_or((0, 0), |segment| {
+            (
+                segment.first() + (pgoff.max(segment.start) - segment.start),
+                segment.first() + (self.end(index) - segment.start),
+            )
+        })
     }
 }
 
@@ -375,10 +380,11 @@ impl<'a, F: Folio> Iterator for FolioRuns<'a, F> {
 
     fn next(&mut self) -> Option<Self::Item> {
         while self.lo >= self.hi {
+            if self.index >= self.table.segments.len() {
+                return None;
+            }
             self.index += 1;
-            let segment = self.table.segments.get(self.index)?;
-            self.lo = segment.first();
-            self.hi = segment.first() + (self.table.end(self.index) - segment.start);
+            (self.lo, self.hi) = self.table.span(self.index, 0);
         }
         let segment = self.table.segments.get(self.index)?;
         let order = segment.order();
